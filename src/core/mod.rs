@@ -1,0 +1,919 @@
+//! The sans-IO core: bytes and events in, bytes and commands out.
+//!
+//! No file, socket, thread, clock or environment access happens here. The shell feeds
+//! [`Input`]s with the current [`Instant`], then drains [`Server::poll_output`] to `None` and
+//! waits until [`Server::poll_timeout`]. Protocol errors are outputs (JSON-RPC errors or tool
+//! results with `isError`), never `Err`.
+
+pub mod frame;
+pub mod jsonrpc;
+mod resources;
+pub mod session;
+pub mod settings;
+mod tools;
+
+use frame::{Frame, Framer};
+use jsonrpc::{Id, Message, NoId};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value, json};
+use session::{Handshake, Level, Version};
+use settings::{Problem, Settings};
+use std::borrow::Cow;
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// This server's name in `serverInfo`.
+pub const NAME: &str = "mcp-elevenlabs";
+/// This server's version in `serverInfo`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+const INSTRUCTIONS: &str = "Gives you a voice through ElevenLabs text-to-speech. `speak` turns text into audio \
+(saved file or inline) and spends the user's ElevenLabs credits, about one per character: speak what \
+should be heard, not every reply. `list_voices` finds voices by name; `set_default_voice` remembers one; \
+`get_usage` shows the credits left.";
+
+/// Stdout bytes gathered into one [`Output::Stdout`] before a new one starts.
+const WRITE_BATCH: usize = 64 * 1024;
+
+/// What the core needs to know; built by the shell.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The merged settings.
+    pub settings: Settings,
+    /// Problems found while loading them; tools refuse to run until they are fixed.
+    pub problems: Vec<Problem>,
+    /// The longest accepted line.
+    pub max_line: usize,
+    /// How long in-flight work may finish after stdin closes.
+    pub shutdown_grace: Duration,
+    /// Jobs waiting for a free slot beyond `limits.max_concurrent`.
+    pub max_queued: usize,
+    /// The largest file `resources/read` returns.
+    pub max_read_bytes: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            settings: Settings::default(),
+            problems: Vec::new(),
+            max_line: frame::MAX_LINE,
+            shutdown_grace: Duration::from_secs(5),
+            max_queued: 256,
+            max_read_bytes: 32 << 20,
+        }
+    }
+}
+
+impl Config {
+    /// Sets the settings and their problems.
+    pub fn settings(mut self, settings: Settings, problems: Vec<Problem>) -> Self {
+        self.settings = settings;
+        self.problems = problems;
+        self
+    }
+
+    /// Sets the longest accepted line.
+    pub fn max_line(mut self, bytes: usize) -> Self {
+        self.max_line = bytes;
+        self
+    }
+
+    /// Sets how long in-flight work may finish after stdin closes.
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+}
+
+/// Identifies one job the shell runs for the core.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct JobId(pub u64);
+
+/// Work the shell does off the core loop.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Job {
+    /// Read a generated audio file from the output directory.
+    ReadAudio {
+        /// The file name (already checked to be a plain name).
+        name: String,
+        /// Refuse files larger than this.
+        max_bytes: u64,
+    },
+}
+
+/// Why a file could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileError {
+    /// No such file.
+    NotFound,
+    /// Larger than the limit.
+    TooLarge {
+        /// The limit.
+        limit: u64,
+    },
+    /// Anything else, described without paths outside the output directory.
+    Other(String),
+}
+
+/// The outcome of a [`Job`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobResult {
+    /// The bytes of a [`Job::ReadAudio`].
+    Audio(Result<Vec<u8>, FileError>),
+}
+
+/// Something that happened, for the core to act on.
+#[derive(Debug)]
+pub enum Input {
+    /// Bytes read from stdin.
+    Stdin(Vec<u8>),
+    /// Stdin reached EOF: finish or cancel in-flight work, then stop.
+    StdinClosed,
+    /// A job finished (also sent for cancelled jobs).
+    JobDone {
+        /// Which job.
+        id: JobId,
+        /// Its outcome.
+        result: JobResult,
+    },
+}
+
+/// Something for the shell to do.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Write these bytes (whole lines) to stdout.
+    Stdout(Vec<u8>),
+    /// Run a job and report it with [`Input::JobDone`].
+    Start {
+        /// The job's id.
+        id: JobId,
+        /// What to do.
+        job: Job,
+    },
+    /// Abandon a job if possible; its result will be ignored.
+    Cancel(JobId),
+    /// A line for the server's own log (stderr), filtered by the shell.
+    Log {
+        /// Severity.
+        level: Level,
+        /// The message; never contains the API key.
+        message: String,
+    },
+}
+
+/// How one request is served: its version and its log level.
+#[derive(Clone, Copy, Debug)]
+struct Ctx {
+    version: Version,
+    log: Option<Level>,
+}
+
+/// Where a response goes.
+#[derive(Clone, Copy, Debug)]
+enum Route {
+    Direct,
+    Batch(usize),
+}
+
+#[derive(Debug)]
+struct Pending {
+    job: JobId,
+    ctx: Ctx,
+    route: Route,
+    uri: String,
+}
+
+#[derive(Debug, Default)]
+struct Batch {
+    parts: Vec<Vec<u8>>,
+    waiting: usize,
+    open: bool,
+}
+
+/// The MCP server state machine.
+#[derive(Debug)]
+pub struct Server {
+    config: Config,
+    framer: Framer,
+    handshake: Handshake,
+    /// Level set with `logging/setLevel` (handshake era).
+    log_level: Option<Level>,
+    pending: HashMap<Id, Pending>,
+    /// Running or queued jobs and the request each serves (`None` once cancelled).
+    jobs: HashMap<JobId, Option<Id>>,
+    queued: VecDeque<(JobId, Job)>,
+    running: usize,
+    next_job: u64,
+    batches: Vec<Option<Batch>>,
+    out: VecDeque<Output>,
+    tools_list: [Option<String>; 5],
+    started: Instant,
+    now: Instant,
+    closing: Option<Instant>,
+}
+
+impl Server {
+    /// A server that starts at `now`.
+    pub fn new(config: Config, now: Instant) -> Self {
+        Self {
+            framer: Framer::new(config.max_line),
+            config,
+            handshake: Handshake::None,
+            log_level: None,
+            pending: HashMap::new(),
+            jobs: HashMap::new(),
+            queued: VecDeque::new(),
+            running: 0,
+            next_job: 0,
+            batches: Vec::new(),
+            out: VecDeque::new(),
+            tools_list: Default::default(),
+            started: now,
+            now,
+            closing: None,
+        }
+    }
+
+    // ---- inputs -------------------------------------------------------------------------
+
+    /// Feeds one input. Drain [`Server::poll_output`] afterwards.
+    pub fn handle_input(&mut self, now: Instant, input: Input) {
+        self.now = self.now.max(now);
+        match input {
+            Input::Stdin(bytes) => {
+                self.framer.push(&bytes);
+                self.drain_frames();
+            }
+            Input::StdinClosed => {
+                self.framer.finish();
+                self.drain_frames();
+                self.closing = Some(self.now + self.config.shutdown_grace);
+                if !self.pending.is_empty() {
+                    self.log(Level::Info, format!("stdin closed; waiting for {} request(s) in flight", self.pending.len()));
+                }
+            }
+            Input::JobDone { id, result } => self.job_done(id, result),
+        }
+    }
+
+    /// Acts on timers that are due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        if let Some(deadline) = self.closing {
+            if self.now >= deadline && !self.pending.is_empty() {
+                let ids: Vec<Id> = self.pending.keys().cloned().collect();
+                self.log(Level::Warning, format!("shutting down: cancelled {} request(s) still in flight", ids.len()));
+                for id in ids {
+                    self.cancel(&id);
+                }
+            }
+        }
+    }
+
+    // ---- outputs ------------------------------------------------------------------------
+
+    /// The next thing for the shell to do.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When [`Server::handle_timeout`] should next be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.closing.filter(|_| !self.pending.is_empty())
+    }
+
+    /// Stdin closed and nothing is left in flight: the shell may exit once output is drained.
+    pub fn is_finished(&self) -> bool {
+        self.closing.is_some() && self.pending.is_empty() && self.out.is_empty()
+    }
+
+    /// Requests waiting for a job.
+    pub fn in_flight(&self) -> usize {
+        self.pending.len()
+    }
+
+    // ---- framing and envelopes ----------------------------------------------------------
+
+    fn drain_frames(&mut self) {
+        // Lines borrow the framer; copy each out only when it must outlive the borrow.
+        loop {
+            let line: Cow<'_, [u8]> = match self.framer.next_frame() {
+                None => return,
+                Some(Frame::TooLong { limit }) => {
+                    let no_id = self.no_id();
+                    self.log(Level::Warning, format!("dropped a message longer than {limit} bytes"));
+                    let msg = format!("message too long: the limit is {limit} bytes per line");
+                    self.respond(Route::Direct, |out| {
+                        jsonrpc::write_error(out, None, no_id, jsonrpc::INVALID_REQUEST, &msg, None);
+                    });
+                    continue;
+                }
+                Some(Frame::Line(line)) => Cow::Owned(line.to_vec()),
+            };
+            self.handle_line(&line);
+        }
+    }
+
+    fn handle_line(&mut self, line: &[u8]) {
+        if line.first() == Some(&b'[') {
+            self.handle_batch(line);
+        } else {
+            self.handle_message(line, Route::Direct);
+        }
+    }
+
+    /// How to write errors whose id is unknown, before any request tells us the version.
+    fn no_id(&self) -> NoId {
+        match self.handshake {
+            Handshake::Initialized(v) => v.no_id(),
+            Handshake::None => NoId::Omit,
+        }
+    }
+
+    fn handle_batch(&mut self, line: &[u8]) {
+        let no_id = self.no_id();
+        let version = match self.handshake {
+            Handshake::Initialized(v) if v.has_batches() => v,
+            _ => {
+                self.respond(Route::Direct, |out| {
+                    jsonrpc::write_error(out, None, no_id, jsonrpc::INVALID_REQUEST,
+                        "JSON-RPC batches are only accepted after negotiating protocol version 2025-03-26", None);
+                });
+                return;
+            }
+        };
+        let items: Vec<&RawValue> = match serde_json::from_slice(line) {
+            Ok(items) => items,
+            Err(e) => {
+                let msg = format!("parse error: {e}");
+                self.respond(Route::Direct, |out| {
+                    jsonrpc::write_error(out, None, version.no_id(), jsonrpc::PARSE_ERROR, &msg, None);
+                });
+                return;
+            }
+        };
+        if items.is_empty() {
+            self.respond(Route::Direct, |out| {
+                jsonrpc::write_error(out, None, no_id, jsonrpc::INVALID_REQUEST, "empty batch", None);
+            });
+            return;
+        }
+        let slot = match self.batches.iter().position(Option::is_none) {
+            Some(i) => i,
+            None => {
+                self.batches.push(None);
+                self.batches.len() - 1
+            }
+        };
+        self.batches[slot] = Some(Batch { open: true, ..Batch::default() });
+        for item in items {
+            self.handle_message(item.get().as_bytes(), Route::Batch(slot));
+        }
+        if let Some(batch) = self.batches[slot].as_mut() {
+            batch.open = false;
+        }
+        self.flush_batch(slot);
+    }
+
+    fn flush_batch(&mut self, slot: usize) {
+        let done = matches!(&self.batches[slot], Some(b) if !b.open && b.waiting == 0);
+        if !done {
+            return;
+        }
+        let Some(batch) = self.batches[slot].take() else { return };
+        if batch.parts.is_empty() {
+            return; // only notifications
+        }
+        let out = self.stdout();
+        out.push(b'[');
+        for (i, part) in batch.parts.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(part);
+        }
+        out.extend_from_slice(b"]\n");
+    }
+
+    fn handle_message(&mut self, bytes: &[u8], route: Route) {
+        match jsonrpc::parse(bytes) {
+            Err(invalid) => {
+                let no_id = self.no_id();
+                self.respond(route, |out| {
+                    jsonrpc::write_error(out, invalid.id.as_ref(), no_id, invalid.code, &invalid.message, None);
+                });
+            }
+            Ok(Message::Response) => self.log(Level::Debug, "ignored a response: this server sends no requests".into()),
+            Ok(Message::Notification { method, params }) => self.handle_notification(&method, params),
+            Ok(Message::Request { id, method, params }) => self.handle_request(id, &method, params, route),
+        }
+    }
+
+    // ---- requests -----------------------------------------------------------------------
+
+    fn handle_request(&mut self, id: Id, method: &str, params: Option<&RawValue>, route: Route) {
+        if self.pending.contains_key(&id) {
+            return self.error(route, &id, jsonrpc::INVALID_REQUEST, "this id is already used by a request in flight", None);
+        }
+        let meta = match Meta::parse(params) {
+            Ok(meta) => meta,
+            Err(msg) => return self.error(route, &id, jsonrpc::INVALID_PARAMS, &msg, None),
+        };
+        let ctx = if method == "server/discover" || meta.version.is_some() {
+            match self.stateless_ctx(method, &meta) {
+                Ok(ctx) => ctx,
+                Err((code, msg, data)) => return self.error(route, &id, code, &msg, data.as_deref()),
+            }
+        } else if method == "initialize" {
+            return self.initialize(id, params, route);
+        } else {
+            match self.handshake {
+                Handshake::Initialized(version) => Ctx { version, log: self.log_level },
+                Handshake::None if method == "ping" => Ctx { version: Version::LATEST_HANDSHAKE, log: None },
+                Handshake::None => {
+                    let msg = format!(
+                        "missing _meta[\"{}\"]: send `initialize` first (protocol 2024-11-05 to 2025-11-25), or give every request _meta with \"{}\" and \"{}\" (2026-07-28)",
+                        session::META_VERSION, session::META_VERSION, session::META_CAPABILITIES
+                    );
+                    return self.error(route, &id, jsonrpc::INVALID_PARAMS, &msg, None);
+                }
+            }
+        };
+        match method {
+            "ping" if !ctx.version.is_stateless() => self.result(route, &id, ctx, "{}".into()),
+            "server/discover" => {
+                let body = self.discover();
+                self.result(route, &id, ctx, body);
+            }
+            "tools/list" => self.tools_list(route, &id, ctx, params),
+            "tools/call" => self.tools_call(route, &id, ctx, params),
+            "resources/list" | "resources/templates/list" => {
+                if let Err(msg) = check_cursor(params) {
+                    return self.error(route, &id, jsonrpc::INVALID_PARAMS, &msg, None);
+                }
+                let body = if method == "resources/list" {
+                    resources::list(ctx.version)
+                } else {
+                    resources::templates(ctx.version)
+                };
+                self.result(route, &id, ctx, body);
+            }
+            "resources/read" => self.resources_read(route, id, ctx, params),
+            "logging/setLevel" if !ctx.version.is_stateless() => {
+                #[derive(Deserialize)]
+                struct P<'a> {
+                    #[serde(borrow)]
+                    level: Cow<'a, str>,
+                }
+                match params.and_then(|p| serde_json::from_str::<P<'_>>(p.get()).ok()) {
+                    Some(p) => match Level::parse(&p.level) {
+                        Some(level) => {
+                            self.log_level = Some(level);
+                            self.result(route, &id, ctx, "{}".into());
+                        }
+                        None => self.error(route, &id, jsonrpc::INVALID_PARAMS, &level_error(&p.level), None),
+                    },
+                    None => self.error(route, &id, jsonrpc::INVALID_PARAMS, "logging/setLevel needs `level`", None),
+                }
+            }
+            "initialize" => self.error(route, &id, jsonrpc::METHOD_NOT_FOUND,
+                "`initialize` does not exist in protocol 2026-07-28: send requests with _meta directly", None),
+            _ => {
+                let shown: String = method.chars().take(64).collect();
+                let msg = format!("method not found: `{shown}` (protocol {})", ctx.version.as_str());
+                self.error(route, &id, jsonrpc::METHOD_NOT_FOUND, &msg, None);
+            }
+        }
+    }
+
+    fn stateless_ctx(&self, method: &str, meta: &Meta<'_>) -> Result<Ctx, (i64, String, Option<String>)> {
+        // `server/discover` without `_meta` is answered anyway: it is how a client learns what to send.
+        let requested = meta.version.as_deref().unwrap_or(Version::V2026_07_28.as_str());
+        if Version::parse(requested) != Some(Version::V2026_07_28) {
+            let supported: Vec<&str> = Version::ALL.iter().map(|v| v.as_str()).collect();
+            let data = json!({"supported": supported, "requested": requested}).to_string();
+            let msg = if Version::parse(requested).is_some() {
+                format!("protocol {requested} needs the `initialize` handshake; per-request _meta is for 2026-07-28")
+            } else {
+                let shown: String = requested.chars().take(32).collect();
+                format!("unsupported protocol version {shown:?}")
+            };
+            return Err((jsonrpc::UNSUPPORTED_VERSION, msg, Some(data)));
+        }
+        if method != "server/discover" && !meta.has_capabilities {
+            return Err((
+                jsonrpc::INVALID_PARAMS,
+                format!("missing _meta[\"{}\"] (an object; {{}} if none)", session::META_CAPABILITIES),
+                None,
+            ));
+        }
+        let log = match meta.log_level.as_deref() {
+            None => None,
+            Some(l) => Some(Level::parse(l).ok_or_else(|| (jsonrpc::INVALID_PARAMS, level_error(l), None))?),
+        };
+        Ok(Ctx { version: Version::V2026_07_28, log })
+    }
+
+    fn initialize(&mut self, id: Id, params: Option<&RawValue>, route: Route) {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct P<'a> {
+            #[serde(borrow)]
+            protocol_version: Cow<'a, str>,
+        }
+        if let Handshake::Initialized(_) = self.handshake {
+            return self.error(route, &id, jsonrpc::INVALID_REQUEST, "already initialized", None);
+        }
+        let Some(p) = params.and_then(|p| serde_json::from_str::<P<'_>>(p.get()).ok()) else {
+            return self.error(route, &id, jsonrpc::INVALID_PARAMS, "initialize needs `protocolVersion`", None);
+        };
+        let version = match Version::parse(&p.protocol_version) {
+            Some(v) if !v.is_stateless() => v,
+            _ => Version::LATEST_HANDSHAKE,
+        };
+        self.handshake = Handshake::Initialized(version);
+        let body = json!({
+            "protocolVersion": version.as_str(),
+            "capabilities": capabilities(),
+            "serverInfo": server_info(version),
+            "instructions": INSTRUCTIONS,
+        });
+        self.log(Level::Info, format!("initialized at protocol {}", version.as_str()));
+        self.result(route, &id, Ctx { version, log: None }, body.to_string());
+    }
+
+    fn discover(&self) -> String {
+        let supported: Vec<&str> = Version::ALL.iter().map(|v| v.as_str()).collect();
+        json!({
+            "supportedVersions": supported,
+            "capabilities": capabilities(),
+            "instructions": INSTRUCTIONS,
+            "ttlMs": 3_600_000,
+            "cacheScope": "public",
+        })
+        .to_string()
+    }
+
+    fn tools_list(&mut self, route: Route, id: &Id, ctx: Ctx, params: Option<&RawValue>) {
+        if let Err(msg) = check_cursor(params) {
+            return self.error(route, id, jsonrpc::INVALID_PARAMS, &msg, None);
+        }
+        let slot = ctx.version.index();
+        let body = self.tools_list[slot].take().unwrap_or_else(|| {
+            let tools: Vec<Value> = tools::TOOLS.iter().map(|t| tools::describe(t, ctx.version)).collect();
+            let mut body = json!({ "tools": tools });
+            if ctx.version.is_stateless() {
+                body["ttlMs"] = 3_600_000.into();
+                body["cacheScope"] = "public".into();
+            }
+            finish_result(ctx.version, body.to_string())
+        });
+        self.respond(route, |out| jsonrpc::write_result(out, id, &body));
+        self.tools_list[slot] = Some(body);
+    }
+
+    fn tools_call(&mut self, route: Route, id: &Id, ctx: Ctx, params: Option<&RawValue>) {
+        #[derive(Deserialize)]
+        struct P<'a> {
+            #[serde(borrow)]
+            name: Cow<'a, str>,
+            #[serde(borrow, default)]
+            arguments: Option<&'a RawValue>,
+        }
+        let Some(p) = params.and_then(|p| serde_json::from_str::<P<'_>>(p.get()).ok()) else {
+            return self.error(route, id, jsonrpc::INVALID_PARAMS, "tools/call needs `name` (a string) and optional `arguments` (an object)", None);
+        };
+        let Some(tool) = tools::find(&p.name) else {
+            let shown: String = p.name.chars().take(64).collect();
+            let msg = format!("unknown tool `{shown}`; this server has: {}", tools::names());
+            return self.error(route, id, jsonrpc::INVALID_PARAMS, &msg, None);
+        };
+        let message = match tools::validate(tool, p.arguments) {
+            Err(msg) => msg,
+            Ok(_args) => self.refusal(tool.name),
+        };
+        self.log(Level::Info, format!("tools/call {}: {message}", tool.name));
+        self.notify_log(ctx, Level::Warning, &format!("{}: {message}", tool.name));
+        let body = json!({
+            "content": [{"type": "text", "text": message}],
+            "isError": true,
+        });
+        self.result(route, id, ctx, body.to_string());
+    }
+
+    /// Why a validated call cannot run: broken settings first, then the missing key.
+    fn refusal(&self, tool: &str) -> String {
+        if !self.config.problems.is_empty() {
+            let list: Vec<String> = self.config.problems.iter().map(ToString::to_string).collect();
+            return format!(
+                "The mcp-elevenlabs configuration has problems, so `{tool}` cannot run: {}. Fix them (check with `mcp-elevenlabs config list`), then restart the server.",
+                list.join("; ")
+            );
+        }
+        if self.config.settings.api_key.is_none() {
+            return "No ElevenLabs API key: run `mcp-elevenlabs --init` and put the key in the config file, or set ELEVENLABS_API_KEY in the server's environment, then restart the server.".to_string();
+        }
+        format!("`{tool}` is not available yet in mcp-elevenlabs {VERSION}: the ElevenLabs client ships in a later release.")
+    }
+
+    fn resources_read(&mut self, route: Route, id: Id, ctx: Ctx, params: Option<&RawValue>) {
+        #[derive(Deserialize)]
+        struct P {
+            uri: String,
+        }
+        let Some(p) = params.and_then(|p| serde_json::from_str::<P>(p.get()).ok()) else {
+            return self.error(route, &id, jsonrpc::INVALID_PARAMS, "resources/read needs `uri` (a string)", None);
+        };
+        if p.uri == resources::HEALTH {
+            let body = resources::health(&self.config, self.pending.len(), self.now - self.started);
+            let body = resources::contents(ctx.version, &p.uri, "application/json", Some(&body), None);
+            return self.result(route, &id, ctx, body);
+        }
+        let Some(name) = resources::audio_name(&p.uri) else {
+            return self.not_found(route, &id, ctx, &p.uri);
+        };
+        let job = Job::ReadAudio { name: name.to_string(), max_bytes: self.config.max_read_bytes };
+        let Some(job_id) = self.start_job(job, id.clone()) else {
+            return self.error(route, &id, jsonrpc::INTERNAL_ERROR, "too many requests in flight; try again shortly", None);
+        };
+        if let Route::Batch(slot) = route {
+            if let Some(b) = self.batches[slot].as_mut() {
+                b.waiting += 1;
+            }
+        }
+        self.pending.insert(id, Pending { job: job_id, ctx, route, uri: p.uri });
+    }
+
+    fn not_found(&mut self, route: Route, id: &Id, ctx: Ctx, uri: &str) {
+        let data = json!({ "uri": uri }).to_string();
+        let shown: String = uri.chars().take(200).collect();
+        let msg = format!("resource not found: {shown}");
+        self.error(route, id, ctx.version.resource_not_found(), &msg, Some(&data));
+    }
+
+    // ---- jobs ---------------------------------------------------------------------------
+
+    fn start_job(&mut self, job: Job, id: Id) -> Option<JobId> {
+        let max = usize::try_from(self.config.settings.limits.max_concurrent).unwrap_or(usize::MAX).max(1);
+        if self.running >= max && self.queued.len() >= self.config.max_queued {
+            return None;
+        }
+        let job_id = JobId(self.next_job);
+        self.next_job += 1;
+        self.jobs.insert(job_id, Some(id));
+        if self.running < max {
+            self.running += 1;
+            self.out.push_back(Output::Start { id: job_id, job });
+        } else {
+            self.queued.push_back((job_id, job));
+        }
+        Some(job_id)
+    }
+
+    fn job_done(&mut self, job_id: JobId, result: JobResult) {
+        let Some(owner) = self.jobs.remove(&job_id) else { return };
+        self.running = self.running.saturating_sub(1);
+        let max = usize::try_from(self.config.settings.limits.max_concurrent).unwrap_or(usize::MAX).max(1);
+        while self.running < max {
+            let Some((next, job)) = self.queued.pop_front() else { break };
+            self.running += 1;
+            self.out.push_back(Output::Start { id: next, job });
+        }
+        let Some(id) = owner else { return };
+        let Some(pending) = self.pending.remove(&id) else { return };
+        let Pending { ctx, route, uri, .. } = pending;
+        match result {
+            JobResult::Audio(Ok(bytes)) => {
+                let mime = resources::audio_mime(&uri);
+                let body = resources::contents(ctx.version, &uri, mime, None, Some(&bytes));
+                self.result(route, &id, ctx, body);
+            }
+            JobResult::Audio(Err(FileError::NotFound)) => self.not_found(route, &id, ctx, &uri),
+            JobResult::Audio(Err(FileError::TooLarge { limit })) => {
+                let msg = format!("{uri} is larger than {limit} bytes; open the file from the output directory instead");
+                self.error(route, &id, jsonrpc::INTERNAL_ERROR, &msg, None);
+            }
+            JobResult::Audio(Err(FileError::Other(why))) => {
+                let msg = format!("could not read {uri}: {why}");
+                self.error(route, &id, jsonrpc::INTERNAL_ERROR, &msg, None);
+            }
+        }
+        self.settle(route);
+    }
+
+    /// Drops a request without answering it (it was cancelled).
+    fn cancel(&mut self, id: &Id) {
+        let Some(pending) = self.pending.remove(id) else { return };
+        if let Some(owner) = self.jobs.get_mut(&pending.job) {
+            *owner = None;
+        }
+        if let Some(pos) = self.queued.iter().position(|(j, _)| *j == pending.job) {
+            self.queued.remove(pos);
+            self.jobs.remove(&pending.job);
+        } else {
+            self.out.push_back(Output::Cancel(pending.job));
+        }
+        self.settle(pending.route);
+    }
+
+    /// A pending batch member was answered or dropped.
+    fn settle(&mut self, route: Route) {
+        if let Route::Batch(slot) = route {
+            if let Some(b) = self.batches[slot].as_mut() {
+                b.waiting = b.waiting.saturating_sub(1);
+            }
+            self.flush_batch(slot);
+        }
+    }
+
+    // ---- notifications ------------------------------------------------------------------
+
+    fn handle_notification(&mut self, method: &str, params: Option<&RawValue>) {
+        match method {
+            "notifications/initialized" => {}
+            "notifications/cancelled" => {
+                #[derive(Deserialize)]
+                #[serde(rename_all = "camelCase")]
+                struct P<'a> {
+                    #[serde(borrow)]
+                    request_id: &'a RawValue,
+                }
+                let id = params
+                    .and_then(|p| serde_json::from_str::<P<'_>>(p.get()).ok())
+                    .and_then(|p| Id::from_raw(p.request_id));
+                if let Some(id) = id {
+                    if self.pending.contains_key(&id) {
+                        self.log(Level::Info, format!("request {} cancelled by the client", id.as_json()));
+                        self.cancel(&id);
+                    }
+                }
+            }
+            other => {
+                let shown: String = other.chars().take(64).collect();
+                self.log(Level::Debug, format!("ignored notification {shown}"));
+            }
+        }
+    }
+
+    // ---- writing ------------------------------------------------------------------------
+
+    fn stdout(&mut self) -> &mut Vec<u8> {
+        let reuse = matches!(self.out.back(), Some(Output::Stdout(b)) if b.len() < WRITE_BATCH);
+        if !reuse {
+            self.out.push_back(Output::Stdout(Vec::with_capacity(4096)));
+        }
+        match self.out.back_mut() {
+            Some(Output::Stdout(buf)) => buf,
+            _ => unreachable!("a Stdout output was just ensured at the back"),
+        }
+    }
+
+    fn respond(&mut self, route: Route, write: impl FnOnce(&mut Vec<u8>)) {
+        match route {
+            Route::Direct => {
+                let out = self.stdout();
+                write(out);
+                out.push(b'\n');
+            }
+            Route::Batch(slot) => {
+                let mut part = Vec::new();
+                write(&mut part);
+                if let Some(b) = self.batches[slot].as_mut() {
+                    b.parts.push(part);
+                }
+            }
+        }
+    }
+
+    fn result(&mut self, route: Route, id: &Id, ctx: Ctx, body: String) {
+        let body = if ctx.version.is_stateless() { finish_result(ctx.version, body) } else { body };
+        self.respond(route, |out| jsonrpc::write_result(out, id, &body));
+    }
+
+    fn error(&mut self, route: Route, id: &Id, code: i64, message: &str, data: Option<&str>) {
+        self.respond(route, |out| jsonrpc::write_error(out, Some(id), NoId::Omit, code, message, data));
+    }
+
+    fn log(&mut self, level: Level, message: String) {
+        self.out.push_back(Output::Log { level, message });
+    }
+
+    /// Sends `notifications/message` if the request's (or session's) level admits it.
+    fn notify_log(&mut self, ctx: Ctx, level: Level, data: &str) {
+        if !ctx.log.is_some_and(|min| level >= min) {
+            return;
+        }
+        let msg = json!({
+            "jsonrpc": "2.0",
+            "method": "notifications/message",
+            "params": {"level": level.as_str(), "logger": NAME, "data": data},
+        });
+        let out = self.stdout();
+        out.extend_from_slice(msg.to_string().as_bytes());
+        out.push(b'\n');
+    }
+}
+
+/// `_meta` fields the core looks at.
+struct Meta<'a> {
+    version: Option<Cow<'a, str>>,
+    has_capabilities: bool,
+    log_level: Option<Cow<'a, str>>,
+}
+
+impl<'a> Meta<'a> {
+    fn parse(params: Option<&'a RawValue>) -> Result<Self, String> {
+        #[derive(Deserialize)]
+        struct Params<'a> {
+            #[serde(borrow, rename = "_meta", default)]
+            meta: Option<&'a RawValue>,
+        }
+        #[derive(Deserialize)]
+        struct Raw<'a> {
+            #[serde(borrow, rename = "io.modelcontextprotocol/protocolVersion", default)]
+            version: Option<Cow<'a, str>>,
+            #[serde(borrow, rename = "io.modelcontextprotocol/clientCapabilities", default)]
+            capabilities: Option<&'a RawValue>,
+            #[serde(borrow, rename = "io.modelcontextprotocol/logLevel", default)]
+            log_level: Option<Cow<'a, str>>,
+        }
+        let none = Self { version: None, has_capabilities: false, log_level: None };
+        let Some(params) = params else { return Ok(none) };
+        let Ok(Params { meta: Some(meta) }) = serde_json::from_str::<Params<'a>>(params.get()) else {
+            return Ok(none);
+        };
+        if meta.get() == "null" {
+            return Ok(none);
+        }
+        let raw: Raw<'a> = serde_json::from_str(meta.get()).map_err(|_| {
+            format!(
+                "`_meta` must be an object whose \"{}\" and \"{}\" are strings",
+                session::META_VERSION,
+                session::META_LOG_LEVEL
+            )
+        })?;
+        if raw.capabilities.is_some_and(|c| !c.get().starts_with('{')) {
+            return Err(format!("_meta[\"{}\"] must be an object", session::META_CAPABILITIES));
+        }
+        Ok(Self {
+            version: raw.version,
+            has_capabilities: raw.capabilities.is_some(),
+            log_level: raw.log_level,
+        })
+    }
+}
+
+fn level_error(level: &str) -> String {
+    let shown: String = level.chars().take(32).collect();
+    format!("unknown log level {shown:?}: use debug, info, notice, warning, error, critical, alert or emergency")
+}
+
+/// This server offers a single page of everything: any cursor is one it never issued.
+fn check_cursor(params: Option<&RawValue>) -> Result<(), String> {
+    #[derive(Deserialize)]
+    struct P {
+        #[serde(default)]
+        cursor: Option<Value>,
+    }
+    let p = params.and_then(|p| serde_json::from_str::<P>(p.get()).ok());
+    match p.and_then(|p| p.cursor) {
+        None | Some(Value::Null) => Ok(()),
+        Some(_) => Err("invalid cursor: this list has a single page, so no cursor is valid".to_string()),
+    }
+}
+
+fn capabilities() -> Value {
+    json!({
+        "tools": {"listChanged": false},
+        "resources": {"subscribe": false, "listChanged": false},
+        "logging": {},
+    })
+}
+
+fn server_info(version: Version) -> Value {
+    let mut info = Map::new();
+    info.insert("name".into(), NAME.into());
+    info.insert("version".into(), VERSION.into());
+    if version.has_structured() {
+        info.insert("title".into(), "ElevenLabs voice".into());
+    }
+    Value::Object(info)
+}
+
+/// Adds what every 2026-07-28 result carries: `resultType` and serverInfo in `_meta`.
+fn finish_result(version: Version, body: String) -> String {
+    if !version.is_stateless() {
+        return body;
+    }
+    let Some(inner) = body.strip_suffix('}') else { return body };
+    let sep = if inner.trim_end().ends_with('{') { "" } else { "," };
+    let meta = json!({ session::META_SERVER_INFO: server_info(version) });
+    format!("{inner}{sep}\"resultType\":\"complete\",\"_meta\":{meta}}}")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,136 @@
+//! Resources: `health://status` and the `audio://{id}` template for generated files.
+
+use super::Config;
+use super::session::Version;
+use base64::Engine as _;
+use serde_json::{Map, Value, json};
+use std::time::Duration;
+
+/// The health resource.
+pub(crate) const HEALTH: &str = "health://status";
+const AUDIO_PREFIX: &str = "audio://";
+
+/// Cache hints for list results (2026-07-28).
+fn cacheable(version: Version, body: &mut Value, ttl_ms: u64, scope: &str) {
+    if version.is_stateless() {
+        body["ttlMs"] = ttl_ms.into();
+        body["cacheScope"] = scope.into();
+    }
+}
+
+fn titled(version: Version, mut entry: Map<String, Value>, title: &str) -> Value {
+    if version.has_structured() {
+        entry.insert("title".into(), title.into());
+    }
+    Value::Object(entry)
+}
+
+/// The `resources/list` result body.
+pub(crate) fn list(version: Version) -> String {
+    let mut health = Map::new();
+    health.insert("uri".into(), HEALTH.into());
+    health.insert("name".into(), "health".into());
+    health.insert(
+        "description".into(),
+        "Server health: configuration, API key, upstream state.".into(),
+    );
+    health.insert("mimeType".into(), "application/json".into());
+    let mut body = json!({ "resources": [titled(version, health, "Server health")] });
+    cacheable(version, &mut body, 60_000, "private");
+    body.to_string()
+}
+
+/// The `resources/templates/list` result body.
+pub(crate) fn templates(version: Version) -> String {
+    let mut audio = Map::new();
+    audio.insert("uriTemplate".into(), "audio://{id}".into());
+    audio.insert("name".into(), "audio".into());
+    audio.insert(
+        "description".into(),
+        "A generated audio file by name, as returned by speak.".into(),
+    );
+    let mut body = json!({ "resourceTemplates": [titled(version, audio, "Generated audio")] });
+    cacheable(version, &mut body, 3_600_000, "public");
+    body.to_string()
+}
+
+/// The `resources/read` result body for one text or blob content.
+pub(crate) fn contents(
+    version: Version,
+    uri: &str,
+    mime: &str,
+    text: Option<&str>,
+    blob: Option<&[u8]>,
+) -> String {
+    let mut item = json!({ "uri": uri, "mimeType": mime });
+    if let Some(text) = text {
+        item["text"] = text.into();
+    }
+    if let Some(blob) = blob {
+        item["blob"] = base64::engine::general_purpose::STANDARD.encode(blob).into();
+    }
+    let mut body = json!({ "contents": [item] });
+    // Health changes all the time; a generated file never changes.
+    let ttl = if blob.is_some() { 86_400_000 } else { 0 };
+    cacheable(version, &mut body, ttl, "private");
+    body.to_string()
+}
+
+/// The JSON text of `health://status`.
+pub(crate) fn health(config: &Config, in_flight: usize, uptime: Duration) -> String {
+    let problems: Vec<String> = config.problems.iter().map(ToString::to_string).collect();
+    let key = config.settings.api_key.is_some();
+    let status = if !problems.is_empty() {
+        "config_error"
+    } else if !key {
+        "no_api_key"
+    } else {
+        "ok"
+    };
+    json!({
+        "status": status,
+        "version": super::VERSION,
+        "config": {"ok": problems.is_empty(), "problems": problems},
+        "api_key": if key { "set" } else { "missing" },
+        "upstream": {"base_url": config.settings.base_url, "breaker": "closed", "last_error": null},
+        "in_flight": in_flight,
+        "uptime_ms": u64::try_from(uptime.as_millis()).unwrap_or(u64::MAX),
+    })
+    .to_string()
+}
+
+/// The file name in an `audio://` URI, if it is a plain, safe name.
+pub(crate) fn audio_name(uri: &str) -> Option<&str> {
+    let name = uri.strip_prefix(AUDIO_PREFIX)?;
+    let ok = !name.is_empty()
+        && name.len() <= 200
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    ok.then_some(name)
+}
+
+/// The MIME type of an audio file by its extension.
+pub(crate) fn audio_mime(name: &str) -> &'static str {
+    match name.rsplit('.').next().unwrap_or("") {
+        "mp3" => "audio/mpeg",
+        "wav" => "audio/wav",
+        "opus" | "ogg" => "audio/ogg",
+        _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audio_names_cannot_escape() {
+        assert_eq!(audio_name("audio://20261127-120000-rachel-0a1b2c3d.mp3"), Some("20261127-120000-rachel-0a1b2c3d.mp3"));
+        for bad in ["audio://", "audio://../x", "audio://a/b", "audio://.hidden", "audio://a%2Fb", "file:///etc/passwd", "audio://a\\b"] {
+            assert_eq!(audio_name(bad), None, "{bad}");
+        }
+        assert_eq!(audio_mime("x.wav"), "audio/wav");
+    }
+}

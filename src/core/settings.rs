@@ -1,0 +1,870 @@
+//! Settings: `config.yaml`, the state file and environment variables, merged and validated.
+//!
+//! Pure: the shell reads the files and the environment and hands their text and a lookup
+//! function here. Precedence is env > state > config file > built-in default. Every problem
+//! (unknown key, bad value, broken YAML) is collected with the place it came from and the key
+//! path, never stopping the load: the server must start with a broken file and explain it.
+
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The ElevenLabs API key. `Debug` and `Display` mask it; only [`ApiKey::expose`] gives it out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Wraps a key.
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+
+    /// The key itself, for the `xi-api-key` header and for redacting logs. Never print it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The key as shown to people: `sk_…a1b2` (prefix kept, last four characters).
+    pub fn masked(&self) -> String {
+        let chars: Vec<char> = self.0.chars().collect();
+        if chars.len() < 12 {
+            return "…".to_string();
+        }
+        let prefix: String = match self.0.find('_') {
+            Some(i) if i <= 4 => self.0[..=i].to_string(),
+            _ => String::new(),
+        };
+        let tail: String = chars[chars.len() - 4..].iter().collect();
+        format!("{prefix}…{tail}")
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+impl fmt::Display for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+/// How `speak` hands audio back by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Save a file in the output directory and return a link to it.
+    File,
+    /// Return the audio inside the tool result.
+    Inline,
+    /// Play it on this machine.
+    Play,
+}
+
+impl Delivery {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::File => "file",
+            Self::Inline => "inline",
+            Self::Play => "play",
+        }
+    }
+}
+
+/// Limits on upstream calls.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Bound on connecting and on each wait for bytes (a stall), not on a whole stream.
+    pub request_timeout_ms: u64,
+    /// Retries after the first attempt for retryable failures.
+    pub max_retries: u64,
+    /// Upstream calls in flight at once.
+    pub max_concurrent: u64,
+    /// Failures within the window that open the circuit breaker.
+    pub breaker_failures: u64,
+    /// The breaker's counting window.
+    pub breaker_window_ms: u64,
+    /// How long the breaker stays open before a probe.
+    pub breaker_cooldown_ms: u64,
+}
+
+/// The merged settings the server runs with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// `elevenlabs.api_key`.
+    pub api_key: Option<ApiKey>,
+    /// `elevenlabs.default_voice_id`.
+    pub default_voice_id: Option<String>,
+    /// `elevenlabs.model`.
+    pub model: String,
+    /// `elevenlabs.optimize_streaming`.
+    pub optimize_streaming: bool,
+    /// `elevenlabs.base_url`, without a trailing slash.
+    pub base_url: String,
+    /// `output.dir`; `None` means the platform data directory.
+    pub output_dir: Option<String>,
+    /// `output.delivery`.
+    pub delivery: Delivery,
+    /// `player`: argv of a program reading audio on stdin; empty means auto-detect.
+    pub player: Vec<String>,
+    /// `limits.*`.
+    pub limits: Limits,
+}
+
+/// The built-in default voice (Rachel, premade).
+pub const DEFAULT_VOICE_ID: &str = "21m00Tcm4TlvDq8ikWAM";
+/// The built-in default model.
+pub const DEFAULT_MODEL: &str = "eleven_flash_v2_5";
+/// The global API host.
+pub const DEFAULT_BASE_URL: &str = "https://api.elevenlabs.io";
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            api_key: None,
+            default_voice_id: None,
+            model: DEFAULT_MODEL.to_string(),
+            optimize_streaming: true,
+            base_url: DEFAULT_BASE_URL.to_string(),
+            output_dir: None,
+            delivery: Delivery::File,
+            player: Vec::new(),
+            limits: Limits {
+                request_timeout_ms: 30_000,
+                max_retries: 2,
+                max_concurrent: 4,
+                breaker_failures: 5,
+                breaker_window_ms: 60_000,
+                breaker_cooldown_ms: 30_000,
+            },
+        }
+    }
+}
+
+/// Where a value came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The built-in default.
+    Default,
+    /// The config file.
+    File,
+    /// The state file the server writes.
+    State,
+    /// An environment variable.
+    Env(&'static str),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Default => f.write_str("default"),
+            Self::File => f.write_str("config file"),
+            Self::State => f.write_str("state file"),
+            Self::Env(name) => write!(f, "env {name}"),
+        }
+    }
+}
+
+/// Something wrong in one of the inputs. Never contains the API key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// The file path or `env NAME` the problem is in.
+    pub origin: String,
+    /// The key path, such as `limits.max_retries`; empty for a file that does not parse.
+    pub key: String,
+    /// What is wrong and what is allowed.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}: {}", self.origin, self.message)
+        } else {
+            write!(f, "{}: `{}` {}", self.origin, self.key, self.message)
+        }
+    }
+}
+
+/// The result of [`load`].
+#[derive(Clone, Debug, Default)]
+pub struct Loaded {
+    /// The merged settings (defaults where an input was missing or bad).
+    pub settings: Settings,
+    /// The source of each key's value, by key path.
+    pub sources: BTreeMap<&'static str, Source>,
+    /// Everything that was wrong; empty when all inputs were valid.
+    pub problems: Vec<Problem>,
+}
+
+/// The inputs to [`load`]: file texts with the names to report them by, and an env lookup.
+pub struct Inputs<'a> {
+    /// Text of `config.yaml` and its path, if the file exists.
+    pub config: Option<(&'a str, &'a str)>,
+    /// Text of the state file and its path, if it exists.
+    pub state: Option<(&'a str, &'a str)>,
+    /// Looks up an environment variable.
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Secret,
+    Id,
+    Bool,
+    Url,
+    Path,
+    Delivery,
+    Argv,
+    Int { min: u64, max: u64 },
+}
+
+struct Key {
+    path: &'static str,
+    kind: Kind,
+    /// Environment variables that override it, strongest first.
+    env: &'static [&'static str],
+    /// Persisted by the server in the state file.
+    state: bool,
+}
+
+const KEYS: &[Key] = &[
+    key("elevenlabs.api_key", Kind::Secret, &["ELEVENLABS_API_KEY"]),
+    Key {
+        state: true,
+        ..key(
+            "elevenlabs.default_voice_id",
+            Kind::Id,
+            &["ELEVENLABS_VOICE_ID", "ELEVENLABS_DEFAULT_VOICE_ID"],
+        )
+    },
+    key("elevenlabs.model", Kind::Id, &["ELEVENLABS_MODEL_ID"]),
+    key("elevenlabs.optimize_streaming", Kind::Bool, &[]),
+    key(
+        "elevenlabs.base_url",
+        Kind::Url,
+        &["ELEVENLABS_BASE_URL", "ELEVENLABS_API_RESIDENCY"],
+    ),
+    key(
+        "output.dir",
+        Kind::Path,
+        &["ELEVENLABS_OUTPUT_DIR", "ELEVENLABS_MCP_BASE_PATH"],
+    ),
+    key(
+        "output.delivery",
+        Kind::Delivery,
+        &["ELEVENLABS_MCP_OUTPUT_MODE"],
+    ),
+    key("player", Kind::Argv, &[]),
+    key(
+        "limits.request_timeout_ms",
+        Kind::Int { min: 100, max: 600_000 },
+        &[],
+    ),
+    key("limits.max_retries", Kind::Int { min: 0, max: 10 }, &[]),
+    key("limits.max_concurrent", Kind::Int { min: 1, max: 100 }, &[]),
+    key("limits.breaker_failures", Kind::Int { min: 1, max: 1000 }, &[]),
+    key(
+        "limits.breaker_window_ms",
+        Kind::Int { min: 1000, max: 86_400_000 },
+        &[],
+    ),
+    key(
+        "limits.breaker_cooldown_ms",
+        Kind::Int { min: 100, max: 86_400_000 },
+        &[],
+    ),
+];
+
+const fn key(path: &'static str, kind: Kind, env: &'static [&'static str]) -> Key {
+    Key {
+        path,
+        kind,
+        env,
+        state: false,
+    }
+}
+
+const SECTIONS: &[&str] = &["elevenlabs", "output", "limits"];
+
+/// Every key path, in the order `config list` shows them.
+pub fn key_paths() -> impl Iterator<Item = &'static str> {
+    KEYS.iter().map(|k| k.path)
+}
+
+/// The state file keys the server may write.
+pub fn is_state_key(path: &str) -> bool {
+    KEYS.iter().any(|k| k.state && k.path == path)
+}
+
+/// The environment variables that can override `path`, strongest first.
+pub fn env_names(path: &str) -> &'static [&'static str] {
+    KEYS.iter()
+        .find(|k| k.path == path)
+        .map_or(&[], |k| k.env)
+}
+
+enum Val {
+    Str(String),
+    Bool(bool),
+    Int(u64),
+    List(Vec<String>),
+    Delivery(Delivery),
+}
+
+/// Merges and validates the inputs.
+pub fn load(inputs: &Inputs<'_>) -> Loaded {
+    let mut loaded = Loaded::default();
+    for key in KEYS {
+        loaded.sources.insert(key.path, Source::Default);
+    }
+    if let Some((text, origin)) = inputs.config {
+        load_file(&mut loaded, text, origin);
+    }
+    if let Some((text, origin)) = inputs.state {
+        load_state(&mut loaded, text, origin);
+    }
+    for key in KEYS {
+        for &name in key.env {
+            let Some(raw) = (inputs.env)(name).filter(|v| !v.trim().is_empty()) else {
+                continue;
+            };
+            match parse_env(key, name, raw.trim()) {
+                Ok(val) => {
+                    set(&mut loaded.settings, key.path, val);
+                    loaded.sources.insert(key.path, Source::Env(name));
+                }
+                Err(message) => loaded.problems.push(Problem {
+                    origin: format!("env {name}"),
+                    key: String::new(),
+                    message,
+                }),
+            }
+            break;
+        }
+    }
+    loaded
+}
+
+fn load_file(loaded: &mut Loaded, text: &str, origin: &str) {
+    if text.trim().is_empty() {
+        return;
+    }
+    let doc: Value = match yaml_serde::from_str(text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            loaded.problems.push(Problem {
+                origin: origin.to_string(),
+                key: String::new(),
+                message: format!("is not valid YAML ({e}); fix it or recreate it with `mcp-elevenlabs config init --force`"),
+            });
+            return;
+        }
+    };
+    let doc = match doc {
+        Value::Null => return,
+        Value::Object(map) => map,
+        _ => {
+            loaded.problems.push(Problem {
+                origin: origin.to_string(),
+                key: String::new(),
+                message: "must be a mapping with the sections elevenlabs, output, player, limits"
+                    .to_string(),
+            });
+            return;
+        }
+    };
+    walk(loaded, &doc, "", origin, Source::File);
+}
+
+fn walk(loaded: &mut Loaded, map: &Map<String, Value>, prefix: &str, origin: &str, source: Source) {
+    for (name, value) in map {
+        let path = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        if prefix.is_empty() && SECTIONS.contains(&name.as_str()) {
+            match value {
+                Value::Object(inner) => walk(loaded, inner, name, origin, source.clone()),
+                Value::Null => {}
+                _ => loaded.problems.push(Problem {
+                    origin: origin.to_string(),
+                    key: path,
+                    message: "must be a mapping of keys".to_string(),
+                }),
+            }
+            continue;
+        }
+        let Some(key) = KEYS.iter().find(|k| k.path == path) else {
+            loaded.problems.push(Problem {
+                origin: origin.to_string(),
+                message: unknown_key_message(&path, prefix),
+                key: path,
+            });
+            continue;
+        };
+        if value.is_null() {
+            continue;
+        }
+        match parse_value(key, value) {
+            Ok(Some(val)) => {
+                set(&mut loaded.settings, key.path, val);
+                loaded.sources.insert(key.path, source.clone());
+            }
+            Ok(None) => {}
+            Err(message) => loaded.problems.push(Problem {
+                origin: origin.to_string(),
+                key: path,
+                message,
+            }),
+        }
+    }
+}
+
+fn load_state(loaded: &mut Loaded, text: &str, origin: &str) {
+    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text) else {
+        loaded.problems.push(Problem {
+            origin: origin.to_string(),
+            key: String::new(),
+            message: "is not a JSON object; delete it (`mcp-elevenlabs config clean`) and set the values again".to_string(),
+        });
+        return;
+    };
+    for (path, value) in &map {
+        // Unknown state keys are ignored: a newer version may have written them.
+        let Some(key) = KEYS.iter().find(|k| k.state && k.path == path) else {
+            continue;
+        };
+        match parse_value(key, value) {
+            Ok(Some(val)) => {
+                set(&mut loaded.settings, key.path, val);
+                loaded.sources.insert(key.path, Source::State);
+            }
+            Ok(None) => {}
+            Err(message) => loaded.problems.push(Problem {
+                origin: origin.to_string(),
+                key: path.clone(),
+                message,
+            }),
+        }
+    }
+}
+
+fn unknown_key_message(path: &str, prefix: &str) -> String {
+    let candidates: Vec<&str> = if prefix.is_empty() {
+        SECTIONS.iter().copied().chain(["player"]).collect()
+    } else {
+        KEYS.iter()
+            .filter(|k| k.path.starts_with(prefix) && k.path.as_bytes().get(prefix.len()) == Some(&b'.'))
+            .map(|k| &k.path[prefix.len() + 1..])
+            .collect()
+    };
+    let name = path.rsplit('.').next().unwrap_or(path);
+    let close = candidates
+        .iter()
+        .filter(|c| edit_distance(c, name) <= 2.max(name.len() / 3))
+        .min_by_key(|c| edit_distance(c, name));
+    let hint = match close {
+        Some(c) => format!("; did you mean `{c}`?"),
+        None => String::new(),
+    };
+    let place = if prefix.is_empty() {
+        "at the top level".to_string()
+    } else {
+        format!("in `{prefix}`")
+    };
+    format!(
+        "is not a known key{hint} Allowed {place}: {}",
+        candidates.join(", ")
+    )
+}
+
+/// Levenshtein distance, for "did you mean" hints on short key names.
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(row[j]).min(cur)
+            };
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+fn describe(kind: Kind) -> String {
+    match kind {
+        Kind::Secret => "must be a string (your ElevenLabs API key)".to_string(),
+        Kind::Id => "must be a string of letters, digits, `_` or `-`".to_string(),
+        Kind::Bool => "must be true or false".to_string(),
+        Kind::Url => "must be an https:// URL (http:// only for 127.0.0.1, localhost or [::1]), or one of us, eu, in, sg, global".to_string(),
+        Kind::Path => "must be a directory path (absolute, or starting with ~/)".to_string(),
+        Kind::Delivery => "must be one of file, inline, play".to_string(),
+        Kind::Argv => "must be a list of strings: a program and its arguments, e.g. [mpv, --no-video, -]".to_string(),
+        Kind::Int { min, max } => format!("must be a whole number from {min} to {max}"),
+    }
+}
+
+fn got(value: &Value, secret: bool) -> String {
+    if secret {
+        return String::new();
+    }
+    let mut shown = value.to_string();
+    if shown.len() > 40 {
+        let cut = (0..=40).rev().find(|&i| shown.is_char_boundary(i)).unwrap_or(0);
+        shown.truncate(cut);
+        shown.push('…');
+    }
+    format!(" (got {shown})")
+}
+
+/// `Ok(None)` means "unset" (an empty string for an optional key).
+fn parse_value(key: &Key, value: &Value) -> Result<Option<Val>, String> {
+    let bad = || {
+        format!(
+            "{}{}",
+            describe(key.kind),
+            got(value, matches!(key.kind, Kind::Secret))
+        )
+    };
+    match (key.kind, value) {
+        (Kind::Bool, Value::Bool(b)) => Ok(Some(Val::Bool(*b))),
+        (Kind::Int { min, max }, Value::Number(n)) => match n.as_u64() {
+            Some(v) if (min..=max).contains(&v) => Ok(Some(Val::Int(v))),
+            _ => Err(bad()),
+        },
+        (Kind::Argv, Value::Array(items)) => {
+            let mut argv = Vec::with_capacity(items.len());
+            for item in items {
+                match item {
+                    Value::String(s) if !s.is_empty() => argv.push(s.clone()),
+                    _ => return Err(bad()),
+                }
+            }
+            Ok(Some(Val::List(argv)))
+        }
+        (Kind::Bool | Kind::Int { .. } | Kind::Argv, _) => Err(bad()),
+        (_, Value::String(s)) => parse_str(key.kind, s.trim()).map_err(|()| bad()),
+        _ => Err(bad()),
+    }
+}
+
+fn parse_str(kind: Kind, s: &str) -> Result<Option<Val>, ()> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    match kind {
+        Kind::Secret => Ok(Some(Val::Str(s.to_string()))),
+        Kind::Id if s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') => {
+            Ok(Some(Val::Str(s.to_string())))
+        }
+        Kind::Url => base_url(s).map(|u| Some(Val::Str(u))),
+        Kind::Path if !s.contains('\0') => Ok(Some(Val::Str(s.to_string()))),
+        Kind::Delivery => match s {
+            "file" => Ok(Some(Val::Delivery(Delivery::File))),
+            "inline" => Ok(Some(Val::Delivery(Delivery::Inline))),
+            "play" => Ok(Some(Val::Delivery(Delivery::Play))),
+            _ => Err(()),
+        },
+        _ => Err(()),
+    }
+}
+
+fn parse_env(key: &Key, name: &str, raw: &str) -> Result<Val, String> {
+    let parsed = match name {
+        // The deprecated official server's spellings.
+        "ELEVENLABS_MCP_OUTPUT_MODE" => match raw {
+            "files" | "both" => Ok(Some(Val::Delivery(Delivery::File))),
+            "resources" => Ok(Some(Val::Delivery(Delivery::Inline))),
+            _ => return Err(format!("must be one of files, resources, both (got {raw:?})")),
+        },
+        "ELEVENLABS_API_RESIDENCY" => match raw {
+            "eu-residency" => Ok(Some(Val::Str(residency("eu").to_string()))),
+            "in-residency" => Ok(Some(Val::Str(residency("in").to_string()))),
+            other if !residency(other).is_empty() => Ok(Some(Val::Str(residency(other).to_string()))),
+            _ => {
+                return Err(format!(
+                    "must be one of global, us, eu-residency, in-residency, eu, in, sg (got {raw:?})"
+                ));
+            }
+        },
+        _ => match key.kind {
+            Kind::Bool => match raw {
+                "true" | "1" | "yes" => Ok(Some(Val::Bool(true))),
+                "false" | "0" | "no" => Ok(Some(Val::Bool(false))),
+                _ => Err(()),
+            },
+            Kind::Int { min, max } => match raw.parse::<u64>() {
+                Ok(v) if (min..=max).contains(&v) => Ok(Some(Val::Int(v))),
+                _ => Err(()),
+            },
+            kind => parse_str(kind, raw),
+        },
+    };
+    match parsed {
+        Ok(Some(val)) => Ok(val),
+        _ => {
+            let shown = if matches!(key.kind, Kind::Secret) {
+                String::new()
+            } else {
+                format!(" (got {raw:?})")
+            };
+            Err(format!("{}{shown}", describe(key.kind)))
+        }
+    }
+}
+
+fn residency(name: &str) -> &'static str {
+    match name {
+        "global" => DEFAULT_BASE_URL,
+        "us" => "https://api.us.elevenlabs.io",
+        "eu" => "https://api.eu.residency.elevenlabs.io",
+        "in" => "https://api.in.residency.elevenlabs.io",
+        "sg" => "https://api.sg.residency.elevenlabs.io",
+        _ => "",
+    }
+}
+
+/// Validates a base URL or residency name, returning the URL without a trailing slash.
+fn base_url(s: &str) -> Result<String, ()> {
+    let known = residency(s);
+    if !known.is_empty() {
+        return Ok(known.to_string());
+    }
+    let (scheme, rest) = s.split_once("://").ok_or(())?;
+    let host_port = rest.split('/').next().unwrap_or("");
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host_port.split(':').next().unwrap_or(""),
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b));
+    let loopback = matches!(host, "127.0.0.1" | "localhost" | "::1");
+    let ok = host_ok
+        && !rest.contains(['?', '#', '@', ' '])
+        && (scheme == "https" || (scheme == "http" && loopback));
+    if ok {
+        Ok(s.trim_end_matches('/').to_string())
+    } else {
+        Err(())
+    }
+}
+
+fn set(settings: &mut Settings, path: &str, val: Val) {
+    let limits = &mut settings.limits;
+    match (path, val) {
+        ("elevenlabs.api_key", Val::Str(s)) => settings.api_key = Some(ApiKey(s)),
+        ("elevenlabs.default_voice_id", Val::Str(s)) => settings.default_voice_id = Some(s),
+        ("elevenlabs.model", Val::Str(s)) => settings.model = s,
+        ("elevenlabs.optimize_streaming", Val::Bool(b)) => settings.optimize_streaming = b,
+        ("elevenlabs.base_url", Val::Str(s)) => settings.base_url = s,
+        ("output.dir", Val::Str(s)) => settings.output_dir = Some(s),
+        ("output.delivery", Val::Delivery(d)) => settings.delivery = d,
+        ("player", Val::List(argv)) => settings.player = argv,
+        ("limits.request_timeout_ms", Val::Int(v)) => limits.request_timeout_ms = v,
+        ("limits.max_retries", Val::Int(v)) => limits.max_retries = v,
+        ("limits.max_concurrent", Val::Int(v)) => limits.max_concurrent = v,
+        ("limits.breaker_failures", Val::Int(v)) => limits.breaker_failures = v,
+        ("limits.breaker_window_ms", Val::Int(v)) => limits.breaker_window_ms = v,
+        ("limits.breaker_cooldown_ms", Val::Int(v)) => limits.breaker_cooldown_ms = v,
+        _ => debug_assert!(false, "no setter for {path}"),
+    }
+}
+
+/// The value of `path` as `config list` shows it (the API key masked).
+pub fn show(settings: &Settings, path: &str) -> String {
+    let l = &settings.limits;
+    match path {
+        "elevenlabs.api_key" => settings
+            .api_key
+            .as_ref()
+            .map_or_else(|| "(not set)".to_string(), ApiKey::masked),
+        "elevenlabs.default_voice_id" => settings
+            .default_voice_id
+            .clone()
+            .unwrap_or_else(|| format!("{DEFAULT_VOICE_ID} (Rachel)")),
+        "elevenlabs.model" => settings.model.clone(),
+        "elevenlabs.optimize_streaming" => settings.optimize_streaming.to_string(),
+        "elevenlabs.base_url" => settings.base_url.clone(),
+        "output.dir" => settings
+            .output_dir
+            .clone()
+            .unwrap_or_else(|| "(data dir)/mcp-elevenlabs/audio".to_string()),
+        "output.delivery" => settings.delivery.as_str().to_string(),
+        "player" => {
+            if settings.player.is_empty() {
+                "[] (auto-detect)".to_string()
+            } else {
+                serde_json::to_string(&settings.player).unwrap_or_default()
+            }
+        }
+        "limits.request_timeout_ms" => l.request_timeout_ms.to_string(),
+        "limits.max_retries" => l.max_retries.to_string(),
+        "limits.max_concurrent" => l.max_concurrent.to_string(),
+        "limits.breaker_failures" => l.breaker_failures.to_string(),
+        "limits.breaker_window_ms" => l.breaker_window_ms.to_string(),
+        "limits.breaker_cooldown_ms" => l.breaker_cooldown_ms.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// The commented template `config init` writes.
+pub const TEMPLATE: &str = r#"# mcp-elevenlabs configuration. Every key is optional; environment variables win over this file.
+# Reference: https://github.com/mcp-elevenlabs/mcp-elevenlabs#configuration
+elevenlabs:
+  api_key: ""                 # or set ELEVENLABS_API_KEY
+  default_voice_id: ""        # empty: Rachel (21m00Tcm4TlvDq8ikWAM); `set_default_voice` stores its choice in the state file
+  model: "eleven_flash_v2_5"
+  optimize_streaming: true    # stream audio as it is generated
+  base_url: "https://api.elevenlabs.io"   # or us, eu, in, sg (data residency)
+output:
+  dir: ""                     # empty: $XDG_DATA_HOME/mcp-elevenlabs/audio
+  delivery: "file"            # file | inline | play
+player: []                    # argv of a program that reads audio on stdin; empty = auto-detect
+limits:
+  request_timeout_ms: 30000   # connect and each wait for bytes, not a whole stream
+  max_retries: 2
+  max_concurrent: 4
+  breaker_failures: 5
+  breaker_window_ms: 60000
+  breaker_cooldown_ms: 30000
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(config: Option<&str>, state: Option<&str>, env: &[(&str, &str)]) -> Loaded {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let lookup = move |name: &str| {
+            env.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        load(&Inputs {
+            config: config.map(|c| (c, "config.yaml")),
+            state: state.map(|s| (s, "state.json")),
+            env: &lookup,
+        })
+    }
+
+    #[test]
+    fn template_is_valid_and_equals_defaults() {
+        let loaded = run(Some(TEMPLATE), None, &[]);
+        assert_eq!(loaded.problems, vec![]);
+        assert_eq!(loaded.settings, Settings::default());
+    }
+
+    #[test]
+    fn precedence_env_state_file_default() {
+        let file = "elevenlabs:\n  default_voice_id: fromfile\n  model: eleven_v3\n";
+        let state = r#"{"elevenlabs.default_voice_id": "fromstate"}"#;
+        let loaded = run(Some(file), Some(state), &[]);
+        assert_eq!(loaded.settings.default_voice_id.as_deref(), Some("fromstate"));
+        assert_eq!(loaded.sources["elevenlabs.default_voice_id"], Source::State);
+        assert_eq!(loaded.sources["elevenlabs.model"], Source::File);
+        assert_eq!(loaded.sources["limits.max_retries"], Source::Default);
+        let loaded = run(
+            Some(file),
+            Some(state),
+            &[("ELEVENLABS_DEFAULT_VOICE_ID", "official"), ("ELEVENLABS_VOICE_ID", "ours")],
+        );
+        assert_eq!(loaded.settings.default_voice_id.as_deref(), Some("ours"));
+        assert_eq!(
+            loaded.sources["elevenlabs.default_voice_id"],
+            Source::Env("ELEVENLABS_VOICE_ID")
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_path() {
+        let file = "elevenlabs:\n  modle: x\nlimits:\n  max_retries: -1\n  max_concurrent: \"4\"\noutput:\n  delivery: stream\nextra: 1\n";
+        let loaded = run(Some(file), None, &[]);
+        let text: Vec<String> = loaded.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 5, "{text:#?}");
+        assert!(text.iter().any(|t| t.contains("`elevenlabs.modle`") && t.contains("did you mean `model`")));
+        assert!(text.iter().any(|t| t.contains("`limits.max_retries` must be a whole number from 0 to 10 (got -1)")));
+        assert!(text.iter().any(|t| t.contains("`limits.max_concurrent`")));
+        assert!(text.iter().any(|t| t.contains("`output.delivery` must be one of file, inline, play")));
+        assert!(text.iter().any(|t| t.contains("`extra` is not a known key")));
+        // Good keys still apply; bad ones keep their defaults.
+        assert_eq!(loaded.settings.limits.max_retries, 2);
+    }
+
+    #[test]
+    fn broken_yaml_is_one_problem() {
+        let loaded = run(Some("elevenlabs: [unclosed\n"), None, &[]);
+        assert_eq!(loaded.problems.len(), 1);
+        assert!(loaded.problems[0].message.contains("not valid YAML"));
+    }
+
+    #[test]
+    fn api_key_never_in_problems() {
+        let secret = "sk_0123456789abcdef0123";
+        let loaded = run(Some(&format!("elevenlabs:\n  api_key: [\"{secret}\"]\n")), None, &[]);
+        assert_eq!(loaded.problems.len(), 1);
+        assert!(!format!("{:?}", loaded.problems).contains(secret));
+        let loaded = run(None, None, &[("ELEVENLABS_API_KEY", secret)]);
+        assert!(!format!("{:?}", loaded.settings).contains(secret));
+        assert_eq!(loaded.settings.api_key.as_ref().unwrap().masked(), "sk_…0123");
+    }
+
+    #[test]
+    fn official_server_env_names() {
+        let loaded = run(
+            None,
+            None,
+            &[
+                ("ELEVENLABS_MCP_OUTPUT_MODE", "resources"),
+                ("ELEVENLABS_API_RESIDENCY", "eu-residency"),
+                ("ELEVENLABS_MCP_BASE_PATH", "~/Desktop"),
+            ],
+        );
+        assert_eq!(loaded.problems, vec![]);
+        assert_eq!(loaded.settings.delivery, Delivery::Inline);
+        assert_eq!(loaded.settings.base_url, "https://api.eu.residency.elevenlabs.io");
+        assert_eq!(loaded.settings.output_dir.as_deref(), Some("~/Desktop"));
+        let loaded = run(
+            None,
+            None,
+            &[("ELEVENLABS_API_RESIDENCY", "eu"), ("ELEVENLABS_BASE_URL", "http://127.0.0.1:9/")],
+        );
+        assert_eq!(loaded.settings.base_url, "http://127.0.0.1:9");
+        let loaded = run(None, None, &[("ELEVENLABS_MCP_OUTPUT_MODE", "nope")]);
+        assert_eq!(loaded.problems.len(), 1);
+        assert_eq!(loaded.problems[0].origin, "env ELEVENLABS_MCP_OUTPUT_MODE");
+    }
+
+    #[test]
+    fn base_urls() {
+        assert!(base_url("https://proxy.corp:8443/eleven/").is_ok());
+        assert!(base_url("http://localhost:8080").is_ok());
+        assert!(base_url("http://[::1]:8080").is_ok());
+        assert!(base_url("http://api.elevenlabs.io").is_err());
+        assert!(base_url("ftp://x").is_err());
+        assert!(base_url("https://user:pw@host").is_err());
+        assert_eq!(base_url("sg").unwrap(), "https://api.sg.residency.elevenlabs.io");
+    }
+
+    #[test]
+    fn masks() {
+        assert_eq!(ApiKey::new("sk_abcdefghijkla1b2").masked(), "sk_…a1b2");
+        assert_eq!(ApiKey::new("abcdefghijkla1b2").masked(), "…a1b2");
+        assert_eq!(ApiKey::new("short").masked(), "…");
+    }
+}
