@@ -1,1 +1,52 @@
-fn main(){}
+//! `mcp-elevenlabs`: parse the command line, load the settings, run, map the outcome to an exit
+//! code (0 ok, 1 a check or call failed, 2 usage or configuration error).
+
+mod cli;
+
+use mcp_elevenlabs::core::{self, settings::ApiKey};
+use mcp_elevenlabs::shell::{self, files::Paths, log::Logger};
+use std::io::Write;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let command = match cli::parse(std::env::args_os().skip(1)) {
+        Ok(command) => command,
+        Err(e) => {
+            eprintln!("mcp-elevenlabs: {e}\nRun `mcp-elevenlabs --help` for usage.");
+            return ExitCode::from(2);
+        }
+    };
+    let paths = cli::paths();
+    match command {
+        cli::Command::Help(text) => print(text),
+        cli::Command::Version => print(&format!("mcp-elevenlabs {}\n", core::VERSION)),
+        cli::Command::ConfigInit { force } => cli::config_init(&paths, force),
+        cli::Command::ConfigList => cli::config_list(&paths),
+        cli::Command::ConfigPath => cli::config_path(&paths),
+        cli::Command::ConfigClean { yes } => cli::config_clean(&paths, yes),
+        cli::Command::Serve => serve(&paths),
+    }
+}
+
+/// Prints to stdout; a closed pipe (`| head`) is not an error.
+fn print(text: &str) -> ExitCode {
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    ExitCode::SUCCESS
+}
+
+fn serve(paths: &Paths) -> ExitCode {
+    let loaded = cli::load(paths);
+    let key = loaded.settings.api_key.as_ref().map(|k| ApiKey::expose(k).to_string());
+    let log = Logger::from_env(std::env::var("MCP_ELEVENLABS_LOG").ok(), key);
+    for problem in &loaded.problems {
+        log.warn(&format!("configuration problem (tools will report it): {problem}"));
+    }
+    let config = core::Config::default().settings(loaded.settings, loaded.problems);
+    match shell::serve(config, paths, &log) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log.write(shell::log::LogLevel::Error, &format!("stopped: {e}"));
+            ExitCode::from(1)
+        }
+    }
+}

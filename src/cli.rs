@@ -1,0 +1,292 @@
+//! Command-line parsing (lexopt) and the commands that are not the server itself.
+
+use lexopt::prelude::*;
+use mcp_elevenlabs::core::settings::{self, Loaded};
+use mcp_elevenlabs::shell::files::{self, Paths};
+use std::ffi::OsString;
+use std::io::{self, BufRead, Write};
+use std::process::ExitCode;
+
+/// What the user asked for.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Command {
+    Serve,
+    Help(&'static str),
+    Version,
+    ConfigInit { force: bool },
+    ConfigList,
+    ConfigPath,
+    ConfigClean { yes: bool },
+}
+
+pub(crate) const MAIN_HELP: &str = "\
+mcp-elevenlabs: an MCP server that gives AI agents a voice with ElevenLabs.
+
+Usage:
+  mcp-elevenlabs [serve]          Serve MCP over stdio (what MCP hosts run)
+  mcp-elevenlabs --init           Write a config template (same as `config init`)
+  mcp-elevenlabs config <command> Manage the configuration (init, list, path, clean)
+
+Options:
+  -h, --help       Show help (also after any command)
+  -V, --version    Show the version
+
+Files:
+  config   $MCP_ELEVENLABS_CONFIG, else $XDG_CONFIG_HOME/mcp-elevenlabs/config.yaml
+           (~/.config/mcp-elevenlabs/config.yaml; %APPDATA% on Windows)
+  state    $XDG_STATE_HOME/mcp-elevenlabs/state.json (what the server remembers)
+  audio    output.dir, else $XDG_DATA_HOME/mcp-elevenlabs/audio
+
+Environment (wins over the files):
+  ELEVENLABS_API_KEY, ELEVENLABS_BASE_URL (URL or us|eu|in|sg), ELEVENLABS_VOICE_ID,
+  ELEVENLABS_MODEL_ID, ELEVENLABS_OUTPUT_DIR, MCP_ELEVENLABS_LOG (error|warn|info|debug).
+  The deprecated official server's ELEVENLABS_MCP_BASE_PATH, ELEVENLABS_MCP_OUTPUT_MODE,
+  ELEVENLABS_API_RESIDENCY and ELEVENLABS_DEFAULT_VOICE_ID work too.
+
+Exit codes: 0 ok, 1 a check or call failed, 2 usage or configuration error.
+";
+
+const SERVE_HELP: &str = "\
+Usage: mcp-elevenlabs [serve]
+
+Serve the Model Context Protocol over stdin/stdout (protocol versions 2024-11-05 to
+2026-07-28). Logs go to stderr at the level of MCP_ELEVENLABS_LOG (default warn).
+The server exits when stdin closes, after in-flight calls finish (at most 5 s).
+A missing API key or a broken config file does not stop it: tools then explain the fix.
+";
+
+const CONFIG_HELP: &str = "\
+Usage: mcp-elevenlabs config <command>
+
+Commands:
+  init [--force]   Write the commented config template (refuses to overwrite without --force)
+  list             Show every setting, its value (API key masked) and where it came from
+  path             Print the config file path
+  clean [--yes]    Delete the config and state files (asks first unless --yes)
+";
+
+const INIT_HELP: &str = "\
+Usage: mcp-elevenlabs config init [--force]
+       mcp-elevenlabs --init [--force]
+
+Write the commented config template to the config path (mode 0600). An existing file is
+kept unless --force is given.
+";
+
+const LIST_HELP: &str = "\
+Usage: mcp-elevenlabs config list
+
+Show each setting, its value (the API key masked like sk_…a1b2) and its source: env, state
+file, config file or default. Exits 2 if the config has problems, after listing them.
+";
+
+const PATH_HELP: &str = "\
+Usage: mcp-elevenlabs config path
+
+Print the path of the config file (whether or not it exists).
+";
+
+const CLEAN_HELP: &str = "\
+Usage: mcp-elevenlabs config clean [--yes]
+
+Delete the config file and the state file. Generated audio is left alone. Asks for
+confirmation on stdin unless --yes is given.
+";
+
+/// Parses the arguments after the program name.
+pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt::Error> {
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut command: Option<Command> = None;
+    let mut in_config = false;
+    let mut force = false;
+    let mut yes = false;
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Short('h') | Long("help") => {
+                return Ok(Command::Help(match (&command, in_config) {
+                    (Some(Command::Serve), _) => SERVE_HELP,
+                    (Some(Command::ConfigInit { .. }), _) => INIT_HELP,
+                    (Some(Command::ConfigList), _) => LIST_HELP,
+                    (Some(Command::ConfigPath), _) => PATH_HELP,
+                    (Some(Command::ConfigClean { .. }), _) => CLEAN_HELP,
+                    (None, true) => CONFIG_HELP,
+                    _ => MAIN_HELP,
+                }));
+            }
+            Short('V') | Long("version") if command.is_none() && !in_config => return Ok(Command::Version),
+            Long("init") if command.is_none() && !in_config => command = Some(Command::ConfigInit { force: false }),
+            Long("force") if matches!(command, Some(Command::ConfigInit { .. })) => force = true,
+            Long("yes") | Short('y') if matches!(command, Some(Command::ConfigClean { .. })) => yes = true,
+            Value(value) if command.is_none() => {
+                let value = value.string()?;
+                match (in_config, value.as_str()) {
+                    (false, "serve") => command = Some(Command::Serve),
+                    (false, "config") => in_config = true,
+                    (true, "init") => command = Some(Command::ConfigInit { force: false }),
+                    (true, "list") => command = Some(Command::ConfigList),
+                    (true, "path") => command = Some(Command::ConfigPath),
+                    (true, "clean") => command = Some(Command::ConfigClean { yes: false }),
+                    (true, other) => {
+                        return Err(format!("unknown config command {other:?} (expected init, list, path or clean)").into());
+                    }
+                    (false, other) => {
+                        return Err(format!("unknown command {other:?} (expected serve or config; `config test`, `speak`, `voices`, `models` and `usage` arrive with the voice tools)").into());
+                    }
+                }
+            }
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(match command {
+        None if in_config => return Err("missing config command (init, list, path or clean)".into()),
+        None => Command::Serve,
+        Some(Command::ConfigInit { .. }) => Command::ConfigInit { force },
+        Some(Command::ConfigClean { .. }) => Command::ConfigClean { yes },
+        Some(other) => other,
+    })
+}
+
+fn env_string(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Locates the files from the process environment.
+pub(crate) fn paths() -> Paths {
+    Paths::from_env(&|name| std::env::var_os(name))
+}
+
+/// Loads the settings from files and environment.
+pub(crate) fn load(paths: &Paths) -> Loaded {
+    files::load_settings(paths, &env_string)
+}
+
+pub(crate) fn config_init(paths: &Paths, force: bool) -> ExitCode {
+    let path = &paths.config;
+    if path.exists() && !force {
+        eprintln!(
+            "mcp-elevenlabs: {} already exists; keeping it. Use `mcp-elevenlabs config init --force` to replace it.",
+            path.display()
+        );
+        return ExitCode::from(2);
+    }
+    if let Err(e) = files::write_atomic(path, settings::TEMPLATE.as_bytes()) {
+        eprintln!("mcp-elevenlabs: cannot write {}: {e}", path.display());
+        return ExitCode::from(1);
+    }
+    println!("{}", path.display());
+    eprintln!(
+        "Wrote the config template. Next: put your ElevenLabs API key in `elevenlabs.api_key` there\n\
+         (or set ELEVENLABS_API_KEY in your MCP host's config), then check with `mcp-elevenlabs config list`."
+    );
+    ExitCode::SUCCESS
+}
+
+pub(crate) fn config_list(paths: &Paths) -> ExitCode {
+    let loaded = load(paths);
+    let exists = |p: &std::path::Path| if p.exists() { "" } else { " (not found)" };
+    let mut out = String::new();
+    out.push_str(&format!("# config file: {}{}\n", paths.config.display(), exists(&paths.config)));
+    out.push_str(&format!("# state file:  {}{}\n", paths.state.display(), exists(&paths.state)));
+    let width = settings::key_paths().map(str::len).max().unwrap_or(0);
+    for key in settings::key_paths() {
+        let mut value = settings::show(&loaded.settings, key);
+        if key == "output.dir" {
+            value = paths.output_dir(loaded.settings.output_dir.as_deref()).display().to_string();
+        }
+        let source = loaded.sources.get(key).map(ToString::to_string).unwrap_or_default();
+        out.push_str(&format!("{key:<width$}  {value}  [{source}]\n"));
+    }
+    let _ = io::stdout().lock().write_all(out.as_bytes());
+    if loaded.problems.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("mcp-elevenlabs: the configuration has problems:");
+    for p in &loaded.problems {
+        eprintln!("  {p}");
+    }
+    ExitCode::from(2)
+}
+
+pub(crate) fn config_path(paths: &Paths) -> ExitCode {
+    println!("{}", paths.config.display());
+    ExitCode::SUCCESS
+}
+
+pub(crate) fn config_clean(paths: &Paths, yes: bool) -> ExitCode {
+    let targets: Vec<&std::path::Path> = [paths.config.as_path(), paths.state.as_path()]
+        .into_iter()
+        .filter(|p| p.exists())
+        .collect();
+    if targets.is_empty() {
+        eprintln!("mcp-elevenlabs: nothing to clean (no config or state file).");
+        return ExitCode::SUCCESS;
+    }
+    if !yes {
+        eprintln!("This deletes:");
+        for t in &targets {
+            eprintln!("  {}", t.display());
+        }
+        eprint!("Continue? [y/N] ");
+        let mut answer = String::new();
+        let _ = io::stdin().lock().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+            eprintln!("mcp-elevenlabs: nothing deleted.");
+            return ExitCode::from(1);
+        }
+    }
+    let mut code = ExitCode::SUCCESS;
+    for t in targets {
+        match std::fs::remove_file(t) {
+            Ok(()) => println!("removed {}", t.display()),
+            Err(e) => {
+                eprintln!("mcp-elevenlabs: cannot remove {}: {e}", t.display());
+                code = ExitCode::from(1);
+            }
+        }
+    }
+    code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Command, String> {
+        parse(args.iter().map(OsString::from)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn commands() {
+        assert_eq!(p(&[]), Ok(Command::Serve));
+        assert_eq!(p(&["serve"]), Ok(Command::Serve));
+        assert_eq!(p(&["--version"]), Ok(Command::Version));
+        assert_eq!(p(&["--init"]), Ok(Command::ConfigInit { force: false }));
+        assert_eq!(p(&["--init", "--force"]), Ok(Command::ConfigInit { force: true }));
+        assert_eq!(p(&["config", "init", "--force"]), Ok(Command::ConfigInit { force: true }));
+        assert_eq!(p(&["config", "list"]), Ok(Command::ConfigList));
+        assert_eq!(p(&["config", "path"]), Ok(Command::ConfigPath));
+        assert_eq!(p(&["config", "clean", "--yes"]), Ok(Command::ConfigClean { yes: true }));
+        assert_eq!(p(&["config", "clean", "-y"]), Ok(Command::ConfigClean { yes: true }));
+    }
+
+    #[test]
+    fn help_everywhere() {
+        assert_eq!(p(&["--help"]), Ok(Command::Help(MAIN_HELP)));
+        assert_eq!(p(&["serve", "-h"]), Ok(Command::Help(SERVE_HELP)));
+        assert_eq!(p(&["config", "--help"]), Ok(Command::Help(CONFIG_HELP)));
+        assert_eq!(p(&["config", "init", "--help"]), Ok(Command::Help(INIT_HELP)));
+        assert_eq!(p(&["config", "list", "--help"]), Ok(Command::Help(LIST_HELP)));
+        assert_eq!(p(&["config", "path", "--help"]), Ok(Command::Help(PATH_HELP)));
+        assert_eq!(p(&["config", "clean", "--help"]), Ok(Command::Help(CLEAN_HELP)));
+    }
+
+    #[test]
+    fn mistakes_are_errors() {
+        assert!(p(&["speek"]).unwrap_err().contains("unknown command"));
+        assert!(p(&["config"]).unwrap_err().contains("missing config command"));
+        assert!(p(&["config", "lst"]).unwrap_err().contains("unknown config command"));
+        assert!(p(&["serve", "--force"]).is_err());
+        assert!(p(&["config", "list", "extra"]).is_err());
+        assert!(p(&["--bogus"]).is_err());
+    }
+}

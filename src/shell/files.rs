@@ -1,0 +1,268 @@
+//! Where files live, reading them with bounds, and writing them atomically with mode 0600.
+
+use crate::core::settings::{self, Loaded};
+use crate::core::{FileError, JobResult};
+use std::ffi::OsString;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// The most of `config.yaml` or the state file that is read.
+const MAX_SETTINGS_FILE: u64 = 1 << 20;
+
+/// The files and directories the server uses.
+#[derive(Clone, Debug)]
+pub struct Paths {
+    /// `config.yaml`.
+    pub config: PathBuf,
+    /// The state file the server writes (`set_default_voice`, caches).
+    pub state: PathBuf,
+    /// The default output directory for audio.
+    pub data_audio: PathBuf,
+    /// The user's home directory, for `~/` and relative `output.dir`.
+    pub home: Option<PathBuf>,
+}
+
+impl Paths {
+    /// Locates everything from the environment (XDG on Unix, `%APPDATA%` on Windows).
+    pub fn from_env(env: &dyn Fn(&str) -> Option<OsString>) -> Self {
+        let get = |name: &str| env(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let home = get("HOME").or_else(|| get("USERPROFILE"));
+        let base = |xdg: &str, unix_rel: &str, windows: &str| -> PathBuf {
+            if let Some(dir) = get(xdg).filter(|d| d.is_absolute()) {
+                return dir;
+            }
+            if cfg!(windows) {
+                if let Some(dir) = get(windows) {
+                    return dir;
+                }
+            }
+            home.clone().unwrap_or_else(|| PathBuf::from(".")).join(unix_rel)
+        };
+        let app = "mcp-elevenlabs";
+        let config = get("MCP_ELEVENLABS_CONFIG").unwrap_or_else(|| {
+            base("XDG_CONFIG_HOME", ".config", "APPDATA")
+                .join(app)
+                .join("config.yaml")
+        });
+        Self {
+            config,
+            state: base("XDG_STATE_HOME", ".local/state", "LOCALAPPDATA")
+                .join(app)
+                .join("state.json"),
+            data_audio: base("XDG_DATA_HOME", ".local/share", "LOCALAPPDATA")
+                .join(app)
+                .join("audio"),
+            home,
+        }
+    }
+
+    /// The output directory for `output.dir` (`None` = the default data directory).
+    /// `~/x` and relative paths are taken from the home directory, so every host agrees.
+    pub fn output_dir(&self, configured: Option<&str>) -> PathBuf {
+        let Some(dir) = configured else {
+            return self.data_audio.clone();
+        };
+        let home = self.home.clone().unwrap_or_else(|| PathBuf::from("."));
+        if dir == "~" {
+            return home;
+        }
+        if let Some(rest) = dir.strip_prefix("~/") {
+            return home.join(rest);
+        }
+        let path = PathBuf::from(dir);
+        if path.is_absolute() { path } else { home.join(path) }
+    }
+}
+
+/// Reads a settings file: `Ok(None)` if it does not exist.
+pub fn read_settings_file(path: &Path) -> io::Result<Option<String>> {
+    let file = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut text = String::new();
+    file.take(MAX_SETTINGS_FILE + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_SETTINGS_FILE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {MAX_SETTINGS_FILE} bytes"),
+        ));
+    }
+    Ok(Some(text))
+}
+
+/// Loads and merges config file, state file and environment.
+pub fn load_settings(paths: &Paths, env: &dyn Fn(&str) -> Option<String>) -> Loaded {
+    let config_name = paths.config.display().to_string();
+    let state_name = paths.state.display().to_string();
+    let mut problems = Vec::new();
+    let mut read = |path: &Path, name: &str| match read_settings_file(path) {
+        Ok(text) => text,
+        Err(e) => {
+            problems.push(settings::Problem {
+                origin: name.to_string(),
+                key: String::new(),
+                message: format!("cannot be read: {e}"),
+            });
+            None
+        }
+    };
+    let config = read(&paths.config, &config_name);
+    let state = read(&paths.state, &state_name);
+    let mut loaded = settings::load(&settings::Inputs {
+        config: config.as_deref().map(|t| (t, config_name.as_str())),
+        state: state.as_deref().map(|t| (t, state_name.as_str())),
+        env,
+    });
+    problems.append(&mut loaded.problems);
+    loaded.problems = problems;
+    loaded
+}
+
+/// Writes `bytes` to `path` atomically (temp file + rename) with mode 0600, creating the
+/// directory (mode 0700) if needed. A crash never leaves a half-written file under `path`.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    create_private_dir(dir)?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut file = private_file(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+fn private_file(path: &Path) -> io::Result<fs::File> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+/// Reads a generated audio file `name` from `dir`, refusing anything that resolves outside it.
+pub fn read_audio(dir: &Path, name: &str, max_bytes: u64) -> JobResult {
+    JobResult::Audio(read_confined(dir, name, max_bytes))
+}
+
+fn read_confined(dir: &Path, name: &str, max_bytes: u64) -> Result<Vec<u8>, FileError> {
+    let other = |e: io::Error| match e.kind() {
+        io::ErrorKind::NotFound => FileError::NotFound,
+        _ => FileError::Other(e.kind().to_string()),
+    };
+    if name.contains(['/', '\\']) || name.starts_with('.') {
+        return Err(FileError::NotFound);
+    }
+    let root = dir.canonicalize().map_err(other)?;
+    let path = root.join(name).canonicalize().map_err(other)?;
+    if path.parent() != Some(root.as_path()) {
+        return Err(FileError::NotFound);
+    }
+    let file = fs::File::open(&path).map_err(other)?;
+    let meta = file.metadata().map_err(other)?;
+    if meta.is_dir() {
+        return Err(FileError::NotFound);
+    }
+    if meta.len() > max_bytes {
+        return Err(FileError::TooLarge { limit: max_bytes });
+    }
+    let mut bytes = Vec::new();
+    file.take(max_bytes + 1).read_to_end(&mut bytes).map_err(other)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(FileError::TooLarge { limit: max_bytes });
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("mcp-el-files-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn atomic_write_is_private_and_replaces() {
+        let dir = temp("atomic");
+        let path = dir.join("sub/state.json");
+        write_atomic(&path, b"one").unwrap();
+        write_atomic(&path, b"two").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"two");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(fs::metadata(path.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
+        }
+        let leftovers: Vec<_> = fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temp files left behind");
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn audio_reads_stay_in_the_directory() {
+        let dir = temp("confine");
+        fs::create_dir_all(dir.join("audio")).unwrap();
+        fs::write(dir.join("secret.mp3"), b"s").unwrap();
+        fs::write(dir.join("audio/a.mp3"), b"abc").unwrap();
+        let audio = dir.join("audio");
+        assert_eq!(read_audio(&audio, "a.mp3", 10), JobResult::Audio(Ok(b"abc".to_vec())));
+        assert_eq!(read_audio(&audio, "a.mp3", 2), JobResult::Audio(Err(FileError::TooLarge { limit: 2 })));
+        assert_eq!(read_audio(&audio, "../secret.mp3", 10), JobResult::Audio(Err(FileError::NotFound)));
+        assert_eq!(read_audio(&audio, "missing.mp3", 10), JobResult::Audio(Err(FileError::NotFound)));
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(dir.join("secret.mp3"), audio.join("link.mp3")).unwrap();
+            assert_eq!(read_audio(&audio, "link.mp3", 10), JobResult::Audio(Err(FileError::NotFound)));
+        }
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn paths_follow_xdg_and_override() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| OsString::from(v))
+        };
+        let p = Paths::from_env(&env(&[("HOME", "/h")]));
+        assert_eq!(p.config, PathBuf::from("/h/.config/mcp-elevenlabs/config.yaml"));
+        assert_eq!(p.state, PathBuf::from("/h/.local/state/mcp-elevenlabs/state.json"));
+        assert_eq!(p.data_audio, PathBuf::from("/h/.local/share/mcp-elevenlabs/audio"));
+        let p = Paths::from_env(&env(&[
+            ("HOME", "/h"),
+            ("XDG_CONFIG_HOME", "/x/c"),
+            ("XDG_STATE_HOME", "/x/s"),
+            ("MCP_ELEVENLABS_CONFIG", "/etc/m.yaml"),
+        ]));
+        assert_eq!(p.config, PathBuf::from("/etc/m.yaml"));
+        assert_eq!(p.state, PathBuf::from("/x/s/mcp-elevenlabs/state.json"));
+        assert_eq!(p.output_dir(Some("~/Desktop")), PathBuf::from("/h/Desktop"));
+        assert_eq!(p.output_dir(Some("voice")), PathBuf::from("/h/voice"));
+        assert_eq!(p.output_dir(Some("/abs")), PathBuf::from("/abs"));
+    }
+}
