@@ -113,10 +113,16 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command,
                     _ => MAIN_HELP,
                 }));
             }
-            Short('V') | Long("version") if command.is_none() && !in_config => return Ok(Command::Version),
-            Long("init") if command.is_none() && !in_config => command = Some(Command::ConfigInit { force: false }),
+            Short('V') | Long("version") if command.is_none() && !in_config => {
+                return Ok(Command::Version);
+            }
+            Long("init") if command.is_none() && !in_config => {
+                command = Some(Command::ConfigInit { force: false })
+            }
             Long("force") if matches!(command, Some(Command::ConfigInit { .. })) => force = true,
-            Long("yes") | Short('y') if matches!(command, Some(Command::ConfigClean { .. })) => yes = true,
+            Long("yes") | Short('y') if matches!(command, Some(Command::ConfigClean { .. })) => {
+                yes = true
+            }
             Value(value) if command.is_none() => {
                 let value = value.string()?;
                 match (in_config, value.as_str()) {
@@ -127,7 +133,10 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command,
                     (true, "path") => command = Some(Command::ConfigPath),
                     (true, "clean") => command = Some(Command::ConfigClean { yes: false }),
                     (true, other) => {
-                        return Err(format!("unknown config command {other:?} (expected init, list, path or clean)").into());
+                        return Err(format!(
+                            "unknown config command {other:?} (expected init, list, path or clean)"
+                        )
+                        .into());
                     }
                     (false, other) => {
                         return Err(format!("unknown command {other:?} (expected serve or config; `config test`, `speak`, `voices`, `models` and `usage` arrive with the voice tools)").into());
@@ -138,7 +147,9 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command,
         }
     }
     Ok(match command {
-        None if in_config => return Err("missing config command (init, list, path or clean)".into()),
+        None if in_config => {
+            return Err("missing config command (init, list, path or clean)".into());
+        }
         None => Command::Serve,
         Some(Command::ConfigInit { .. }) => Command::ConfigInit { force },
         Some(Command::ConfigClean { .. }) => Command::ConfigClean { yes },
@@ -185,15 +196,30 @@ pub(crate) fn config_list(paths: &Paths) -> ExitCode {
     let loaded = load(paths);
     let exists = |p: &std::path::Path| if p.exists() { "" } else { " (not found)" };
     let mut out = String::new();
-    out.push_str(&format!("# config file: {}{}\n", paths.config.display(), exists(&paths.config)));
-    out.push_str(&format!("# state file:  {}{}\n", paths.state.display(), exists(&paths.state)));
+    out.push_str(&format!(
+        "# config file: {}{}\n",
+        paths.config.display(),
+        exists(&paths.config)
+    ));
+    out.push_str(&format!(
+        "# state file:  {}{}\n",
+        paths.state.display(),
+        exists(&paths.state)
+    ));
     let width = settings::key_paths().map(str::len).max().unwrap_or(0);
     for key in settings::key_paths() {
         let mut value = settings::show(&loaded.settings, key);
         if key == "output.dir" {
-            value = paths.output_dir(loaded.settings.output_dir.as_deref()).display().to_string();
+            value = paths
+                .output_dir(loaded.settings.output_dir.as_deref())
+                .display()
+                .to_string();
         }
-        let source = loaded.sources.get(key).map(ToString::to_string).unwrap_or_default();
+        let source = loaded
+            .sources
+            .get(key)
+            .map(ToString::to_string)
+            .unwrap_or_default();
         out.push_str(&format!("{key:<width$}  {value}  [{source}]\n"));
     }
     let _ = io::stdout().lock().write_all(out.as_bytes());
@@ -261,12 +287,24 @@ mod tests {
         assert_eq!(p(&["serve"]), Ok(Command::Serve));
         assert_eq!(p(&["--version"]), Ok(Command::Version));
         assert_eq!(p(&["--init"]), Ok(Command::ConfigInit { force: false }));
-        assert_eq!(p(&["--init", "--force"]), Ok(Command::ConfigInit { force: true }));
-        assert_eq!(p(&["config", "init", "--force"]), Ok(Command::ConfigInit { force: true }));
+        assert_eq!(
+            p(&["--init", "--force"]),
+            Ok(Command::ConfigInit { force: true })
+        );
+        assert_eq!(
+            p(&["config", "init", "--force"]),
+            Ok(Command::ConfigInit { force: true })
+        );
         assert_eq!(p(&["config", "list"]), Ok(Command::ConfigList));
         assert_eq!(p(&["config", "path"]), Ok(Command::ConfigPath));
-        assert_eq!(p(&["config", "clean", "--yes"]), Ok(Command::ConfigClean { yes: true }));
-        assert_eq!(p(&["config", "clean", "-y"]), Ok(Command::ConfigClean { yes: true }));
+        assert_eq!(
+            p(&["config", "clean", "--yes"]),
+            Ok(Command::ConfigClean { yes: true })
+        );
+        assert_eq!(
+            p(&["config", "clean", "-y"]),
+            Ok(Command::ConfigClean { yes: true })
+        );
     }
 
     #[test]
@@ -274,17 +312,37 @@ mod tests {
         assert_eq!(p(&["--help"]), Ok(Command::Help(MAIN_HELP)));
         assert_eq!(p(&["serve", "-h"]), Ok(Command::Help(SERVE_HELP)));
         assert_eq!(p(&["config", "--help"]), Ok(Command::Help(CONFIG_HELP)));
-        assert_eq!(p(&["config", "init", "--help"]), Ok(Command::Help(INIT_HELP)));
-        assert_eq!(p(&["config", "list", "--help"]), Ok(Command::Help(LIST_HELP)));
-        assert_eq!(p(&["config", "path", "--help"]), Ok(Command::Help(PATH_HELP)));
-        assert_eq!(p(&["config", "clean", "--help"]), Ok(Command::Help(CLEAN_HELP)));
+        assert_eq!(
+            p(&["config", "init", "--help"]),
+            Ok(Command::Help(INIT_HELP))
+        );
+        assert_eq!(
+            p(&["config", "list", "--help"]),
+            Ok(Command::Help(LIST_HELP))
+        );
+        assert_eq!(
+            p(&["config", "path", "--help"]),
+            Ok(Command::Help(PATH_HELP))
+        );
+        assert_eq!(
+            p(&["config", "clean", "--help"]),
+            Ok(Command::Help(CLEAN_HELP))
+        );
     }
 
     #[test]
     fn mistakes_are_errors() {
         assert!(p(&["speek"]).unwrap_err().contains("unknown command"));
-        assert!(p(&["config"]).unwrap_err().contains("missing config command"));
-        assert!(p(&["config", "lst"]).unwrap_err().contains("unknown config command"));
+        assert!(
+            p(&["config"])
+                .unwrap_err()
+                .contains("missing config command")
+        );
+        assert!(
+            p(&["config", "lst"])
+                .unwrap_err()
+                .contains("unknown config command")
+        );
         assert!(p(&["serve", "--force"]).is_err());
         assert!(p(&["config", "list", "extra"]).is_err());
         assert!(p(&["--bogus"]).is_err());

@@ -36,10 +36,16 @@ fn print(text: &str) -> ExitCode {
 
 fn serve(paths: &Paths) -> ExitCode {
     let loaded = cli::load(paths);
-    let key = loaded.settings.api_key.as_ref().map(|k| ApiKey::expose(k).to_string());
+    let key = loaded
+        .settings
+        .api_key
+        .as_ref()
+        .map(|k| ApiKey::expose(k).to_string());
     let log = Logger::from_env(std::env::var("MCP_ELEVENLABS_LOG").ok(), key);
     for problem in &loaded.problems {
-        log.warn(&format!("configuration problem (tools will report it): {problem}"));
+        log.warn(&format!(
+            "configuration problem (tools will report it): {problem}"
+        ));
     }
     let config = core::Config::default().settings(loaded.settings, loaded.problems);
     match shell::serve(config, paths, &log) {

@@ -118,7 +118,9 @@ impl Framer {
             self.buf.drain(..self.start);
         }
         self.start = 0;
-        if self.buf.capacity() > self.limit.max(1 << 16).saturating_mul(4) && self.buf.len() < self.limit {
+        if self.buf.capacity() > self.limit.max(1 << 16).saturating_mul(4)
+            && self.buf.len() < self.limit
+        {
             self.buf.shrink_to(self.limit);
         }
     }

@@ -109,7 +109,11 @@ pub fn parse(line: &[u8]) -> Result<Message<'_>, Invalid> {
     let env: Envelope<'_> = match serde_json::from_slice(line) {
         Ok(env) => env,
         Err(e) if e.is_data() => {
-            return Err(invalid(INVALID_REQUEST, "a message must be a JSON object with `jsonrpc`, `method` and an optional `id`", None));
+            return Err(invalid(
+                INVALID_REQUEST,
+                "a message must be a JSON object with `jsonrpc`, `method` and an optional `id`",
+                None,
+            ));
         }
         Err(e) => return Err(invalid(PARSE_ERROR, &format!("parse error: {e}"), None)),
     };
@@ -118,7 +122,11 @@ pub fn parse(line: &[u8]) -> Result<Message<'_>, Invalid> {
         Some(raw) => match Id::from_raw(raw) {
             Some(id) => Some(id),
             None => {
-                return Err(invalid(INVALID_REQUEST, "`id` must be a string or an integer", None));
+                return Err(invalid(
+                    INVALID_REQUEST,
+                    "`id` must be a string or an integer",
+                    None,
+                ));
             }
         },
     };
@@ -134,9 +142,16 @@ pub fn parse(line: &[u8]) -> Result<Message<'_>, Invalid> {
     if let Some(params) = env.params {
         if !params.get().starts_with('{') {
             return match id {
-                Some(id) => Err(invalid(INVALID_PARAMS, "`params` must be an object", Some(id))),
+                Some(id) => Err(invalid(
+                    INVALID_PARAMS,
+                    "`params` must be an object",
+                    Some(id),
+                )),
                 // A notification with bad params is dropped like any notification error.
-                None => Ok(Message::Notification { method, params: None }),
+                None => Ok(Message::Notification {
+                    method,
+                    params: None,
+                }),
             };
         }
     }
@@ -237,11 +252,34 @@ mod tests {
     fn invalid_messages() {
         assert_eq!(parse(b"{not json").unwrap_err().code, PARSE_ERROR);
         assert_eq!(parse(b"\"str\"").unwrap_err().code, INVALID_REQUEST);
-        assert_eq!(parse(b"{\"id\":1,\"method\":\"x\"}").unwrap_err().id, Some(Id("1".into())));
-        assert_eq!(parse(br#"{"jsonrpc":"2.0","id":null,"method":"x"}"#).unwrap_err().code, INVALID_REQUEST);
-        assert_eq!(parse(br#"{"jsonrpc":"2.0","id":1.5,"method":"x"}"#).unwrap_err().code, INVALID_REQUEST);
-        assert_eq!(parse(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":[1]}"#).unwrap_err().code, INVALID_PARAMS);
-        assert_eq!(parse(br#"{"jsonrpc":"2.0","id":1,"method":3}"#).unwrap_err().code, INVALID_REQUEST);
+        assert_eq!(
+            parse(b"{\"id\":1,\"method\":\"x\"}").unwrap_err().id,
+            Some(Id("1".into()))
+        );
+        assert_eq!(
+            parse(br#"{"jsonrpc":"2.0","id":null,"method":"x"}"#)
+                .unwrap_err()
+                .code,
+            INVALID_REQUEST
+        );
+        assert_eq!(
+            parse(br#"{"jsonrpc":"2.0","id":1.5,"method":"x"}"#)
+                .unwrap_err()
+                .code,
+            INVALID_REQUEST
+        );
+        assert_eq!(
+            parse(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":[1]}"#)
+                .unwrap_err()
+                .code,
+            INVALID_PARAMS
+        );
+        assert_eq!(
+            parse(br#"{"jsonrpc":"2.0","id":1,"method":3}"#)
+                .unwrap_err()
+                .code,
+            INVALID_REQUEST
+        );
     }
 
     #[test]

@@ -251,7 +251,13 @@ impl Server {
                 self.drain_frames();
                 self.closing = Some(self.now + self.config.shutdown_grace);
                 if !self.pending.is_empty() {
-                    self.log(Level::Info, format!("stdin closed; waiting for {} request(s) in flight", self.pending.len()));
+                    self.log(
+                        Level::Info,
+                        format!(
+                            "stdin closed; waiting for {} request(s) in flight",
+                            self.pending.len()
+                        ),
+                    );
                 }
             }
             Input::JobDone { id, result } => self.job_done(id, result),
@@ -264,7 +270,13 @@ impl Server {
         if let Some(deadline) = self.closing {
             if self.now >= deadline && !self.pending.is_empty() {
                 let ids: Vec<Id> = self.pending.keys().cloned().collect();
-                self.log(Level::Warning, format!("shutting down: cancelled {} request(s) still in flight", ids.len()));
+                self.log(
+                    Level::Warning,
+                    format!(
+                        "shutting down: cancelled {} request(s) still in flight",
+                        ids.len()
+                    ),
+                );
                 for id in ids {
                     self.cancel(&id);
                 }
@@ -305,10 +317,20 @@ impl Server {
                 None => return,
                 Some(Frame::TooLong { limit }) => {
                     let no_id = self.no_id();
-                    self.log(Level::Warning, format!("dropped a message longer than {limit} bytes"));
+                    self.log(
+                        Level::Warning,
+                        format!("dropped a message longer than {limit} bytes"),
+                    );
                     let msg = format!("message too long: the limit is {limit} bytes per line");
                     self.respond(Route::Direct, |out| {
-                        jsonrpc::write_error(out, None, no_id, jsonrpc::INVALID_REQUEST, &msg, None);
+                        jsonrpc::write_error(
+                            out,
+                            None,
+                            no_id,
+                            jsonrpc::INVALID_REQUEST,
+                            &msg,
+                            None,
+                        );
                     });
                     continue;
                 }
@@ -351,14 +373,28 @@ impl Server {
             Err(e) => {
                 let msg = format!("parse error: {e}");
                 self.respond(Route::Direct, |out| {
-                    jsonrpc::write_error(out, None, version.no_id(), jsonrpc::PARSE_ERROR, &msg, None);
+                    jsonrpc::write_error(
+                        out,
+                        None,
+                        version.no_id(),
+                        jsonrpc::PARSE_ERROR,
+                        &msg,
+                        None,
+                    );
                 });
                 return;
             }
         };
         if items.is_empty() {
             self.respond(Route::Direct, |out| {
-                jsonrpc::write_error(out, None, no_id, jsonrpc::INVALID_REQUEST, "empty batch", None);
+                jsonrpc::write_error(
+                    out,
+                    None,
+                    no_id,
+                    jsonrpc::INVALID_REQUEST,
+                    "empty batch",
+                    None,
+                );
             });
             return;
         }
@@ -369,7 +405,10 @@ impl Server {
                 self.batches.len() - 1
             }
         };
-        self.batches[slot] = Some(Batch { open: true, ..Batch::default() });
+        self.batches[slot] = Some(Batch {
+            open: true,
+            ..Batch::default()
+        });
         for item in items {
             self.handle_message(item.get().as_bytes(), Route::Batch(slot));
         }
@@ -384,7 +423,9 @@ impl Server {
         if !done {
             return;
         }
-        let Some(batch) = self.batches[slot].take() else { return };
+        let Some(batch) = self.batches[slot].take() else {
+            return;
+        };
         if batch.parts.is_empty() {
             return; // only notifications
         }
@@ -404,12 +445,26 @@ impl Server {
             Err(invalid) => {
                 let no_id = self.no_id();
                 self.respond(route, |out| {
-                    jsonrpc::write_error(out, invalid.id.as_ref(), no_id, invalid.code, &invalid.message, None);
+                    jsonrpc::write_error(
+                        out,
+                        invalid.id.as_ref(),
+                        no_id,
+                        invalid.code,
+                        &invalid.message,
+                        None,
+                    );
                 });
             }
-            Ok(Message::Response) => self.log(Level::Debug, "ignored a response: this server sends no requests".into()),
-            Ok(Message::Notification { method, params }) => self.handle_notification(&method, params),
-            Ok(Message::Request { id, method, params }) => self.handle_request(id, &method, params, route),
+            Ok(Message::Response) => self.log(
+                Level::Debug,
+                "ignored a response: this server sends no requests".into(),
+            ),
+            Ok(Message::Notification { method, params }) => {
+                self.handle_notification(&method, params)
+            }
+            Ok(Message::Request { id, method, params }) => {
+                self.handle_request(id, &method, params, route)
+            }
         }
     }
 
@@ -417,7 +472,13 @@ impl Server {
 
     fn handle_request(&mut self, id: Id, method: &str, params: Option<&RawValue>, route: Route) {
         if self.pending.contains_key(&id) {
-            return self.error(route, &id, jsonrpc::INVALID_REQUEST, "this id is already used by a request in flight", None);
+            return self.error(
+                route,
+                &id,
+                jsonrpc::INVALID_REQUEST,
+                "this id is already used by a request in flight",
+                None,
+            );
         }
         let meta = match Meta::parse(params) {
             Ok(meta) => meta,
@@ -426,18 +487,28 @@ impl Server {
         let ctx = if method == "server/discover" || meta.version.is_some() {
             match self.stateless_ctx(method, &meta) {
                 Ok(ctx) => ctx,
-                Err((code, msg, data)) => return self.error(route, &id, code, &msg, data.as_deref()),
+                Err((code, msg, data)) => {
+                    return self.error(route, &id, code, &msg, data.as_deref());
+                }
             }
         } else if method == "initialize" {
             return self.initialize(id, params, route);
         } else {
             match self.handshake {
-                Handshake::Initialized(version) => Ctx { version, log: self.log_level },
-                Handshake::None if method == "ping" => Ctx { version: Version::LATEST_HANDSHAKE, log: None },
+                Handshake::Initialized(version) => Ctx {
+                    version,
+                    log: self.log_level,
+                },
+                Handshake::None if method == "ping" => Ctx {
+                    version: Version::LATEST_HANDSHAKE,
+                    log: None,
+                },
                 Handshake::None => {
                     let msg = format!(
                         "missing _meta[\"{}\"]: send `initialize` first (protocol 2024-11-05 to 2025-11-25), or give every request _meta with \"{}\" and \"{}\" (2026-07-28)",
-                        session::META_VERSION, session::META_VERSION, session::META_CAPABILITIES
+                        session::META_VERSION,
+                        session::META_VERSION,
+                        session::META_CAPABILITIES
                     );
                     return self.error(route, &id, jsonrpc::INVALID_PARAMS, &msg, None);
                 }
@@ -490,14 +561,23 @@ impl Server {
         }
     }
 
-    fn stateless_ctx(&self, method: &str, meta: &Meta<'_>) -> Result<Ctx, (i64, String, Option<String>)> {
+    fn stateless_ctx(
+        &self,
+        method: &str,
+        meta: &Meta<'_>,
+    ) -> Result<Ctx, (i64, String, Option<String>)> {
         // `server/discover` without `_meta` is answered anyway: it is how a client learns what to send.
-        let requested = meta.version.as_deref().unwrap_or(Version::V2026_07_28.as_str());
+        let requested = meta
+            .version
+            .as_deref()
+            .unwrap_or(Version::V2026_07_28.as_str());
         if Version::parse(requested) != Some(Version::V2026_07_28) {
             let supported: Vec<&str> = Version::ALL.iter().map(|v| v.as_str()).collect();
             let data = json!({"supported": supported, "requested": requested}).to_string();
             let msg = if Version::parse(requested).is_some() {
-                format!("protocol {requested} needs the `initialize` handshake; per-request _meta is for 2026-07-28")
+                format!(
+                    "protocol {requested} needs the `initialize` handshake; per-request _meta is for 2026-07-28"
+                )
             } else {
                 let shown: String = requested.chars().take(32).collect();
                 format!("unsupported protocol version {shown:?}")
@@ -507,15 +587,23 @@ impl Server {
         if method != "server/discover" && !meta.has_capabilities {
             return Err((
                 jsonrpc::INVALID_PARAMS,
-                format!("missing _meta[\"{}\"] (an object; {{}} if none)", session::META_CAPABILITIES),
+                format!(
+                    "missing _meta[\"{}\"] (an object; {{}} if none)",
+                    session::META_CAPABILITIES
+                ),
                 None,
             ));
         }
         let log = match meta.log_level.as_deref() {
             None => None,
-            Some(l) => Some(Level::parse(l).ok_or_else(|| (jsonrpc::INVALID_PARAMS, level_error(l), None))?),
+            Some(l) => Some(
+                Level::parse(l).ok_or_else(|| (jsonrpc::INVALID_PARAMS, level_error(l), None))?,
+            ),
         };
-        Ok(Ctx { version: Version::V2026_07_28, log })
+        Ok(Ctx {
+            version: Version::V2026_07_28,
+            log,
+        })
     }
 
     fn initialize(&mut self, id: Id, params: Option<&RawValue>, route: Route) {
@@ -526,10 +614,22 @@ impl Server {
             protocol_version: Cow<'a, str>,
         }
         if let Handshake::Initialized(_) = self.handshake {
-            return self.error(route, &id, jsonrpc::INVALID_REQUEST, "already initialized", None);
+            return self.error(
+                route,
+                &id,
+                jsonrpc::INVALID_REQUEST,
+                "already initialized",
+                None,
+            );
         }
         let Some(p) = params.and_then(|p| serde_json::from_str::<P<'_>>(p.get()).ok()) else {
-            return self.error(route, &id, jsonrpc::INVALID_PARAMS, "initialize needs `protocolVersion`", None);
+            return self.error(
+                route,
+                &id,
+                jsonrpc::INVALID_PARAMS,
+                "initialize needs `protocolVersion`",
+                None,
+            );
         };
         let version = match Version::parse(&p.protocol_version) {
             Some(v) if !v.is_stateless() => v,
@@ -542,7 +642,10 @@ impl Server {
             "serverInfo": server_info(version),
             "instructions": INSTRUCTIONS,
         });
-        self.log(Level::Info, format!("initialized at protocol {}", version.as_str()));
+        self.log(
+            Level::Info,
+            format!("initialized at protocol {}", version.as_str()),
+        );
         self.result(route, &id, Ctx { version, log: None }, body.to_string());
     }
 
@@ -564,7 +667,10 @@ impl Server {
         }
         let slot = ctx.version.index();
         let body = self.tools_list[slot].take().unwrap_or_else(|| {
-            let tools: Vec<Value> = tools::TOOLS.iter().map(|t| tools::describe(t, ctx.version)).collect();
+            let tools: Vec<Value> = tools::TOOLS
+                .iter()
+                .map(|t| tools::describe(t, ctx.version))
+                .collect();
             let mut body = json!({ "tools": tools });
             if ctx.version.is_stateless() {
                 body["ttlMs"] = 3_600_000.into();
@@ -585,11 +691,20 @@ impl Server {
             arguments: Option<&'a RawValue>,
         }
         let Some(p) = params.and_then(|p| serde_json::from_str::<P<'_>>(p.get()).ok()) else {
-            return self.error(route, id, jsonrpc::INVALID_PARAMS, "tools/call needs `name` (a string) and optional `arguments` (an object)", None);
+            return self.error(
+                route,
+                id,
+                jsonrpc::INVALID_PARAMS,
+                "tools/call needs `name` (a string) and optional `arguments` (an object)",
+                None,
+            );
         };
         let Some(tool) = tools::find(&p.name) else {
             let shown: String = p.name.chars().take(64).collect();
-            let msg = format!("unknown tool `{shown}`; this server has: {}", tools::names());
+            let msg = format!(
+                "unknown tool `{shown}`; this server has: {}",
+                tools::names()
+            );
             return self.error(route, id, jsonrpc::INVALID_PARAMS, &msg, None);
         };
         let message = match tools::validate(tool, p.arguments) {
@@ -608,7 +723,12 @@ impl Server {
     /// Why a validated call cannot run: broken settings first, then the missing key.
     fn refusal(&self, tool: &str) -> String {
         if !self.config.problems.is_empty() {
-            let list: Vec<String> = self.config.problems.iter().map(ToString::to_string).collect();
+            let list: Vec<String> = self
+                .config
+                .problems
+                .iter()
+                .map(ToString::to_string)
+                .collect();
             return format!(
                 "The mcp-elevenlabs configuration has problems, so `{tool}` cannot run: {}. Fix them (check with `mcp-elevenlabs config list`), then restart the server.",
                 list.join("; ")
@@ -617,7 +737,9 @@ impl Server {
         if self.config.settings.api_key.is_none() {
             return "No ElevenLabs API key: run `mcp-elevenlabs --init` and put the key in the config file, or set ELEVENLABS_API_KEY in the server's environment, then restart the server.".to_string();
         }
-        format!("`{tool}` is not available yet in mcp-elevenlabs {VERSION}: the ElevenLabs client ships in a later release.")
+        format!(
+            "`{tool}` is not available yet in mcp-elevenlabs {VERSION}: the ElevenLabs client ships in a later release."
+        )
     }
 
     fn resources_read(&mut self, route: Route, id: Id, ctx: Ctx, params: Option<&RawValue>) {
@@ -626,39 +748,71 @@ impl Server {
             uri: String,
         }
         let Some(p) = params.and_then(|p| serde_json::from_str::<P>(p.get()).ok()) else {
-            return self.error(route, &id, jsonrpc::INVALID_PARAMS, "resources/read needs `uri` (a string)", None);
+            return self.error(
+                route,
+                &id,
+                jsonrpc::INVALID_PARAMS,
+                "resources/read needs `uri` (a string)",
+                None,
+            );
         };
         if p.uri == resources::HEALTH {
             let body = resources::health(&self.config, self.pending.len(), self.now - self.started);
-            let body = resources::contents(ctx.version, &p.uri, "application/json", Some(&body), None);
+            let body =
+                resources::contents(ctx.version, &p.uri, "application/json", Some(&body), None);
             return self.result(route, &id, ctx, body);
         }
         let Some(name) = resources::audio_name(&p.uri) else {
             return self.not_found(route, &id, ctx, &p.uri);
         };
-        let job = Job::ReadAudio { name: name.to_string(), max_bytes: self.config.max_read_bytes };
+        let job = Job::ReadAudio {
+            name: name.to_string(),
+            max_bytes: self.config.max_read_bytes,
+        };
         let Some(job_id) = self.start_job(job, id.clone()) else {
-            return self.error(route, &id, jsonrpc::INTERNAL_ERROR, "too many requests in flight; try again shortly", None);
+            return self.error(
+                route,
+                &id,
+                jsonrpc::INTERNAL_ERROR,
+                "too many requests in flight; try again shortly",
+                None,
+            );
         };
         if let Route::Batch(slot) = route {
             if let Some(b) = self.batches[slot].as_mut() {
                 b.waiting += 1;
             }
         }
-        self.pending.insert(id, Pending { job: job_id, ctx, route, uri: p.uri });
+        self.pending.insert(
+            id,
+            Pending {
+                job: job_id,
+                ctx,
+                route,
+                uri: p.uri,
+            },
+        );
     }
 
     fn not_found(&mut self, route: Route, id: &Id, ctx: Ctx, uri: &str) {
         let data = json!({ "uri": uri }).to_string();
         let shown: String = uri.chars().take(200).collect();
         let msg = format!("resource not found: {shown}");
-        self.error(route, id, ctx.version.resource_not_found(), &msg, Some(&data));
+        self.error(
+            route,
+            id,
+            ctx.version.resource_not_found(),
+            &msg,
+            Some(&data),
+        );
     }
 
     // ---- jobs ---------------------------------------------------------------------------
 
     fn start_job(&mut self, job: Job, id: Id) -> Option<JobId> {
-        let max = usize::try_from(self.config.settings.limits.max_concurrent).unwrap_or(usize::MAX).max(1);
+        let max = usize::try_from(self.config.settings.limits.max_concurrent)
+            .unwrap_or(usize::MAX)
+            .max(1);
         if self.running >= max && self.queued.len() >= self.config.max_queued {
             return None;
         }
@@ -675,17 +829,27 @@ impl Server {
     }
 
     fn job_done(&mut self, job_id: JobId, result: JobResult) {
-        let Some(owner) = self.jobs.remove(&job_id) else { return };
+        let Some(owner) = self.jobs.remove(&job_id) else {
+            return;
+        };
         self.running = self.running.saturating_sub(1);
-        let max = usize::try_from(self.config.settings.limits.max_concurrent).unwrap_or(usize::MAX).max(1);
+        let max = usize::try_from(self.config.settings.limits.max_concurrent)
+            .unwrap_or(usize::MAX)
+            .max(1);
         while self.running < max {
-            let Some((next, job)) = self.queued.pop_front() else { break };
+            let Some((next, job)) = self.queued.pop_front() else {
+                break;
+            };
             self.running += 1;
             self.out.push_back(Output::Start { id: next, job });
         }
         let Some(id) = owner else { return };
-        let Some(pending) = self.pending.remove(&id) else { return };
-        let Pending { ctx, route, uri, .. } = pending;
+        let Some(pending) = self.pending.remove(&id) else {
+            return;
+        };
+        let Pending {
+            ctx, route, uri, ..
+        } = pending;
         match result {
             JobResult::Audio(Ok(bytes)) => {
                 let mime = resources::audio_mime(&uri);
@@ -694,7 +858,9 @@ impl Server {
             }
             JobResult::Audio(Err(FileError::NotFound)) => self.not_found(route, &id, ctx, &uri),
             JobResult::Audio(Err(FileError::TooLarge { limit })) => {
-                let msg = format!("{uri} is larger than {limit} bytes; open the file from the output directory instead");
+                let msg = format!(
+                    "{uri} is larger than {limit} bytes; open the file from the output directory instead"
+                );
                 self.error(route, &id, jsonrpc::INTERNAL_ERROR, &msg, None);
             }
             JobResult::Audio(Err(FileError::Other(why))) => {
@@ -707,7 +873,9 @@ impl Server {
 
     /// Drops a request without answering it (it was cancelled).
     fn cancel(&mut self, id: &Id) {
-        let Some(pending) = self.pending.remove(id) else { return };
+        let Some(pending) = self.pending.remove(id) else {
+            return;
+        };
         if let Some(owner) = self.jobs.get_mut(&pending.job) {
             *owner = None;
         }
@@ -747,7 +915,10 @@ impl Server {
                     .and_then(|p| Id::from_raw(p.request_id));
                 if let Some(id) = id {
                     if self.pending.contains_key(&id) {
-                        self.log(Level::Info, format!("request {} cancelled by the client", id.as_json()));
+                        self.log(
+                            Level::Info,
+                            format!("request {} cancelled by the client", id.as_json()),
+                        );
                         self.cancel(&id);
                     }
                 }
@@ -790,12 +961,18 @@ impl Server {
     }
 
     fn result(&mut self, route: Route, id: &Id, ctx: Ctx, body: String) {
-        let body = if ctx.version.is_stateless() { finish_result(ctx.version, body) } else { body };
+        let body = if ctx.version.is_stateless() {
+            finish_result(ctx.version, body)
+        } else {
+            body
+        };
         self.respond(route, |out| jsonrpc::write_result(out, id, &body));
     }
 
     fn error(&mut self, route: Route, id: &Id, code: i64, message: &str, data: Option<&str>) {
-        self.respond(route, |out| jsonrpc::write_error(out, Some(id), NoId::Omit, code, message, data));
+        self.respond(route, |out| {
+            jsonrpc::write_error(out, Some(id), NoId::Omit, code, message, data)
+        });
     }
 
     fn log(&mut self, level: Level, message: String) {
@@ -804,8 +981,9 @@ impl Server {
 
     /// Sends `notifications/message` if the request's (or session's) level admits it.
     fn notify_log(&mut self, ctx: Ctx, level: Level, data: &str) {
-        if !ctx.log.is_some_and(|min| level >= min) {
-            return;
+        match ctx.log {
+            Some(min) if level >= min => {}
+            _ => return,
         }
         let msg = json!({
             "jsonrpc": "2.0",
@@ -841,9 +1019,16 @@ impl<'a> Meta<'a> {
             #[serde(borrow, rename = "io.modelcontextprotocol/logLevel", default)]
             log_level: Option<Cow<'a, str>>,
         }
-        let none = Self { version: None, has_capabilities: false, log_level: None };
-        let Some(params) = params else { return Ok(none) };
-        let Ok(Params { meta: Some(meta) }) = serde_json::from_str::<Params<'a>>(params.get()) else {
+        let none = Self {
+            version: None,
+            has_capabilities: false,
+            log_level: None,
+        };
+        let Some(params) = params else {
+            return Ok(none);
+        };
+        let Ok(Params { meta: Some(meta) }) = serde_json::from_str::<Params<'a>>(params.get())
+        else {
             return Ok(none);
         };
         if meta.get() == "null" {
@@ -857,7 +1042,10 @@ impl<'a> Meta<'a> {
             )
         })?;
         if raw.capabilities.is_some_and(|c| !c.get().starts_with('{')) {
-            return Err(format!("_meta[\"{}\"] must be an object", session::META_CAPABILITIES));
+            return Err(format!(
+                "_meta[\"{}\"] must be an object",
+                session::META_CAPABILITIES
+            ));
         }
         Ok(Self {
             version: raw.version,
@@ -869,7 +1057,9 @@ impl<'a> Meta<'a> {
 
 fn level_error(level: &str) -> String {
     let shown: String = level.chars().take(32).collect();
-    format!("unknown log level {shown:?}: use debug, info, notice, warning, error, critical, alert or emergency")
+    format!(
+        "unknown log level {shown:?}: use debug, info, notice, warning, error, critical, alert or emergency"
+    )
 }
 
 /// This server offers a single page of everything: any cursor is one it never issued.
@@ -882,7 +1072,9 @@ fn check_cursor(params: Option<&RawValue>) -> Result<(), String> {
     let p = params.and_then(|p| serde_json::from_str::<P>(p.get()).ok());
     match p.and_then(|p| p.cursor) {
         None | Some(Value::Null) => Ok(()),
-        Some(_) => Err("invalid cursor: this list has a single page, so no cursor is valid".to_string()),
+        Some(_) => {
+            Err("invalid cursor: this list has a single page, so no cursor is valid".to_string())
+        }
     }
 }
 
@@ -909,8 +1101,14 @@ fn finish_result(version: Version, body: String) -> String {
     if !version.is_stateless() {
         return body;
     }
-    let Some(inner) = body.strip_suffix('}') else { return body };
-    let sep = if inner.trim_end().ends_with('{') { "" } else { "," };
+    let Some(inner) = body.strip_suffix('}') else {
+        return body;
+    };
+    let sep = if inner.trim_end().ends_with('{') {
+        ""
+    } else {
+        ","
+    };
     let meta = json!({ session::META_SERVER_INFO: server_info(version) });
     format!("{inner}{sep}\"resultType\":\"complete\",\"_meta\":{meta}}}")
 }

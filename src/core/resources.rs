@@ -67,7 +67,9 @@ pub(crate) fn contents(
         item["text"] = text.into();
     }
     if let Some(blob) = blob {
-        item["blob"] = base64::engine::general_purpose::STANDARD.encode(blob).into();
+        item["blob"] = base64::engine::general_purpose::STANDARD
+            .encode(blob)
+            .into();
     }
     let mut body = json!({ "contents": [item] });
     // Health changes all the time; a generated file never changes.
@@ -127,8 +129,19 @@ mod tests {
 
     #[test]
     fn audio_names_cannot_escape() {
-        assert_eq!(audio_name("audio://20261127-120000-rachel-0a1b2c3d.mp3"), Some("20261127-120000-rachel-0a1b2c3d.mp3"));
-        for bad in ["audio://", "audio://../x", "audio://a/b", "audio://.hidden", "audio://a%2Fb", "file:///etc/passwd", "audio://a\\b"] {
+        assert_eq!(
+            audio_name("audio://20261127-120000-rachel-0a1b2c3d.mp3"),
+            Some("20261127-120000-rachel-0a1b2c3d.mp3")
+        );
+        for bad in [
+            "audio://",
+            "audio://../x",
+            "audio://a/b",
+            "audio://.hidden",
+            "audio://a%2Fb",
+            "file:///etc/passwd",
+            "audio://a\\b",
+        ] {
             assert_eq!(audio_name(bad), None, "{bad}");
         }
         assert_eq!(audio_mime("x.wav"), "audio/wav");

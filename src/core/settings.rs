@@ -260,20 +260,33 @@ const KEYS: &[Key] = &[
     key("player", Kind::Argv, &[]),
     key(
         "limits.request_timeout_ms",
-        Kind::Int { min: 100, max: 600_000 },
+        Kind::Int {
+            min: 100,
+            max: 600_000,
+        },
         &[],
     ),
     key("limits.max_retries", Kind::Int { min: 0, max: 10 }, &[]),
     key("limits.max_concurrent", Kind::Int { min: 1, max: 100 }, &[]),
-    key("limits.breaker_failures", Kind::Int { min: 1, max: 1000 }, &[]),
+    key(
+        "limits.breaker_failures",
+        Kind::Int { min: 1, max: 1000 },
+        &[],
+    ),
     key(
         "limits.breaker_window_ms",
-        Kind::Int { min: 1000, max: 86_400_000 },
+        Kind::Int {
+            min: 1000,
+            max: 86_400_000,
+        },
         &[],
     ),
     key(
         "limits.breaker_cooldown_ms",
-        Kind::Int { min: 100, max: 86_400_000 },
+        Kind::Int {
+            min: 100,
+            max: 86_400_000,
+        },
         &[],
     ),
 ];
@@ -301,9 +314,7 @@ pub fn is_state_key(path: &str) -> bool {
 
 /// The environment variables that can override `path`, strongest first.
 pub fn env_names(path: &str) -> &'static [&'static str] {
-    KEYS.iter()
-        .find(|k| k.path == path)
-        .map_or(&[], |k| k.env)
+    KEYS.iter().find(|k| k.path == path).map_or(&[], |k| k.env)
 }
 
 enum Val {
@@ -458,7 +469,9 @@ fn unknown_key_message(path: &str, prefix: &str) -> String {
         SECTIONS.iter().copied().chain(["player"]).collect()
     } else {
         KEYS.iter()
-            .filter(|k| k.path.starts_with(prefix) && k.path.as_bytes().get(prefix.len()) == Some(&b'.'))
+            .filter(|k| {
+                k.path.starts_with(prefix) && k.path.as_bytes().get(prefix.len()) == Some(&b'.')
+            })
             .map(|k| &k.path[prefix.len() + 1..])
             .collect()
     };
@@ -508,7 +521,7 @@ fn describe(kind: Kind) -> String {
         Kind::Id => "must be a string of letters, digits, `_` or `-`".to_string(),
         Kind::Bool => "must be true or false".to_string(),
         Kind::Url => "must be an https:// URL (http:// only for 127.0.0.1, localhost or [::1]), or one of us, eu, in, sg, global".to_string(),
-        Kind::Path => "must be a directory path (absolute, or starting with ~/)".to_string(),
+        Kind::Path => "must be a directory path (absolute, ~/..., or relative to your home directory)".to_string(),
         Kind::Delivery => "must be one of file, inline, play".to_string(),
         Kind::Argv => "must be a list of strings: a program and its arguments, e.g. [mpv, --no-video, -]".to_string(),
         Kind::Int { min, max } => format!("must be a whole number from {min} to {max}"),
@@ -521,7 +534,10 @@ fn got(value: &Value, secret: bool) -> String {
     }
     let mut shown = value.to_string();
     if shown.len() > 40 {
-        let cut = (0..=40).rev().find(|&i| shown.is_char_boundary(i)).unwrap_or(0);
+        let cut = (0..=40)
+            .rev()
+            .find(|&i| shown.is_char_boundary(i))
+            .unwrap_or(0);
         shown.truncate(cut);
         shown.push('…');
     }
@@ -565,7 +581,11 @@ fn parse_str(kind: Kind, s: &str) -> Result<Option<Val>, ()> {
     }
     match kind {
         Kind::Secret => Ok(Some(Val::Str(s.to_string()))),
-        Kind::Id if s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') => {
+        Kind::Id
+            if s.len() <= 128
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
+        {
             Ok(Some(Val::Str(s.to_string())))
         }
         Kind::Url => base_url(s).map(|u| Some(Val::Str(u))),
@@ -586,12 +606,18 @@ fn parse_env(key: &Key, name: &str, raw: &str) -> Result<Val, String> {
         "ELEVENLABS_MCP_OUTPUT_MODE" => match raw {
             "files" | "both" => Ok(Some(Val::Delivery(Delivery::File))),
             "resources" => Ok(Some(Val::Delivery(Delivery::Inline))),
-            _ => return Err(format!("must be one of files, resources, both (got {raw:?})")),
+            _ => {
+                return Err(format!(
+                    "must be one of files, resources, both (got {raw:?})"
+                ));
+            }
         },
         "ELEVENLABS_API_RESIDENCY" => match raw {
             "eu-residency" => Ok(Some(Val::Str(residency("eu").to_string()))),
             "in-residency" => Ok(Some(Val::Str(residency("in").to_string()))),
-            other if !residency(other).is_empty() => Ok(Some(Val::Str(residency(other).to_string()))),
+            other if !residency(other).is_empty() => {
+                Ok(Some(Val::Str(residency(other).to_string())))
+            }
             _ => {
                 return Err(format!(
                     "must be one of global, us, eu-residency, in-residency, eu, in, sg (got {raw:?})"
@@ -751,11 +777,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let lookup = move |name: &str| {
-            env.iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
+        let lookup = move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         load(&Inputs {
             config: config.map(|c| (c, "config.yaml")),
             state: state.map(|s| (s, "state.json")),
@@ -775,14 +797,20 @@ mod tests {
         let file = "elevenlabs:\n  default_voice_id: fromfile\n  model: eleven_v3\n";
         let state = r#"{"elevenlabs.default_voice_id": "fromstate"}"#;
         let loaded = run(Some(file), Some(state), &[]);
-        assert_eq!(loaded.settings.default_voice_id.as_deref(), Some("fromstate"));
+        assert_eq!(
+            loaded.settings.default_voice_id.as_deref(),
+            Some("fromstate")
+        );
         assert_eq!(loaded.sources["elevenlabs.default_voice_id"], Source::State);
         assert_eq!(loaded.sources["elevenlabs.model"], Source::File);
         assert_eq!(loaded.sources["limits.max_retries"], Source::Default);
         let loaded = run(
             Some(file),
             Some(state),
-            &[("ELEVENLABS_DEFAULT_VOICE_ID", "official"), ("ELEVENLABS_VOICE_ID", "ours")],
+            &[
+                ("ELEVENLABS_DEFAULT_VOICE_ID", "official"),
+                ("ELEVENLABS_VOICE_ID", "ours"),
+            ],
         );
         assert_eq!(loaded.settings.default_voice_id.as_deref(), Some("ours"));
         assert_eq!(
@@ -797,11 +825,22 @@ mod tests {
         let loaded = run(Some(file), None, &[]);
         let text: Vec<String> = loaded.problems.iter().map(ToString::to_string).collect();
         assert_eq!(text.len(), 5, "{text:#?}");
-        assert!(text.iter().any(|t| t.contains("`elevenlabs.modle`") && t.contains("did you mean `model`")));
-        assert!(text.iter().any(|t| t.contains("`limits.max_retries` must be a whole number from 0 to 10 (got -1)")));
+        assert!(
+            text.iter()
+                .any(|t| t.contains("`elevenlabs.modle`") && t.contains("did you mean `model`"))
+        );
+        assert!(text.iter().any(|t| {
+            t.contains("`limits.max_retries` must be a whole number from 0 to 10 (got -1)")
+        }));
         assert!(text.iter().any(|t| t.contains("`limits.max_concurrent`")));
-        assert!(text.iter().any(|t| t.contains("`output.delivery` must be one of file, inline, play")));
-        assert!(text.iter().any(|t| t.contains("`extra` is not a known key")));
+        assert!(
+            text.iter()
+                .any(|t| t.contains("`output.delivery` must be one of file, inline, play"))
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.contains("`extra` is not a known key"))
+        );
         // Good keys still apply; bad ones keep their defaults.
         assert_eq!(loaded.settings.limits.max_retries, 2);
     }
@@ -816,12 +855,19 @@ mod tests {
     #[test]
     fn api_key_never_in_problems() {
         let secret = "sk_0123456789abcdef0123";
-        let loaded = run(Some(&format!("elevenlabs:\n  api_key: [\"{secret}\"]\n")), None, &[]);
+        let loaded = run(
+            Some(&format!("elevenlabs:\n  api_key: [\"{secret}\"]\n")),
+            None,
+            &[],
+        );
         assert_eq!(loaded.problems.len(), 1);
         assert!(!format!("{:?}", loaded.problems).contains(secret));
         let loaded = run(None, None, &[("ELEVENLABS_API_KEY", secret)]);
         assert!(!format!("{:?}", loaded.settings).contains(secret));
-        assert_eq!(loaded.settings.api_key.as_ref().unwrap().masked(), "sk_…0123");
+        assert_eq!(
+            loaded.settings.api_key.as_ref().unwrap().masked(),
+            "sk_…0123"
+        );
     }
 
     #[test]
@@ -837,12 +883,18 @@ mod tests {
         );
         assert_eq!(loaded.problems, vec![]);
         assert_eq!(loaded.settings.delivery, Delivery::Inline);
-        assert_eq!(loaded.settings.base_url, "https://api.eu.residency.elevenlabs.io");
+        assert_eq!(
+            loaded.settings.base_url,
+            "https://api.eu.residency.elevenlabs.io"
+        );
         assert_eq!(loaded.settings.output_dir.as_deref(), Some("~/Desktop"));
         let loaded = run(
             None,
             None,
-            &[("ELEVENLABS_API_RESIDENCY", "eu"), ("ELEVENLABS_BASE_URL", "http://127.0.0.1:9/")],
+            &[
+                ("ELEVENLABS_API_RESIDENCY", "eu"),
+                ("ELEVENLABS_BASE_URL", "http://127.0.0.1:9/"),
+            ],
         );
         assert_eq!(loaded.settings.base_url, "http://127.0.0.1:9");
         let loaded = run(None, None, &[("ELEVENLABS_MCP_OUTPUT_MODE", "nope")]);
@@ -858,7 +910,10 @@ mod tests {
         assert!(base_url("http://api.elevenlabs.io").is_err());
         assert!(base_url("ftp://x").is_err());
         assert!(base_url("https://user:pw@host").is_err());
-        assert_eq!(base_url("sg").unwrap(), "https://api.sg.residency.elevenlabs.io");
+        assert_eq!(
+            base_url("sg").unwrap(),
+            "https://api.sg.residency.elevenlabs.io"
+        );
     }
 
     #[test]

@@ -14,7 +14,12 @@ struct Harness {
 impl Harness {
     fn new(config: Config) -> Self {
         let now = Instant::now();
-        Self { server: Server::new(config, now), now, jobs: Vec::new(), cancelled: Vec::new() }
+        Self {
+            server: Server::new(config, now),
+            now,
+            jobs: Vec::new(),
+            cancelled: Vec::new(),
+        }
     }
 
     fn drain(&mut self) -> Vec<Value> {
@@ -73,7 +78,12 @@ fn negotiates_requested_or_latest_handshake_version() {
         let mut h = Harness::new(Config::default());
         let r = h.init(asked);
         assert_eq!(r["result"]["protocolVersion"], got);
-        assert!(r["result"]["instructions"].as_str().unwrap().contains("credits"));
+        assert!(
+            r["result"]["instructions"]
+                .as_str()
+                .unwrap()
+                .contains("credits")
+        );
         assert!(r["result"].get("resultType").is_none());
     }
 }
@@ -81,17 +91,30 @@ fn negotiates_requested_or_latest_handshake_version() {
 #[test]
 fn ping_and_errors_in_the_handshake_era() {
     let mut h = Harness::new(Config::default());
-    assert_eq!(h.one(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)["result"], json!({}));
+    assert_eq!(
+        h.one(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)["result"],
+        json!({})
+    );
     let r = h.one(r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#);
     assert_eq!(r["error"]["code"], -32602, "before initialize");
     h.init("2025-06-18");
-    assert!(h.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).is_empty());
-    assert_eq!(h.one(r#"{"jsonrpc":"2.0","id":3,"method":"nope"}"#)["error"]["code"], -32601);
+    assert!(
+        h.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+            .is_empty()
+    );
+    assert_eq!(
+        h.one(r#"{"jsonrpc":"2.0","id":3,"method":"nope"}"#)["error"]["code"],
+        -32601
+    );
     let r = h.one("{oops");
     assert_eq!(r["error"]["code"], -32700);
     assert_eq!(r["id"], Value::Null, "2025-06-18 writes id null");
     assert!(r.as_object().unwrap().contains_key("id"));
-    assert_eq!(h.one(r#"{"jsonrpc":"2.0","id":4,"method":"tools/list","params":{"cursor":"x"}}"#)["error"]["code"], -32602);
+    assert_eq!(
+        h.one(r#"{"jsonrpc":"2.0","id":4,"method":"tools/list","params":{"cursor":"x"}}"#)["error"]
+            ["code"],
+        -32602
+    );
     assert_eq!(h.one(r#"{"jsonrpc":"2.0","id":5,"method":"initialize","params":{"protocolVersion":"2025-06-18"}}"#)["error"]["code"], -32600);
 }
 
@@ -107,11 +130,17 @@ fn unknown_id_errors_omit_id_from_2025_11_25() {
 fn over_long_line_gets_an_error_and_serving_continues() {
     let mut h = Harness::new(Config::default().max_line(64));
     h.init("2025-03-26");
-    let long = format!(r#"{{"jsonrpc":"2.0","id":9,"method":"ping","params":{{"x":"{}"}}}}"#, "a".repeat(200));
+    let long = format!(
+        r#"{{"jsonrpc":"2.0","id":9,"method":"ping","params":{{"x":"{}"}}}}"#,
+        "a".repeat(200)
+    );
     let r = h.send(&long);
     assert_eq!(r.len(), 1);
     assert_eq!(r[0]["error"]["code"], -32600);
-    assert_eq!(h.one(r#"{"jsonrpc":"2.0","id":10,"method":"ping"}"#)["id"], 10);
+    assert_eq!(
+        h.one(r#"{"jsonrpc":"2.0","id":10,"method":"ping"}"#)["id"],
+        10
+    );
 }
 
 #[test]
@@ -126,28 +155,46 @@ fn batches_only_under_2025_03_26() {
     assert_eq!(h.one("[]")["error"]["code"], -32600);
     let mut h = Harness::new(Config::default());
     h.init("2025-06-18");
-    assert_eq!(h.one(r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#)["error"]["code"], -32600);
+    assert_eq!(
+        h.one(r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#)["error"]["code"],
+        -32600
+    );
 }
 
 #[test]
 fn stateless_requests() {
     let mut h = Harness::new(Config::default());
     let r = h.one(&modern(1, "server/discover", ""));
-    assert_eq!(r["result"]["supportedVersions"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        r["result"]["supportedVersions"].as_array().unwrap().len(),
+        5
+    );
     assert_eq!(r["result"]["resultType"], "complete");
-    assert_eq!(r["result"]["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], NAME);
+    assert_eq!(
+        r["result"]["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+        NAME
+    );
     let r = h.one(&modern(2, "tools/list", ""));
     assert_eq!(r["result"]["tools"][0]["name"], "speak");
     assert_eq!(r["result"]["cacheScope"], "public");
     assert!(r["result"]["ttlMs"].is_u64());
-    assert_eq!(h.one(&modern(3, "ping", ""))["error"]["code"], -32601, "ping is gone in 2026-07-28");
+    assert_eq!(
+        h.one(&modern(3, "ping", ""))["error"]["code"],
+        -32601,
+        "ping is gone in 2026-07-28"
+    );
     let r = h.one(r#"{"jsonrpc":"2.0","id":4,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2025-06-18","io.modelcontextprotocol/clientCapabilities":{}}}}"#);
     assert_eq!(r["error"]["code"], -32022);
     assert_eq!(r["error"]["data"]["requested"], "2025-06-18");
     assert_eq!(r["error"]["data"]["supported"].as_array().unwrap().len(), 5);
     let r = h.one(r#"{"jsonrpc":"2.0","id":5,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#);
     assert_eq!(r["error"]["code"], -32602);
-    assert!(r["error"]["message"].as_str().unwrap().contains("clientCapabilities"));
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("clientCapabilities")
+    );
     // A resource that does not exist is -32602 in this era.
     let r = h.one(&modern(6, "resources/read", r#""uri":"nope://x","#));
     assert_eq!(r["error"]["code"], -32602);
@@ -173,16 +220,33 @@ fn tool_calls_validate_then_explain() {
     assert_eq!(r["error"]["code"], -32602);
     let r = h.one(r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"speak","arguments":{"text":5}}}"#);
     assert_eq!(r["result"]["isError"], true);
-    assert!(r["result"]["content"][0]["text"].as_str().unwrap().contains("`text` must be a string"));
+    assert!(
+        r["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("`text` must be a string")
+    );
     let r = h.one(r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"speak","arguments":{"text":"hi"}}}"#);
-    assert!(r["result"]["content"][0]["text"].as_str().unwrap().contains("ELEVENLABS_API_KEY"));
+    assert!(
+        r["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("ELEVENLABS_API_KEY")
+    );
 
-    let problems = vec![Problem { origin: "/c.yaml".into(), key: "limits.max_retries".into(), message: "must be …".into() }];
+    let problems = vec![Problem {
+        origin: "/c.yaml".into(),
+        key: "limits.max_retries".into(),
+        message: "must be …".into(),
+    }];
     let mut h = Harness::new(Config::default().settings(Settings::default(), problems));
     h.init("2025-06-18");
     let r = h.one(r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"speak","arguments":{"text":"hi"}}}"#);
     let text = r["result"]["content"][0]["text"].as_str().unwrap();
-    assert!(text.contains("/c.yaml") && text.contains("limits.max_retries"), "{text}");
+    assert!(
+        text.contains("/c.yaml") && text.contains("limits.max_retries"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -191,19 +255,42 @@ fn ping_is_answered_while_a_read_is_in_flight_and_cancel_drops_the_reply() {
     h.init("2025-11-25");
     assert!(h.send(r#"{"jsonrpc":"2.0","id":"r","method":"resources/read","params":{"uri":"audio://a.mp3"}}"#).is_empty());
     assert_eq!(h.jobs.len(), 1);
-    assert_eq!(h.one(r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#)["id"], 2);
+    assert_eq!(
+        h.one(r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#)["id"],
+        2
+    );
     let (job, _) = h.jobs[0].clone();
-    h.server.handle_input(h.now, Input::JobDone { id: job, result: JobResult::Audio(Ok(b"ID3".to_vec())) });
+    h.server.handle_input(
+        h.now,
+        Input::JobDone {
+            id: job,
+            result: JobResult::Audio(Ok(b"ID3".to_vec())),
+        },
+    );
     let r = h.drain();
     assert_eq!(r[0]["id"], "r");
     assert_eq!(r[0]["result"]["contents"][0]["blob"], "SUQz");
     assert_eq!(r[0]["result"]["contents"][0]["mimeType"], "audio/mpeg");
 
-    assert!(h.send(r#"{"jsonrpc":"2.0","id":7,"method":"resources/read","params":{"uri":"audio://b.wav"}}"#).is_empty());
-    assert!(h.send(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7}}"#).is_empty());
+    assert!(
+        h.send(
+            r#"{"jsonrpc":"2.0","id":7,"method":"resources/read","params":{"uri":"audio://b.wav"}}"#
+        )
+        .is_empty()
+    );
+    assert!(
+        h.send(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7}}"#)
+            .is_empty()
+    );
     let (job, _) = h.jobs[1].clone();
     assert_eq!(h.cancelled, vec![job]);
-    h.server.handle_input(h.now, Input::JobDone { id: job, result: JobResult::Audio(Ok(vec![])) });
+    h.server.handle_input(
+        h.now,
+        Input::JobDone {
+            id: job,
+            result: JobResult::Audio(Ok(vec![])),
+        },
+    );
     assert!(h.drain().is_empty(), "no response after cancellation");
 }
 
@@ -211,7 +298,9 @@ fn ping_is_answered_while_a_read_is_in_flight_and_cancel_drops_the_reply() {
 fn eof_waits_for_in_flight_work_then_cancels() {
     let mut h = Harness::new(Config::default().shutdown_grace(Duration::from_secs(2)));
     h.init("2025-11-25");
-    h.send(r#"{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"audio://a.mp3"}}"#);
+    h.send(
+        r#"{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"audio://a.mp3"}}"#,
+    );
     h.server.handle_input(h.now, Input::StdinClosed);
     assert!(!h.server.is_finished());
     let deadline = h.server.poll_timeout().unwrap();
@@ -228,11 +317,21 @@ fn concurrency_limit_queues_jobs() {
     settings.limits.max_concurrent = 1;
     let mut h = Harness::new(Config::default().settings(settings, vec![]));
     h.init("2025-11-25");
-    h.send(r#"{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"audio://a.mp3"}}"#);
-    h.send(r#"{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"audio://b.mp3"}}"#);
+    h.send(
+        r#"{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"audio://a.mp3"}}"#,
+    );
+    h.send(
+        r#"{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"audio://b.mp3"}}"#,
+    );
     assert_eq!(h.jobs.len(), 1);
     let (job, _) = h.jobs[0].clone();
-    h.server.handle_input(h.now, Input::JobDone { id: job, result: JobResult::Audio(Err(FileError::NotFound)) });
+    h.server.handle_input(
+        h.now,
+        Input::JobDone {
+            id: job,
+            result: JobResult::Audio(Err(FileError::NotFound)),
+        },
+    );
     let r = h.drain();
     assert_eq!(r[0]["error"]["code"], -32002);
     assert_eq!(h.jobs.len(), 2, "the queued job starts when a slot frees");
@@ -240,9 +339,16 @@ fn concurrency_limit_queues_jobs() {
 
 fn request_lines() -> impl Strategy<Value = String> {
     let methods = prop_oneof![
-        Just("ping"), Just("tools/list"), Just("tools/call"), Just("resources/list"),
-        Just("resources/read"), Just("resources/templates/list"), Just("server/discover"),
-        Just("logging/setLevel"), Just("initialize"), Just("bogus")
+        Just("ping"),
+        Just("tools/list"),
+        Just("tools/call"),
+        Just("resources/list"),
+        Just("resources/read"),
+        Just("resources/templates/list"),
+        Just("server/discover"),
+        Just("logging/setLevel"),
+        Just("initialize"),
+        Just("bogus")
     ];
     let params = prop_oneof![
         Just(String::new()),
@@ -254,7 +360,8 @@ fn request_lines() -> impl Strategy<Value = String> {
         Just(r#","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}"#.to_string()),
         Just(r#","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2024-11-05"}}"#.to_string()),
     ];
-    (methods, params, 0u32..40).prop_map(|(m, p, id)| format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"{m}"{p}}}"#))
+    (methods, params, 0u32..40)
+        .prop_map(|(m, p, id)| format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"{m}"{p}}}"#))
 }
 
 proptest! {

@@ -124,22 +124,45 @@ const SPEAK: &[Param] = &[
         Kind::Str,
         "What to say. Markdown, code and URLs are tidied for speech unless raw is true.",
     ),
-    opt("voice", Kind::Str, "Voice id or name. Default: the configured voice."),
-    opt("model", Kind::Str, "Model id. Default: eleven_flash_v2_5 or as configured."),
+    opt(
+        "voice",
+        Kind::Str,
+        "Voice id or name. Default: the configured voice.",
+    ),
+    opt(
+        "model",
+        Kind::Str,
+        "Model id. Default: eleven_flash_v2_5 or as configured.",
+    ),
     opt(
         "output_format",
         Kind::OneOf(OUTPUT_FORMATS),
         "mp3_44100_128 (default), mp3_*, opus_48000_*, pcm_*, wav_*, ulaw_8000 or alaw_8000.",
     ),
     opt("language", Kind::Lang, "ISO 639-1 code, e.g. en."),
-    opt("voice_settings", Kind::Obj(VOICE_SETTINGS), "Override the voice's settings."),
+    opt(
+        "voice_settings",
+        Kind::Obj(VOICE_SETTINGS),
+        "Override the voice's settings.",
+    ),
     opt(
         "delivery",
         Kind::Enum(&["file", "inline"]),
         "file: save and link (default). inline: audio in the result.",
     ),
-    opt("filename", Kind::Str, "File name inside the output directory."),
-    opt("seed", Kind::Int { min: 0, max: 4_294_967_295 }, "For repeatable output."),
+    opt(
+        "filename",
+        Kind::Str,
+        "File name inside the output directory.",
+    ),
+    opt(
+        "seed",
+        Kind::Int {
+            min: 0,
+            max: 4_294_967_295,
+        },
+        "For repeatable output.",
+    ),
     opt("raw", Kind::Bool, "Send text exactly as given."),
 ];
 
@@ -301,7 +324,11 @@ fn object_schema(params: &[Param]) -> Map<String, Value> {
             .map(|p| (p.name.to_string(), param_schema(p)))
             .collect();
         s.insert("properties".into(), Value::Object(props));
-        let required: Vec<&str> = params.iter().filter(|p| p.required).map(|p| p.name).collect();
+        let required: Vec<&str> = params
+            .iter()
+            .filter(|p| p.required)
+            .map(|p| p.name)
+            .collect();
         if !required.is_empty() {
             s.insert("required".into(), json!(required));
         }
@@ -318,7 +345,10 @@ pub(crate) fn describe(tool: &Tool, version: Version) -> Value {
         t.insert("title".into(), tool.title.into());
     }
     t.insert("description".into(), tool.description.into());
-    t.insert("inputSchema".into(), Value::Object(object_schema(tool.params)));
+    t.insert(
+        "inputSchema".into(),
+        Value::Object(object_schema(tool.params)),
+    );
     if version.has_structured() {
         if let Some(schema) = tool.output_schema {
             t.insert("outputSchema".into(), schema());
@@ -375,7 +405,11 @@ pub(crate) fn validate(tool: &Tool, arguments: Option<&RawValue>) -> Result<Args
         Some(raw) => object(tool.params, raw, "", &mut problems),
     };
     for p in tool.params.iter().filter(|p| p.required) {
-        if !args.0.iter().any(|(n, _)| *n == p.name) && !problems.iter().any(|m: &String| m.starts_with(&format!("`{}`", p.name))) {
+        if !args.0.iter().any(|(n, _)| *n == p.name)
+            && !problems
+                .iter()
+                .any(|m: &String| m.starts_with(&format!("`{}`", p.name)))
+        {
             problems.push(format!("`{}` is required: {}", p.name, p.doc));
         }
     }
@@ -390,9 +424,18 @@ pub(crate) fn validate(tool: &Tool, arguments: Option<&RawValue>) -> Result<Args
     }
 }
 
-fn object(params: &'static [Param], raw: &RawValue, prefix: &str, problems: &mut Vec<String>) -> Args {
+fn object(
+    params: &'static [Param],
+    raw: &RawValue,
+    prefix: &str,
+    problems: &mut Vec<String>,
+) -> Args {
     let Ok(map) = serde_json::from_str::<BTreeMap<Cow<'_, str>, &RawValue>>(raw.get()) else {
-        let what = if prefix.is_empty() { "arguments".to_string() } else { format!("`{}`", prefix.trim_end_matches('.')) };
+        let what = if prefix.is_empty() {
+            "arguments".to_string()
+        } else {
+            format!("`{}`", prefix.trim_end_matches('.'))
+        };
         problems.push(format!("{what} must be an object"));
         return Args::default();
     };
@@ -407,12 +450,12 @@ fn object(params: &'static [Param], raw: &RawValue, prefix: &str, problems: &mut
             ));
             continue;
         };
-        match one(p, value, prefix, problems) {
-            Some(arg) => args.0.push((p.name, arg)),
-            None => {}
+        if let Some(arg) = one(p, value, prefix, problems) {
+            args.0.push((p.name, arg));
         }
     }
-    args.0.sort_by_key(|(n, _)| params.iter().position(|p| p.name == *n));
+    args.0
+        .sort_by_key(|(n, _)| params.iter().position(|p| p.name == *n));
     args
 }
 
@@ -422,12 +465,13 @@ fn one(p: &'static Param, raw: &RawValue, prefix: &str, problems: &mut Vec<Strin
     if text == "null" {
         return None;
     }
-    let shown = || {
-        let mut s: String = text.chars().take(40).collect();
-        if s.len() < text.len() {
-            s.push('…');
-        }
-        s
+    // Numbers and booleans are echoed; strings and structures only by kind, so a secret pasted
+    // into the wrong argument is never repeated back.
+    let shown = || match text.as_bytes().first() {
+        Some(b'"') => "a string".to_string(),
+        Some(b'[') => "an array".to_string(),
+        Some(b'{') => "an object".to_string(),
+        _ => text.chars().take(24).collect(),
     };
     let mut fail = |want: String| {
         problems.push(format!("`{path}` must be {want} (got {})", shown()));
@@ -455,7 +499,9 @@ fn one(p: &'static Param, raw: &RawValue, prefix: &str, problems: &mut Vec<Strin
             }
         }
         Kind::Int { min, max } => match serde_json::from_str::<f64>(text) {
-            Ok(v) if v.fract() == 0.0 && v >= min as f64 && v <= max as f64 => Some(Arg::Int(v as i64)),
+            Ok(v) if v.fract() == 0.0 && v >= min as f64 && v <= max as f64 => {
+                Some(Arg::Int(v as i64))
+            }
             _ => fail(format!("a whole number from {min} to {max}")),
         },
         Kind::Num { min, max } => match serde_json::from_str::<f64>(text) {
@@ -514,8 +560,16 @@ mod tests {
 
     #[test]
     fn empty_required_and_non_object() {
-        assert!(check("speak", r#"{"text":""}"#).unwrap_err().contains("`text` must not be empty"));
-        assert!(check("speak", "[1]").unwrap_err().contains("arguments must be an object"));
+        assert!(
+            check("speak", r#"{"text":""}"#)
+                .unwrap_err()
+                .contains("`text` must not be empty")
+        );
+        assert!(
+            check("speak", "[1]")
+                .unwrap_err()
+                .contains("arguments must be an object")
+        );
         assert!(check("list_models", "{}").is_ok());
         assert!(check("list_models", r#"{"x":1}"#).is_err());
     }
@@ -524,9 +578,15 @@ mod tests {
     fn schema_and_validation_agree_on_names() {
         for tool in TOOLS {
             let schema = describe(tool, Version::V2025_11_25);
-            let props = schema["inputSchema"]["properties"].as_object().cloned().unwrap_or_default();
+            let props = schema["inputSchema"]["properties"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
             let names: Vec<&str> = tool.params.iter().map(|p| p.name).collect();
-            assert_eq!(props.keys().map(String::as_str).collect::<Vec<_>>().len(), names.len());
+            assert_eq!(
+                props.keys().map(String::as_str).collect::<Vec<_>>().len(),
+                names.len()
+            );
             for n in names {
                 assert!(props.contains_key(n));
             }

@@ -37,7 +37,9 @@ impl Paths {
                     return dir;
                 }
             }
-            home.clone().unwrap_or_else(|| PathBuf::from(".")).join(unix_rel)
+            home.clone()
+                .unwrap_or_else(|| PathBuf::from("."))
+                .join(unix_rel)
         };
         let app = "mcp-elevenlabs";
         let config = get("MCP_ELEVENLABS_CONFIG").unwrap_or_else(|| {
@@ -71,7 +73,11 @@ impl Paths {
             return home.join(rest);
         }
         let path = PathBuf::from(dir);
-        if path.is_absolute() { path } else { home.join(path) }
+        if path.is_absolute() {
+            path
+        } else {
+            home.join(path)
+        }
     }
 }
 
@@ -124,7 +130,10 @@ pub fn load_settings(paths: &Paths, env: &dyn Fn(&str) -> Option<String>) -> Loa
 /// Writes `bytes` to `path` atomically (temp file + rename) with mode 0600, creating the
 /// directory (mode 0700) if needed. A crash never leaves a half-written file under `path`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     create_private_dir(dir)?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
@@ -190,7 +199,9 @@ fn read_confined(dir: &Path, name: &str, max_bytes: u64) -> Result<Vec<u8>, File
         return Err(FileError::TooLarge { limit: max_bytes });
     }
     let mut bytes = Vec::new();
-    file.take(max_bytes + 1).read_to_end(&mut bytes).map_err(other)?;
+    file.take(max_bytes + 1)
+        .read_to_end(&mut bytes)
+        .map_err(other)?;
     if bytes.len() as u64 > max_bytes {
         return Err(FileError::TooLarge { limit: max_bytes });
     }
@@ -217,8 +228,18 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-            assert_eq!(fs::metadata(path.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
+            assert_eq!(
+                fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+            assert_eq!(
+                fs::metadata(path.parent().unwrap())
+                    .unwrap()
+                    .permissions()
+                    .mode()
+                    & 0o777,
+                0o700
+            );
         }
         let leftovers: Vec<_> = fs::read_dir(path.parent().unwrap()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temp files left behind");
@@ -232,14 +253,29 @@ mod tests {
         fs::write(dir.join("secret.mp3"), b"s").unwrap();
         fs::write(dir.join("audio/a.mp3"), b"abc").unwrap();
         let audio = dir.join("audio");
-        assert_eq!(read_audio(&audio, "a.mp3", 10), JobResult::Audio(Ok(b"abc".to_vec())));
-        assert_eq!(read_audio(&audio, "a.mp3", 2), JobResult::Audio(Err(FileError::TooLarge { limit: 2 })));
-        assert_eq!(read_audio(&audio, "../secret.mp3", 10), JobResult::Audio(Err(FileError::NotFound)));
-        assert_eq!(read_audio(&audio, "missing.mp3", 10), JobResult::Audio(Err(FileError::NotFound)));
+        assert_eq!(
+            read_audio(&audio, "a.mp3", 10),
+            JobResult::Audio(Ok(b"abc".to_vec()))
+        );
+        assert_eq!(
+            read_audio(&audio, "a.mp3", 2),
+            JobResult::Audio(Err(FileError::TooLarge { limit: 2 }))
+        );
+        assert_eq!(
+            read_audio(&audio, "../secret.mp3", 10),
+            JobResult::Audio(Err(FileError::NotFound))
+        );
+        assert_eq!(
+            read_audio(&audio, "missing.mp3", 10),
+            JobResult::Audio(Err(FileError::NotFound))
+        );
         #[cfg(unix)]
         {
             std::os::unix::fs::symlink(dir.join("secret.mp3"), audio.join("link.mp3")).unwrap();
-            assert_eq!(read_audio(&audio, "link.mp3", 10), JobResult::Audio(Err(FileError::NotFound)));
+            assert_eq!(
+                read_audio(&audio, "link.mp3", 10),
+                JobResult::Audio(Err(FileError::NotFound))
+            );
         }
         fs::remove_dir_all(dir).unwrap();
     }
@@ -247,12 +283,25 @@ mod tests {
     #[test]
     fn paths_follow_xdg_and_override() {
         let env = |vars: &'static [(&'static str, &'static str)]| {
-            move |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| OsString::from(v))
+            move |name: &str| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| OsString::from(v))
+            }
         };
         let p = Paths::from_env(&env(&[("HOME", "/h")]));
-        assert_eq!(p.config, PathBuf::from("/h/.config/mcp-elevenlabs/config.yaml"));
-        assert_eq!(p.state, PathBuf::from("/h/.local/state/mcp-elevenlabs/state.json"));
-        assert_eq!(p.data_audio, PathBuf::from("/h/.local/share/mcp-elevenlabs/audio"));
+        assert_eq!(
+            p.config,
+            PathBuf::from("/h/.config/mcp-elevenlabs/config.yaml")
+        );
+        assert_eq!(
+            p.state,
+            PathBuf::from("/h/.local/state/mcp-elevenlabs/state.json")
+        );
+        assert_eq!(
+            p.data_audio,
+            PathBuf::from("/h/.local/share/mcp-elevenlabs/audio")
+        );
         let p = Paths::from_env(&env(&[
             ("HOME", "/h"),
             ("XDG_CONFIG_HOME", "/x/c"),

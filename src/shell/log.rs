@@ -58,15 +58,26 @@ pub struct Logger {
 impl Logger {
     /// A logger at `level` that redacts `secret` (the API key) from every line.
     pub fn new(level: LogLevel, secret: Option<String>) -> Self {
-        Self { level, secret: secret.filter(|s| !s.is_empty()) }
+        Self {
+            level,
+            secret: secret.filter(|s| !s.is_empty()),
+        }
     }
 
     /// From `MCP_ELEVENLABS_LOG` (default `warn`); a bad value is reported once and ignored.
     pub fn from_env(value: Option<String>, secret: Option<String>) -> Self {
-        let parsed = value.as_deref().filter(|v| !v.trim().is_empty()).map(|v| (v, LogLevel::parse(v)));
-        let logger = Self::new(parsed.and_then(|(_, l)| l).unwrap_or(LogLevel::Warn), secret);
+        let parsed = value
+            .as_deref()
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| (v, LogLevel::parse(v)));
+        let logger = Self::new(
+            parsed.and_then(|(_, l)| l).unwrap_or(LogLevel::Warn),
+            secret,
+        );
         if let Some((raw, None)) = parsed {
-            logger.warn(&format!("MCP_ELEVENLABS_LOG={raw:?} is not one of error, warn, info, debug; using warn"));
+            logger.warn(&format!(
+                "MCP_ELEVENLABS_LOG={raw:?} is not one of error, warn, info, debug; using warn"
+            ));
         }
         logger
     }
@@ -92,10 +103,16 @@ impl Logger {
             return;
         }
         let message = match &self.secret {
-            Some(key) if message.contains(key.as_str()) => message.replace(key.as_str(), "[redacted]"),
+            Some(key) if message.contains(key.as_str()) => {
+                message.replace(key.as_str(), "[redacted]")
+            }
             _ => message.to_string(),
         };
-        let line = format!("mcp-elevenlabs {}: {}\n", level.as_str(), message.replace('\n', " "));
+        let line = format!(
+            "mcp-elevenlabs {}: {}\n",
+            level.as_str(),
+            message.replace('\n', " ")
+        );
         // stderr is unbuffered: one write per line keeps lines whole.
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
@@ -110,6 +127,8 @@ mod tests {
         assert_eq!(LogLevel::parse("WARNING"), Some(LogLevel::Warn));
         assert_eq!(LogLevel::parse("loud"), None);
         let l = Logger::new(LogLevel::Info, None);
-        assert!(l.enabled(LogLevel::Error) && l.enabled(LogLevel::Info) && !l.enabled(LogLevel::Debug));
+        assert!(
+            l.enabled(LogLevel::Error) && l.enabled(LogLevel::Info) && !l.enabled(LogLevel::Debug)
+        );
     }
 }

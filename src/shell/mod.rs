@@ -37,11 +37,18 @@ pub fn serve(config: core::Config, paths: &Paths, log: &Logger) -> io::Result<()
                 Output::Start { id, job } => {
                     if let Err(e) = start_job(id, job, &output_dir, tx.clone(), log) {
                         log.warn(&format!("could not start a worker thread: {e}"));
-                        let why = core::FileError::Other("the server could not start a worker thread".into());
-                        failed.push(Input::JobDone { id, result: core::JobResult::Audio(Err(why)) });
+                        let why = core::FileError::Other(
+                            "the server could not start a worker thread".into(),
+                        );
+                        failed.push(Input::JobDone {
+                            id,
+                            result: core::JobResult::Audio(Err(why)),
+                        });
                     }
                 }
-                Output::Cancel(id) => log.write(log::LogLevel::Debug, &format!("job {} abandoned", id.0)),
+                Output::Cancel(id) => {
+                    log.write(log::LogLevel::Debug, &format!("job {} abandoned", id.0))
+                }
                 Output::Log { level, message } => log.core(level, &message),
             }
         }
@@ -68,8 +75,17 @@ pub fn serve(config: core::Config, paths: &Paths, log: &Logger) -> io::Result<()
     Ok(())
 }
 
-fn start_job(id: core::JobId, job: Job, output_dir: &Path, tx: SyncSender<Input>, log: &Logger) -> io::Result<()> {
-    log.write(log::LogLevel::Debug, &format!("job {} started: {job:?}", id.0));
+fn start_job(
+    id: core::JobId,
+    job: Job,
+    output_dir: &Path,
+    tx: SyncSender<Input>,
+    log: &Logger,
+) -> io::Result<()> {
+    log.write(
+        log::LogLevel::Debug,
+        &format!("job {} started: {job:?}", id.0),
+    );
     let dir = output_dir.to_path_buf();
     thread::Builder::new()
         .name(format!("job-{}", id.0))

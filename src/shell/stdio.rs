@@ -52,7 +52,10 @@ impl Writer {
             .name("stdout".into())
             .stack_size(128 * 1024)
             .spawn(move || write_loop(&rx))?;
-        Ok(Self { tx: Some(tx), handle: Some(handle) })
+        Ok(Self {
+            tx: Some(tx),
+            handle: Some(handle),
+        })
     }
 
     /// Queues bytes; blocks while the queue is full. `false` once stdout is gone.
