@@ -311,11 +311,12 @@ impl Server {
     // ---- framing and envelopes ----------------------------------------------------------
 
     fn drain_frames(&mut self) {
-        // Lines borrow the framer; copy each out only when it must outlive the borrow.
-        loop {
-            let line: Cow<'_, [u8]> = match self.framer.next_frame() {
-                None => return,
-                Some(Frame::TooLong { limit }) => {
+        // Lines borrow the framer while handling them needs `&mut self`: hold it aside meanwhile.
+        let mut framer = std::mem::take(&mut self.framer);
+        while let Some(frame) = framer.next_frame() {
+            match frame {
+                Frame::Line(line) => self.handle_line(line),
+                Frame::TooLong { limit } => {
                     let no_id = self.no_id();
                     self.log(
                         Level::Warning,
@@ -332,12 +333,10 @@ impl Server {
                             None,
                         );
                     });
-                    continue;
                 }
-                Some(Frame::Line(line)) => Cow::Owned(line.to_vec()),
-            };
-            self.handle_line(&line);
+            }
         }
+        self.framer = framer;
     }
 
     fn handle_line(&mut self, line: &[u8]) {

@@ -419,3 +419,43 @@ proptest! {
         prop_assert!(r.iter().any(|m| m["id"] == "last"));
     }
 }
+
+/// Runs a whole byte stream through a fresh server in the given pieces; returns stdout bytes.
+fn run_split(stream: &[u8], cuts: &[usize]) -> Vec<u8> {
+    let now = Instant::now();
+    let mut server = Server::new(Config::default(), now);
+    let mut out = Vec::new();
+    let mut at = 0;
+    for &cut in cuts.iter().chain([&stream.len()]) {
+        server.handle_input(now, Input::Stdin(stream[at..cut].to_vec()));
+        at = cut;
+        while let Some(o) = server.poll_output() {
+            if let Output::Stdout(b) = o {
+                out.extend(b);
+            }
+        }
+    }
+    out
+}
+
+proptest! {
+    /// Any byte split of a valid stream gives the same replies as the stream in one piece.
+    #[test]
+    fn any_split_of_a_stream_gives_the_same_replies(
+        lines in proptest::collection::vec(request_lines(), 1..12),
+        crlf in any::<bool>(),
+        cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..16),
+    ) {
+        let mut stream = Vec::new();
+        stream.extend_from_slice(b"\xEF\xBB\xBF");
+        stream.extend_from_slice(br#"{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-03-26"}}"#);
+        for line in &lines {
+            stream.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
+            stream.extend_from_slice(line.as_bytes());
+        }
+        stream.push(b'\n');
+        let mut cuts: Vec<usize> = cuts.iter().map(|i| i.index(stream.len() + 1)).collect();
+        cuts.sort_unstable();
+        prop_assert_eq!(run_split(&stream, &cuts), run_split(&stream, &[]));
+    }
+}
