@@ -317,22 +317,12 @@ impl Server {
             match frame {
                 Frame::Line(line) => self.handle_line(line),
                 Frame::TooLong { limit } => {
-                    let no_id = self.no_id();
                     self.log(
                         Level::Warning,
                         format!("dropped a message longer than {limit} bytes"),
                     );
                     let msg = format!("message too long: the limit is {limit} bytes per line");
-                    self.respond(Route::Direct, |out| {
-                        jsonrpc::write_error(
-                            out,
-                            None,
-                            no_id,
-                            jsonrpc::INVALID_REQUEST,
-                            &msg,
-                            None,
-                        );
-                    });
+                    self.error_unknown_id(Route::Direct, None, jsonrpc::INVALID_REQUEST, &msg);
                 }
             }
         }
@@ -356,46 +346,25 @@ impl Server {
     }
 
     fn handle_batch(&mut self, line: &[u8]) {
-        let no_id = self.no_id();
-        let version = match self.handshake {
-            Handshake::Initialized(v) if v.has_batches() => v,
-            _ => {
-                self.respond(Route::Direct, |out| {
-                    jsonrpc::write_error(out, None, no_id, jsonrpc::INVALID_REQUEST,
-                        "JSON-RPC batches are only accepted after negotiating protocol version 2025-03-26", None);
-                });
-                return;
-            }
-        };
         let items: Vec<&RawValue> = match serde_json::from_slice(line) {
             Ok(items) => items,
             Err(e) => {
                 let msg = format!("parse error: {e}");
-                self.respond(Route::Direct, |out| {
-                    jsonrpc::write_error(
-                        out,
-                        None,
-                        version.no_id(),
-                        jsonrpc::PARSE_ERROR,
-                        &msg,
-                        None,
-                    );
-                });
-                return;
+                return self.error_unknown_id(Route::Direct, None, jsonrpc::PARSE_ERROR, &msg);
             }
         };
+        if !matches!(self.handshake, Handshake::Initialized(v) if v.has_batches()) {
+            let msg =
+                "JSON-RPC batches are only accepted after negotiating protocol version 2025-03-26";
+            return self.error_unknown_id(Route::Direct, None, jsonrpc::INVALID_REQUEST, msg);
+        }
         if items.is_empty() {
-            self.respond(Route::Direct, |out| {
-                jsonrpc::write_error(
-                    out,
-                    None,
-                    no_id,
-                    jsonrpc::INVALID_REQUEST,
-                    "empty batch",
-                    None,
-                );
-            });
-            return;
+            return self.error_unknown_id(
+                Route::Direct,
+                None,
+                jsonrpc::INVALID_REQUEST,
+                "empty batch",
+            );
         }
         let slot = match self.batches.iter().position(Option::is_none) {
             Some(i) => i,
@@ -442,17 +411,7 @@ impl Server {
     fn handle_message(&mut self, bytes: &[u8], route: Route) {
         match jsonrpc::parse(bytes) {
             Err(invalid) => {
-                let no_id = self.no_id();
-                self.respond(route, |out| {
-                    jsonrpc::write_error(
-                        out,
-                        invalid.id.as_ref(),
-                        no_id,
-                        invalid.code,
-                        &invalid.message,
-                        None,
-                    );
-                });
+                self.error_unknown_id(route, invalid.id.as_ref(), invalid.code, &invalid.message);
             }
             Ok(Message::Response) => self.log(
                 Level::Debug,
@@ -971,6 +930,15 @@ impl Server {
     fn error(&mut self, route: Route, id: &Id, code: i64, message: &str, data: Option<&str>) {
         self.respond(route, |out| {
             jsonrpc::write_error(out, Some(id), NoId::Omit, code, message, data)
+        });
+    }
+
+    /// An error reply to a line that may not have yielded an id: without one, the id is
+    /// written as the negotiated version wants it (`null`, or left out).
+    fn error_unknown_id(&mut self, route: Route, id: Option<&Id>, code: i64, message: &str) {
+        let no_id = self.no_id();
+        self.respond(route, |out| {
+            jsonrpc::write_error(out, id, no_id, code, message, None)
         });
     }
 

@@ -124,6 +124,7 @@ fn unknown_id_errors_omit_id_from_2025_11_25() {
     h.init("2025-11-25");
     let r = h.one("[}");
     assert!(!r.as_object().unwrap().contains_key("id"), "{r}");
+    assert_eq!(r["error"]["code"], -32700, "invalid JSON is a parse error, batch or not");
 }
 
 #[test]

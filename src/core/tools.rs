@@ -65,6 +65,14 @@ pub(crate) struct Hints {
     open_world: bool,
 }
 
+/// A read-only call to the ElevenLabs API.
+const READ_ONLY: Hints = Hints {
+    read_only: true,
+    destructive: false,
+    idempotent: true,
+    open_world: true,
+};
+
 /// One tool.
 #[derive(Debug)]
 pub(crate) struct Tool {
@@ -199,12 +207,7 @@ pub(crate) const TOOLS: &[Tool] = &[
         title: "List voices",
         description: "Find ElevenLabs voices: id, name, category, labels. Paginated.",
         params: LIST_VOICES,
-        hints: Hints {
-            read_only: true,
-            destructive: false,
-            idempotent: true,
-            open_world: true,
-        },
+        hints: READ_ONLY,
         output_schema: None,
     },
     Tool {
@@ -225,12 +228,7 @@ pub(crate) const TOOLS: &[Tool] = &[
         title: "List models",
         description: "Text-to-speech models with their character limits and languages.",
         params: &[],
-        hints: Hints {
-            read_only: true,
-            destructive: false,
-            idempotent: true,
-            open_world: true,
-        },
+        hints: READ_ONLY,
         output_schema: None,
     },
     Tool {
@@ -238,12 +236,7 @@ pub(crate) const TOOLS: &[Tool] = &[
         title: "Get usage",
         description: "Characters used and left this billing period, reset time and plan.",
         params: &[],
-        hints: Hints {
-            read_only: true,
-            destructive: false,
-            idempotent: true,
-            open_world: true,
-        },
+        hints: READ_ONLY,
         output_schema: None,
     },
 ];
