@@ -10,6 +10,7 @@ pub mod jsonrpc;
 mod resources;
 pub mod session;
 pub mod settings;
+pub mod speech;
 mod tools;
 
 use frame::{Frame, Framer};
