@@ -1,5 +1,19 @@
 //! Command-line parsing (lexopt) and the commands that are not the server itself.
 
+/// `println!` that treats a closed stdout (`| head`) as fine instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that never panics.
+macro_rules! tell {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 use lexopt::prelude::*;
 use mcp_elevenlabs::core::settings::{self, Loaded};
 use mcp_elevenlabs::shell::files::{self, Paths};
@@ -174,18 +188,18 @@ pub(crate) fn load(paths: &Paths) -> Loaded {
 pub(crate) fn config_init(paths: &Paths, force: bool) -> ExitCode {
     let path = &paths.config;
     if path.exists() && !force {
-        eprintln!(
+        tell!(
             "mcp-elevenlabs: {} already exists; keeping it. Use `mcp-elevenlabs config init --force` to replace it.",
             path.display()
         );
         return ExitCode::from(2);
     }
     if let Err(e) = files::write_atomic(path, settings::TEMPLATE.as_bytes()) {
-        eprintln!("mcp-elevenlabs: cannot write {}: {e}", path.display());
+        tell!("mcp-elevenlabs: cannot write {}: {e}", path.display());
         return ExitCode::from(1);
     }
-    println!("{}", path.display());
-    eprintln!(
+    say!("{}", path.display());
+    tell!(
         "Wrote the config template. Next: put your ElevenLabs API key in `elevenlabs.api_key` there\n\
          (or set ELEVENLABS_API_KEY in your MCP host's config), then check with `mcp-elevenlabs config list`."
     );
@@ -223,18 +237,21 @@ pub(crate) fn config_list(paths: &Paths) -> ExitCode {
         out.push_str(&format!("{key:<width$}  {value}  [{source}]\n"));
     }
     let _ = io::stdout().lock().write_all(out.as_bytes());
+    for w in &loaded.warnings {
+        tell!("mcp-elevenlabs: warning: {w}");
+    }
     if loaded.problems.is_empty() {
         return ExitCode::SUCCESS;
     }
-    eprintln!("mcp-elevenlabs: the configuration has problems:");
+    tell!("mcp-elevenlabs: the configuration has problems:");
     for p in &loaded.problems {
-        eprintln!("  {p}");
+        tell!("  {p}");
     }
     ExitCode::from(2)
 }
 
 pub(crate) fn config_path(paths: &Paths) -> ExitCode {
-    println!("{}", paths.config.display());
+    say!("{}", paths.config.display());
     ExitCode::SUCCESS
 }
 
@@ -244,28 +261,28 @@ pub(crate) fn config_clean(paths: &Paths, yes: bool) -> ExitCode {
         .filter(|p| p.exists())
         .collect();
     if targets.is_empty() {
-        eprintln!("mcp-elevenlabs: nothing to clean (no config or state file).");
+        tell!("mcp-elevenlabs: nothing to clean (no config or state file).");
         return ExitCode::SUCCESS;
     }
     if !yes {
-        eprintln!("This deletes:");
+        tell!("This deletes:");
         for t in &targets {
-            eprintln!("  {}", t.display());
+            tell!("  {}", t.display());
         }
-        eprint!("Continue? [y/N] ");
+        let _ = write!(io::stderr().lock(), "Continue? [y/N] ");
         let mut answer = String::new();
         let _ = io::stdin().lock().read_line(&mut answer);
         if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
-            eprintln!("mcp-elevenlabs: nothing deleted.");
+            tell!("mcp-elevenlabs: nothing deleted.");
             return ExitCode::from(1);
         }
     }
     let mut code = ExitCode::SUCCESS;
     for t in targets {
         match std::fs::remove_file(t) {
-            Ok(()) => println!("removed {}", t.display()),
+            Ok(()) => say!("removed {}", t.display()),
             Err(e) => {
-                eprintln!("mcp-elevenlabs: cannot remove {}: {e}", t.display());
+                tell!("mcp-elevenlabs: cannot remove {}: {e}", t.display());
                 code = ExitCode::from(1);
             }
         }

@@ -12,7 +12,8 @@ fn main() -> ExitCode {
     let command = match cli::parse(std::env::args_os().skip(1)) {
         Ok(command) => command,
         Err(e) => {
-            eprintln!("mcp-elevenlabs: {e}\nRun `mcp-elevenlabs --help` for usage.");
+            let msg = format!("mcp-elevenlabs: {e}\nRun `mcp-elevenlabs --help` for usage.\n");
+            let _ = std::io::stderr().lock().write_all(msg.as_bytes());
             return ExitCode::from(2);
         }
     };
@@ -46,6 +47,9 @@ fn serve(paths: &Paths) -> ExitCode {
         log.warn(&format!(
             "configuration problem (tools will report it): {problem}"
         ));
+    }
+    for warning in &loaded.warnings {
+        log.warn(&format!("state file problem: {warning}"));
     }
     let config = core::Config::default().settings(loaded.settings, loaded.problems);
     match shell::serve(config, paths, &log) {

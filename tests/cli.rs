@@ -51,6 +51,28 @@ fn version_and_help_on_every_command() {
 }
 
 #[test]
+fn a_closed_stdout_is_not_a_crash() {
+    let home = Home::new("pipe");
+    for args in [
+        &["config", "path"][..],
+        &["config", "list"],
+        &["--help"],
+        &["--version"],
+    ] {
+        let mut child = home
+            .command(&[])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader went away, like `| head -0`
+        let status = support::wait_bounded(&mut child, Duration::from_secs(10)).unwrap();
+        assert_eq!(status.code(), Some(0), "{args:?}");
+    }
+}
+
+#[test]
 fn init_writes_a_private_template_once() {
     let home = Home::new("init");
     let (code, out, _) = home.run(&["--init"], &[], "");

@@ -97,10 +97,12 @@ impl Framer {
             let end = self.start + self.scanned + nl;
             self.start = end + 1;
             self.scanned = 0;
-            let (from, to) = trim(&self.buf[begin..end]);
-            if to - from > self.limit {
+            // The limit applies to the raw line, as for an incomplete one above, so where the
+            // stream is split never changes the verdict.
+            if end - begin > self.limit {
                 return Some(Frame::TooLong { limit: self.limit });
             }
+            let (from, to) = trim(&self.buf[begin..end]);
             if to > from {
                 return Some(Frame::Line(&self.buf[begin + from..begin + to]));
             }
@@ -238,6 +240,31 @@ mod tests {
             got.extend(lines(&mut f));
             prop_assert_eq!(got, expected);
             let _ = limit;
+        }
+
+        /// With a small limit too, the split never changes which lines are too long.
+        #[test]
+        fn any_split_same_verdicts_with_small_limits(
+            input in proptest::collection::vec(prop_oneof![
+                Just(b'\n'), Just(b'\r'), Just(b' '), Just(b'a'), Just(0xEF), Just(0xBB), Just(0xBF)
+            ], 0..200),
+            cuts in proptest::collection::vec(0usize..200, 0..12),
+            limit in 1usize..12,
+        ) {
+            let expected = whole(&input, limit);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(input.len())).collect();
+            cuts.sort_unstable();
+            let mut f = Framer::new(limit);
+            let mut got = Vec::new();
+            let mut at = 0;
+            for cut in cuts.into_iter().chain([input.len()]) {
+                f.push(&input[at..cut]);
+                at = cut;
+                got.extend(lines(&mut f));
+            }
+            f.finish();
+            got.extend(lines(&mut f));
+            prop_assert_eq!(got, expected);
         }
 
         /// Memory stays bounded and lines within the limit are never lost to a neighbour's excess.

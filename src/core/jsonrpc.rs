@@ -109,11 +109,9 @@ pub fn parse(line: &[u8]) -> Result<Message<'_>, Invalid> {
     let env: Envelope<'_> = match serde_json::from_slice(line) {
         Ok(env) => env,
         Err(e) if e.is_data() => {
-            return Err(invalid(
-                INVALID_REQUEST,
-                "a message must be a JSON object with `jsonrpc`, `method` and an optional `id`",
-                None,
-            ));
+            let msg =
+                "a message must be a JSON object with `jsonrpc`, `method` and an optional `id`";
+            return Err(invalid(INVALID_REQUEST, msg, readable_id(line)));
         }
         Err(e) => return Err(invalid(PARSE_ERROR, &format!("parse error: {e}"), None)),
     };
@@ -168,6 +166,17 @@ pub fn parse(line: &[u8]) -> Result<Message<'_>, Invalid> {
     })
 }
 
+/// The id of a well-formed JSON object whose other members are wrong, if it has a valid one.
+fn readable_id(line: &[u8]) -> Option<Id> {
+    #[derive(Deserialize)]
+    struct IdOnly<'a> {
+        #[serde(borrow, default)]
+        id: Option<&'a RawValue>,
+    }
+    let only: IdOnly<'_> = serde_json::from_slice(line).ok()?;
+    Id::from_raw(only.id?)
+}
+
 fn invalid(code: i64, message: &str, id: Option<Id>) -> Invalid {
     Invalid {
         code,
@@ -187,10 +196,40 @@ pub enum NoId {
 
 /// Writes `{"jsonrpc":"2.0","id":…,"result":<result>}` (no newline).
 pub fn write_result(out: &mut Vec<u8>, id: &Id, result: &str) {
+    write_result_with(out, id, result, "");
+}
+
+/// Writes `{"jsonrpc":"2.0","id":…,"result":` and leaves the result for the caller.
+pub fn write_result_open(out: &mut Vec<u8>, id: &Id) {
     out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
     out.extend_from_slice(id.as_json().as_bytes());
     out.extend_from_slice(b",\"result\":");
-    out.extend_from_slice(result.as_bytes());
+}
+
+/// Writes a result response whose result is the object `result` with the members `extra` (a
+/// `,"name":value…` run, or empty) appended inside it.
+pub fn write_result_with(out: &mut Vec<u8>, id: &Id, result: &str, extra: &str) {
+    write_result_open(out, id);
+    append_members(out, result, extra);
+    out.push(b'}');
+}
+
+/// Writes the JSON object `object` with the members `extra` (`,"name":value…`) added at its end.
+pub fn append_members(out: &mut Vec<u8>, object: &str, extra: &str) {
+    let inner = match object.strip_suffix('}') {
+        Some(inner) if !extra.is_empty() => inner,
+        _ => {
+            out.extend_from_slice(object.as_bytes());
+            return;
+        }
+    };
+    out.extend_from_slice(inner.as_bytes());
+    let extra = if inner.trim_end().ends_with('{') {
+        extra.strip_prefix(',').unwrap_or(extra)
+    } else {
+        extra
+    };
+    out.extend_from_slice(extra.as_bytes());
     out.push(b'}');
 }
 
@@ -287,6 +326,19 @@ mod tests {
         let a = Id::from_raw(&RawValue::from_string(r#""\u0061""#.into()).unwrap()).unwrap();
         let b = Id::from_raw(&RawValue::from_string(r#""a""#.into()).unwrap()).unwrap();
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn members_appended_inside_the_object() {
+        let mut out = Vec::new();
+        append_members(&mut out, "{}", ",\"a\":1");
+        assert_eq!(out, b"{\"a\":1}");
+        let mut out = Vec::new();
+        append_members(&mut out, "{\"x\":[]}", ",\"a\":1");
+        assert_eq!(out, b"{\"x\":[],\"a\":1}");
+        let mut out = Vec::new();
+        write_result_with(&mut out, &Id("3".into()), "{\"x\":1}", "");
+        assert_eq!(out, br#"{"jsonrpc":"2.0","id":3,"result":{"x":1}}"#);
     }
 
     #[test]

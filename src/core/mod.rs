@@ -36,6 +36,10 @@ should be heard, not every reply. `list_voices` finds voices by name; `set_defau
 
 /// Stdout bytes gathered into one [`Output::Stdout`] before a new one starts.
 const WRITE_BATCH: usize = 64 * 1024;
+/// Messages accepted in one JSON-RPC batch (2025-03-26).
+const MAX_BATCH_ITEMS: usize = 100;
+/// Bytes of replies one batch may collect; larger replies are refused inside a batch.
+const MAX_BATCH_REPLY: usize = 4 << 20;
 
 /// What the core needs to know; built by the shell.
 #[derive(Clone, Debug)]
@@ -50,7 +54,7 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Jobs waiting for a free slot beyond `limits.max_concurrent`.
     pub max_queued: usize,
-    /// The largest file `resources/read` returns.
+    /// The largest file `resources/read` returns (as base64 it grows by a third).
     pub max_read_bytes: u64,
 }
 
@@ -62,7 +66,7 @@ impl Default for Config {
             max_line: frame::MAX_LINE,
             shutdown_grace: Duration::from_secs(5),
             max_queued: 256,
-            max_read_bytes: 32 << 20,
+            max_read_bytes: 4 << 20,
         }
     }
 }
@@ -189,6 +193,8 @@ struct Pending {
 #[derive(Debug, Default)]
 struct Batch {
     parts: Vec<Vec<u8>>,
+    /// Bytes in `parts`.
+    bytes: usize,
     waiting: usize,
     open: bool,
 }
@@ -367,6 +373,10 @@ impl Server {
                 "empty batch",
             );
         }
+        if items.len() > MAX_BATCH_ITEMS {
+            let msg = format!("batch too large: at most {MAX_BATCH_ITEMS} messages per batch");
+            return self.error_unknown_id(Route::Direct, None, jsonrpc::INVALID_REQUEST, &msg);
+        }
         let slot = match self.batches.iter().position(Option::is_none) {
             Some(i) => i,
             None => {
@@ -431,13 +441,15 @@ impl Server {
 
     fn handle_request(&mut self, id: Id, method: &str, params: Option<&RawValue>, route: Route) {
         if self.pending.contains_key(&id) {
-            return self.error(
-                route,
-                &id,
-                jsonrpc::INVALID_REQUEST,
-                "this id is already used by a request in flight",
-                None,
+            // Answering with this id would look like the reply to the request in flight.
+            let msg = format!(
+                "request id {} is already used by a request in flight",
+                id.as_json().chars().take(64).collect::<String>()
             );
+            return self.error_unknown_id(route, None, jsonrpc::INVALID_REQUEST, &msg);
+        }
+        if method == "initialize" {
+            return self.initialize(id, params, route);
         }
         let meta = match Meta::parse(params) {
             Ok(meta) => meta,
@@ -450,8 +462,6 @@ impl Server {
                     return self.error(route, &id, code, &msg, data.as_deref());
                 }
             }
-        } else if method == "initialize" {
-            return self.initialize(id, params, route);
         } else {
             match self.handshake {
                 Handshake::Initialized(version) => Ctx {
@@ -505,16 +515,29 @@ impl Server {
                             self.log_level = Some(level);
                             self.result(route, &id, ctx, "{}".into());
                         }
-                        None => self.error(route, &id, jsonrpc::INVALID_PARAMS, &level_error(&p.level), None),
+                        None => self.error(
+                            route,
+                            &id,
+                            jsonrpc::INVALID_PARAMS,
+                            &level_error(&p.level),
+                            None,
+                        ),
                     },
-                    None => self.error(route, &id, jsonrpc::INVALID_PARAMS, "logging/setLevel needs `level`", None),
+                    None => self.error(
+                        route,
+                        &id,
+                        jsonrpc::INVALID_PARAMS,
+                        "logging/setLevel needs `level`",
+                        None,
+                    ),
                 }
             }
-            "initialize" => self.error(route, &id, jsonrpc::METHOD_NOT_FOUND,
-                "`initialize` does not exist in protocol 2026-07-28: send requests with _meta directly", None),
             _ => {
                 let shown: String = method.chars().take(64).collect();
-                let msg = format!("method not found: `{shown}` (protocol {})", ctx.version.as_str());
+                let msg = format!(
+                    "method not found: `{shown}` (protocol {})",
+                    ctx.version.as_str()
+                );
                 self.error(route, &id, jsonrpc::METHOD_NOT_FOUND, &msg, None);
             }
         }
@@ -635,7 +658,9 @@ impl Server {
                 body["ttlMs"] = 3_600_000.into();
                 body["cacheScope"] = "public".into();
             }
-            finish_result(ctx.version, body.to_string())
+            let mut out = Vec::new();
+            jsonrpc::append_members(&mut out, &body.to_string(), &result_suffix(ctx.version));
+            String::from_utf8(out).unwrap_or_default()
         });
         self.respond(route, |out| jsonrpc::write_result(out, id, &body));
         self.tools_list[slot] = Some(body);
@@ -717,8 +742,7 @@ impl Server {
         };
         if p.uri == resources::HEALTH {
             let body = resources::health(&self.config, self.pending.len(), self.now - self.started);
-            let body =
-                resources::contents(ctx.version, &p.uri, "application/json", Some(&body), None);
+            let body = resources::text_contents(ctx.version, &p.uri, "application/json", &body);
             return self.result(route, &id, ctx, body);
         }
         let Some(name) = resources::audio_name(&p.uri) else {
@@ -810,11 +834,7 @@ impl Server {
             ctx, route, uri, ..
         } = pending;
         match result {
-            JobResult::Audio(Ok(bytes)) => {
-                let mime = resources::audio_mime(&uri);
-                let body = resources::contents(ctx.version, &uri, mime, None, Some(&bytes));
-                self.result(route, &id, ctx, body);
-            }
+            JobResult::Audio(Ok(bytes)) => self.blob_result(route, &id, ctx, &uri, &bytes),
             JobResult::Audio(Err(FileError::NotFound)) => self.not_found(route, &id, ctx, &uri),
             JobResult::Audio(Err(FileError::TooLarge { limit })) => {
                 let msg = format!(
@@ -913,19 +933,69 @@ impl Server {
                 let mut part = Vec::new();
                 write(&mut part);
                 if let Some(b) = self.batches[slot].as_mut() {
+                    b.bytes += part.len();
                     b.parts.push(part);
                 }
             }
         }
     }
 
+    /// Whether a reply of `len` bytes still fits the batch it would join.
+    fn fits(&self, route: Route, len: usize) -> bool {
+        match route {
+            Route::Direct => true,
+            Route::Batch(slot) => self.batches[slot]
+                .as_ref()
+                .is_none_or(|b| b.bytes + len <= MAX_BATCH_REPLY),
+        }
+    }
+
+    fn too_big_for_batch(&mut self, route: Route, id: &Id) {
+        let msg = "this reply is too large for a batch; send the request on its own";
+        self.error(route, id, jsonrpc::INTERNAL_ERROR, msg, None);
+    }
+
+    /// Writes a result object (`body` is its JSON), adding what the version requires.
     fn result(&mut self, route: Route, id: &Id, ctx: Ctx, body: String) {
-        let body = if ctx.version.is_stateless() {
-            finish_result(ctx.version, body)
-        } else {
-            body
-        };
-        self.respond(route, |out| jsonrpc::write_result(out, id, &body));
+        let suffix = result_suffix(ctx.version);
+        if !self.fits(route, body.len() + suffix.len() + 48) {
+            return self.too_big_for_batch(route, id);
+        }
+        self.respond(route, |out| {
+            jsonrpc::write_result_with(out, id, &body, &suffix)
+        });
+    }
+
+    /// A `resources/read` result with one blob, base64-encoded straight into the output.
+    fn blob_result(&mut self, route: Route, id: &Id, ctx: Ctx, uri: &str, bytes: &[u8]) {
+        let head = resources::blob_head(uri, resources::audio_mime(uri));
+        // The rest of the result object after the blob's characters.
+        let mut tail = String::from("\"}]");
+        if ctx.version.is_stateless() {
+            // A generated file never changes.
+            tail.push_str(",\"ttlMs\":86400000,\"cacheScope\":\"private\"");
+        }
+        tail.push('}');
+        let suffix = result_suffix(ctx.version);
+        let engine = &base64::engine::general_purpose::STANDARD;
+        let encoded = base64::encoded_len(bytes.len(), true).unwrap_or(usize::MAX);
+        if !self.fits(
+            route,
+            head.len() + encoded.min(usize::MAX / 2) + tail.len() + 64,
+        ) {
+            return self.too_big_for_batch(route, id);
+        }
+        self.respond(route, |out| {
+            jsonrpc::write_result_open(out, id);
+            out.extend_from_slice(head.as_bytes());
+            let start = out.len();
+            out.resize(start + encoded, 0);
+            let written =
+                base64::Engine::encode_slice(engine, bytes, &mut out[start..]).unwrap_or(0);
+            out.truncate(start + written);
+            jsonrpc::append_members(out, &tail, &suffix);
+            out.push(b'}');
+        });
     }
 
     fn error(&mut self, route: Route, id: &Id, code: i64, message: &str, data: Option<&str>) {
@@ -1064,21 +1134,14 @@ fn server_info(version: Version) -> Value {
     Value::Object(info)
 }
 
-/// Adds what every 2026-07-28 result carries: `resultType` and serverInfo in `_meta`.
-fn finish_result(version: Version, body: String) -> String {
+/// The members every 2026-07-28 result carries, `resultType` and serverInfo in `_meta`, as a
+/// `,"…":…` run to append inside a non-empty result object; empty for other versions.
+fn result_suffix(version: Version) -> String {
     if !version.is_stateless() {
-        return body;
+        return String::new();
     }
-    let Some(inner) = body.strip_suffix('}') else {
-        return body;
-    };
-    let sep = if inner.trim_end().ends_with('{') {
-        ""
-    } else {
-        ","
-    };
     let meta = json!({ session::META_SERVER_INFO: server_info(version) });
-    format!("{inner}{sep}\"resultType\":\"complete\",\"_meta\":{meta}}}")
+    format!(",\"resultType\":\"complete\",\"_meta\":{meta}")
 }
 
 #[cfg(test)]

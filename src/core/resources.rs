@@ -2,7 +2,6 @@
 
 use super::Config;
 use super::session::Version;
-use base64::Engine as _;
 use serde_json::{Map, Value, json};
 use std::time::Duration;
 
@@ -54,28 +53,17 @@ pub(crate) fn templates(version: Version) -> String {
     body.to_string()
 }
 
-/// The `resources/read` result body for one text or blob content.
-pub(crate) fn contents(
-    version: Version,
-    uri: &str,
-    mime: &str,
-    text: Option<&str>,
-    blob: Option<&[u8]>,
-) -> String {
-    let mut item = json!({ "uri": uri, "mimeType": mime });
-    if let Some(text) = text {
-        item["text"] = text.into();
-    }
-    if let Some(blob) = blob {
-        item["blob"] = base64::engine::general_purpose::STANDARD
-            .encode(blob)
-            .into();
-    }
-    let mut body = json!({ "contents": [item] });
-    // Health changes all the time; a generated file never changes.
-    let ttl = if blob.is_some() { 86_400_000 } else { 0 };
-    cacheable(version, &mut body, ttl, "private");
+/// The `resources/read` result body for one text content (health changes all the time).
+pub(crate) fn text_contents(version: Version, uri: &str, mime: &str, text: &str) -> String {
+    let mut body = json!({ "contents": [{ "uri": uri, "mimeType": mime, "text": text }] });
+    cacheable(version, &mut body, 0, "private");
     body.to_string()
+}
+
+/// The start of a `resources/read` result with one blob, up to the blob's opening quote.
+pub(crate) fn blob_head(uri: &str, mime: &str) -> String {
+    let item = json!({ "uri": uri, "mimeType": mime }).to_string();
+    format!("{{\"contents\":[{},\"blob\":\"", item.trim_end_matches('}'))
 }
 
 /// The JSON text of `health://status`.

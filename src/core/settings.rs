@@ -195,8 +195,10 @@ pub struct Loaded {
     pub settings: Settings,
     /// The source of each key's value, by key path.
     pub sources: BTreeMap<&'static str, Source>,
-    /// Everything that was wrong; empty when all inputs were valid.
+    /// What was wrong in the config file or environment; tools refuse to run until fixed.
     pub problems: Vec<Problem>,
+    /// What was wrong in the state file (the server's own data): reported, then ignored.
+    pub warnings: Vec<Problem>,
 }
 
 /// The inputs to [`load`]: file texts with the names to report them by, and an env lookup.
@@ -437,10 +439,10 @@ fn walk(loaded: &mut Loaded, map: &Map<String, Value>, prefix: &str, origin: &st
 
 fn load_state(loaded: &mut Loaded, text: &str, origin: &str) {
     let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text) else {
-        loaded.problems.push(Problem {
+        loaded.warnings.push(Problem {
             origin: origin.to_string(),
             key: String::new(),
-            message: "is not a JSON object; delete it (`mcp-elevenlabs config clean`) and set the values again".to_string(),
+            message: "is not a JSON object and was ignored; delete this file and choose the default voice again".to_string(),
         });
         return;
     };
@@ -455,10 +457,10 @@ fn load_state(loaded: &mut Loaded, text: &str, origin: &str) {
                 loaded.sources.insert(key.path, Source::State);
             }
             Ok(None) => {}
-            Err(message) => loaded.problems.push(Problem {
+            Err(message) => loaded.warnings.push(Problem {
                 origin: origin.to_string(),
                 key: path.clone(),
-                message,
+                message: format!("{message}; ignored"),
             }),
         }
     }
@@ -528,31 +530,24 @@ fn describe(kind: Kind) -> String {
     }
 }
 
-fn got(value: &Value, secret: bool) -> String {
-    if secret {
-        return String::new();
-    }
-    let mut shown = value.to_string();
-    if shown.len() > 40 {
-        let cut = (0..=40)
-            .rev()
-            .find(|&i| shown.is_char_boundary(i))
-            .unwrap_or(0);
-        shown.truncate(cut);
-        shown.push('…');
-    }
+/// What a bad value was, without repeating strings: a secret pasted into the wrong key (or a
+/// URL with credentials) must not reach logs or tool results.
+fn got(value: &Value, kind: Kind) -> String {
+    let shown = match value {
+        Value::String(_) if !matches!(kind, Kind::Bool | Kind::Int { .. } | Kind::Argv) => {
+            return String::new();
+        }
+        Value::String(_) => "a string".to_string(),
+        Value::Array(_) => "a list".to_string(),
+        Value::Object(_) => "a mapping".to_string(),
+        other => other.to_string().chars().take(24).collect(),
+    };
     format!(" (got {shown})")
 }
 
 /// `Ok(None)` means "unset" (an empty string for an optional key).
 fn parse_value(key: &Key, value: &Value) -> Result<Option<Val>, String> {
-    let bad = || {
-        format!(
-            "{}{}",
-            describe(key.kind),
-            got(value, matches!(key.kind, Kind::Secret))
-        )
-    };
+    let bad = || format!("{}{}", describe(key.kind), got(value, key.kind));
     match (key.kind, value) {
         (Kind::Bool, Value::Bool(b)) => Ok(Some(Val::Bool(*b))),
         (Kind::Int { min, max }, Value::Number(n)) => match n.as_u64() {
@@ -602,26 +597,22 @@ fn parse_str(kind: Kind, s: &str) -> Result<Option<Val>, ()> {
 
 fn parse_env(key: &Key, name: &str, raw: &str) -> Result<Val, String> {
     let parsed = match name {
-        // The deprecated official server's spellings.
-        "ELEVENLABS_MCP_OUTPUT_MODE" => match raw {
+        // The deprecated official server's spellings, case-insensitive as it read them.
+        "ELEVENLABS_MCP_OUTPUT_MODE" => match raw.to_ascii_lowercase().as_str() {
             "files" | "both" => Ok(Some(Val::Delivery(Delivery::File))),
             "resources" => Ok(Some(Val::Delivery(Delivery::Inline))),
-            _ => {
-                return Err(format!(
-                    "must be one of files, resources, both (got {raw:?})"
-                ));
-            }
+            _ => return Err("must be one of files, resources, both".to_string()),
         },
-        "ELEVENLABS_API_RESIDENCY" => match raw {
-            "eu-residency" => Ok(Some(Val::Str(residency("eu").to_string()))),
-            "in-residency" => Ok(Some(Val::Str(residency("in").to_string()))),
-            other if !residency(other).is_empty() => {
-                Ok(Some(Val::Str(residency(other).to_string())))
-            }
+        "ELEVENLABS_API_RESIDENCY" => match raw.to_ascii_lowercase().as_str() {
+            // The official server sends `us` to the global host; keep that meaning here.
+            "us" | "global" => Ok(Some(Val::Str(DEFAULT_BASE_URL.to_string()))),
+            "eu-residency" | "eu" => Ok(Some(Val::Str(residency("eu").to_string()))),
+            "in-residency" | "in" => Ok(Some(Val::Str(residency("in").to_string()))),
+            "sg" => Ok(Some(Val::Str(residency("sg").to_string()))),
             _ => {
-                return Err(format!(
-                    "must be one of global, us, eu-residency, in-residency, eu, in, sg (got {raw:?})"
-                ));
+                return Err(
+                    "must be one of global, us, eu-residency, in-residency, eu, in, sg".to_string(),
+                );
             }
         },
         _ => match key.kind {
@@ -639,14 +630,7 @@ fn parse_env(key: &Key, name: &str, raw: &str) -> Result<Val, String> {
     };
     match parsed {
         Ok(Some(val)) => Ok(val),
-        _ => {
-            let shown = if matches!(key.kind, Kind::Secret) {
-                String::new()
-            } else {
-                format!(" (got {raw:?})")
-            };
-            Err(format!("{}{shown}", describe(key.kind)))
-        }
+        _ => Err(describe(key.kind)),
     }
 }
 
@@ -846,6 +830,34 @@ mod tests {
     }
 
     #[test]
+    fn strings_are_never_echoed_in_problems() {
+        let loaded = run(
+            Some(
+                "elevenlabs:\n  base_url: https://user:hunter2@proxy.corp\n  model: \"has space\"\n",
+            ),
+            None,
+            &[("ELEVENLABS_BASE_URL", "https://u:hunter3@x")],
+        );
+        let text = format!("{:?}", loaded.problems);
+        assert_eq!(loaded.problems.len(), 3, "{text}");
+        assert!(
+            !text.contains("hunter") && !text.contains("has space"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_broken_state_file_only_warns() {
+        let loaded = run(None, Some("not json"), &[]);
+        assert_eq!(loaded.problems, vec![]);
+        assert_eq!(loaded.warnings.len(), 1);
+        let loaded = run(None, Some(r#"{"elevenlabs.default_voice_id": 5}"#), &[]);
+        assert_eq!(loaded.problems, vec![]);
+        assert!(loaded.warnings[0].message.contains("ignored"));
+        assert_eq!(loaded.settings.default_voice_id, None);
+    }
+
+    #[test]
     fn broken_yaml_is_one_problem() {
         let loaded = run(Some("elevenlabs: [unclosed\n"), None, &[]);
         assert_eq!(loaded.problems.len(), 1);
@@ -900,6 +912,18 @@ mod tests {
         let loaded = run(None, None, &[("ELEVENLABS_MCP_OUTPUT_MODE", "nope")]);
         assert_eq!(loaded.problems.len(), 1);
         assert_eq!(loaded.problems[0].origin, "env ELEVENLABS_MCP_OUTPUT_MODE");
+        // As the official server read them: case-insensitive, and `us` is the global host.
+        let loaded = run(
+            None,
+            None,
+            &[
+                ("ELEVENLABS_MCP_OUTPUT_MODE", "Files"),
+                ("ELEVENLABS_API_RESIDENCY", "US"),
+            ],
+        );
+        assert_eq!(loaded.problems, vec![]);
+        assert_eq!(loaded.settings.delivery, Delivery::File);
+        assert_eq!(loaded.settings.base_url, DEFAULT_BASE_URL);
     }
 
     #[test]

@@ -124,7 +124,10 @@ fn unknown_id_errors_omit_id_from_2025_11_25() {
     h.init("2025-11-25");
     let r = h.one("[}");
     assert!(!r.as_object().unwrap().contains_key("id"), "{r}");
-    assert_eq!(r["error"]["code"], -32700, "invalid JSON is a parse error, batch or not");
+    assert_eq!(
+        r["error"]["code"], -32700,
+        "invalid JSON is a parse error, batch or not"
+    );
 }
 
 #[test]
@@ -393,7 +396,12 @@ proptest! {
         let mut answered: HashMap<String, usize> = HashMap::new();
         for r in replies.iter().flat_map(|r| r.as_array().cloned().unwrap_or_else(|| vec![r.clone()])) {
             if r.get("method").is_some() { continue; }
-            *answered.entry(r["id"].to_string()).or_default() += 1;
+            // A duplicate of an id in flight is refused without an id; the message names it.
+            let id = match r["error"]["message"].as_str().and_then(|m| m.strip_prefix("request id ")) {
+                Some(rest) if r["id"].is_null() => rest.split(' ').next().unwrap().to_string(),
+                _ => r["id"].to_string(),
+            };
+            *answered.entry(id).or_default() += 1;
         }
         let mut expected: HashMap<String, usize> = HashMap::new();
         for id in &sent { *expected.entry(id.clone()).or_default() += 1; }
@@ -459,4 +467,84 @@ proptest! {
         cuts.sort_unstable();
         prop_assert_eq!(run_split(&stream, &cuts), run_split(&stream, &[]));
     }
+}
+
+#[test]
+fn batch_limits_items_and_reply_bytes() {
+    let mut h = Harness::new(Config::default());
+    h.init("2025-03-26");
+    let many: Vec<String> = (1..=MAX_BATCH_ITEMS + 1)
+        .map(|i| format!(r#"{{"jsonrpc":"2.0","id":{i},"method":"ping"}}"#))
+        .collect();
+    let r = h.one(&format!("[{}]", many.join(",")));
+    assert_eq!(r["error"]["code"], -32600);
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("batch too large")
+    );
+    // Two 2 MiB reads in one batch: the second would push the reply past the cap.
+    assert!(h.send(r#"[{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"audio://a.mp3"}},{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"audio://b.mp3"}}]"#).is_empty());
+    let jobs = std::mem::take(&mut h.jobs);
+    let mut replies = Vec::new();
+    for (id, _) in jobs {
+        h.server.handle_input(
+            h.now,
+            Input::JobDone {
+                id,
+                result: JobResult::Audio(Ok(vec![0; 2 << 20])),
+            },
+        );
+        replies.extend(h.drain());
+    }
+    let arr = replies[0].as_array().unwrap_or_else(|| {
+        panic!(
+            "{}",
+            &replies[0].to_string()[..300.min(replies[0].to_string().len())]
+        )
+    });
+    assert_eq!(arr.len(), 2);
+    assert!(
+        arr[0]["result"]["contents"][0]["blob"]
+            .as_str()
+            .unwrap()
+            .len()
+            > 2_700_000
+    );
+    assert_eq!(arr[1]["error"]["code"], -32603);
+}
+
+#[test]
+fn initialize_is_the_handshake_even_with_modern_meta() {
+    let mut h = Harness::new(Config::default());
+    let r = h.one(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#);
+    assert_eq!(r["result"]["protocolVersion"], "2025-06-18");
+}
+
+#[test]
+fn stateless_blob_reads_carry_cache_hints_and_meta() {
+    let mut h = Harness::new(Config::default());
+    assert!(
+        h.send(&modern(1, "resources/read", r#""uri":"audio://a.wav","#))
+            .is_empty()
+    );
+    let (job, _) = h.jobs[0].clone();
+    h.server.handle_input(
+        h.now,
+        Input::JobDone {
+            id: job,
+            result: JobResult::Audio(Ok(b"RIFF".to_vec())),
+        },
+    );
+    let r = h.drain();
+    let result = &r[0]["result"];
+    assert_eq!(result["contents"][0]["blob"], "UklGRg==");
+    assert_eq!(result["contents"][0]["mimeType"], "audio/wav");
+    assert_eq!(result["ttlMs"], 86_400_000);
+    assert_eq!(result["resultType"], "complete");
+    assert_eq!(
+        result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+        NAME
+    );
 }
