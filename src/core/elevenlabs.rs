@@ -244,7 +244,7 @@ pub struct Voice {
     pub category: String,
     /// Labels such as accent, gender, age, use case.
     #[serde(default)]
-    pub labels: serde_json::Map<String, Value>,
+    pub labels: Map<String, Value>,
     /// A description.
     #[serde(default)]
     pub description: Option<String>,

@@ -5,6 +5,7 @@
 //! waits until [`Server::poll_timeout`]. Protocol errors are outputs (JSON-RPC errors or tool
 //! results with `isError`), never `Err`.
 
+pub mod audio;
 pub mod elevenlabs;
 pub mod frame;
 pub mod jsonrpc;

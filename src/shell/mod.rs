@@ -2,6 +2,7 @@
 //! file, thread, clock and environment access.
 
 pub mod files;
+pub mod http_client;
 pub mod log;
 pub mod stdio;
 

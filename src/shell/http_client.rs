@@ -1,0 +1,212 @@
+//! The HTTP client: ureq over rustls (ring) with the Mozilla roots, an optional extra CA bundle,
+//! the proxy from `HTTPS_PROXY`/`ALL_PROXY`/`NO_PROXY`, keep-alive reuse, and timeouts that bound
+//! connecting and each wait for bytes rather than a whole stream. It only moves bytes: requests
+//! come from `core::elevenlabs`, and the API key is added here, on the wire and nowhere else.
+
+use crate::core::elevenlabs::{HttpRequest, HttpResponse, KEPT_HEADERS, Method, Transport};
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
+
+/// Bytes read from a body per step; also how often a cancelled stream notices.
+const READ_STEP: usize = 16 * 1024;
+/// The longest any one call may take, streams included.
+const CALL_DEADLINE: Duration = Duration::from_secs(600);
+
+/// A configured client. Cheap to share across worker threads.
+#[derive(Debug)]
+pub struct Client {
+    agent: ureq::Agent,
+    base_url: String,
+    key: Option<String>,
+}
+
+/// Why a streamed request ended early.
+#[derive(Debug)]
+pub enum StreamError {
+    /// No usable response (or it broke mid-stream).
+    Transport(Transport),
+    /// A non-2xx response, with its (bounded) body.
+    Status(HttpResponse),
+    /// The sink refused the bytes (e.g. disk full).
+    Sink(io::Error),
+}
+
+impl Client {
+    /// Builds the client; `ca_file` adds PEM certificates to the built-in roots.
+    pub fn new(
+        base_url: &str,
+        key: Option<String>,
+        timeout_ms: u64,
+        pool: usize,
+        ca_file: Option<&Path>,
+    ) -> Result<Self, String> {
+        let roots = match ca_file {
+            None => RootCerts::WebPki,
+            Some(path) => {
+                let mut certs: Vec<Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+                    .iter()
+                    .map(|der| Certificate::from_der(der.as_ref()).to_owned())
+                    .collect();
+                let extra = read_pem(path)?;
+                if extra.is_empty() {
+                    return Err(format!("{}: no PEM certificates found", path.display()));
+                }
+                certs.extend(extra);
+                RootCerts::from(certs)
+            }
+        };
+        let timeout = Some(Duration::from_millis(timeout_ms));
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .user_agent(concat!("mcp-elevenlabs/", env!("CARGO_PKG_VERSION")))
+            .proxy(ureq::Proxy::try_from_env())
+            .tls_config(TlsConfig::builder().root_certs(roots).build())
+            .timeout_resolve(timeout)
+            .timeout_connect(timeout)
+            .timeout_send_request(timeout)
+            .timeout_recv_response(timeout)
+            .timeout_per_read(timeout)
+            .timeout_per_call(Some(CALL_DEADLINE))
+            .max_idle_connections(pool.max(1))
+            .max_idle_connections_per_host(pool.max(1))
+            .input_buffer_size(32 * 1024)
+            .output_buffer_size(32 * 1024)
+            .max_redirects(0)
+            .build();
+        Ok(Self {
+            agent: config.into(),
+            base_url: base_url.trim_end_matches('/').to_string(),
+            key,
+        })
+    }
+
+    fn send(&self, req: &HttpRequest) -> Result<ureq::http::Response<ureq::Body>, Transport> {
+        let url = format!("{}{}", self.base_url, req.path);
+        let result = match req.method {
+            Method::Get => {
+                let mut r = self.agent.get(&url).header("accept", "application/json");
+                if let Some(key) = &self.key {
+                    r = r.header("xi-api-key", key);
+                }
+                r.call()
+            }
+            Method::Post => {
+                let mut r = self
+                    .agent
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("accept", "*/*");
+                if let Some(key) = &self.key {
+                    r = r.header("xi-api-key", key);
+                }
+                r.send(req.body.as_deref().unwrap_or(b"{}"))
+            }
+        };
+        result.map_err(|e| transport(&e))
+    }
+
+    /// Sends `req` and reads the whole body (at most `max_body` bytes).
+    pub fn call(&self, req: &HttpRequest, max_body: u64) -> Result<HttpResponse, Transport> {
+        let resp = self.send(req)?;
+        let (status, headers) = head(&resp);
+        let body = resp
+            .into_body()
+            .with_config()
+            .limit(max_body)
+            .read_to_vec()
+            .map_err(|e| transport(&e))?;
+        Ok(HttpResponse { status, headers, body })
+    }
+
+    /// Sends `req` and hands a 2xx body to `sink` as it arrives, checking `cancel` between reads.
+    /// Returns the response head and the byte count.
+    pub fn stream(
+        &self,
+        req: &HttpRequest,
+        max_body: u64,
+        cancel: &AtomicBool,
+        mut sink: impl FnMut(&[u8]) -> io::Result<()>,
+    ) -> Result<(HttpResponse, u64), StreamError> {
+        let resp = self.send(req).map_err(StreamError::Transport)?;
+        let (status, headers) = head(&resp);
+        let mut body = resp.into_body();
+        let mut reader = body.with_config().limit(max_body).reader();
+        if !(200..300).contains(&status) {
+            let mut text = Vec::new();
+            let _ = reader.by_ref().take(64 * 1024).read_to_end(&mut text);
+            return Err(StreamError::Status(HttpResponse { status, headers, body: text }));
+        }
+        let mut buf = vec![0u8; READ_STEP];
+        let mut total = 0u64;
+        loop {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(StreamError::Transport(Transport::Cancelled));
+            }
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(StreamError::Transport(io_transport(&e))),
+            };
+            sink(&buf[..n]).map_err(StreamError::Sink)?;
+            total += n as u64;
+        }
+        Ok((HttpResponse { status, headers, body: Vec::new() }, total))
+    }
+}
+
+fn head(resp: &ureq::http::Response<ureq::Body>) -> (u16, Vec<(String, String)>) {
+    let headers = KEPT_HEADERS
+        .iter()
+        .filter_map(|name| {
+            let v = resp.headers().get(*name)?.to_str().ok()?;
+            Some((name.to_string(), v.chars().take(200).collect()))
+        })
+        .collect();
+    (resp.status().as_u16(), headers)
+}
+
+fn transport(e: &ureq::Error) -> Transport {
+    match e {
+        ureq::Error::Timeout(_) => Transport::Timeout,
+        ureq::Error::HostNotFound => Transport::Dns,
+        ureq::Error::ConnectionFailed => Transport::ConnectionRefused,
+        ureq::Error::Io(io) => io_transport(io),
+        ureq::Error::Tls(why) => Transport::Tls((*why).to_string()),
+        ureq::Error::Rustls(err) => Transport::Tls(err.to_string()),
+        ureq::Error::BodyExceedsLimit(_) => Transport::TooLarge,
+        ureq::Error::ConnectProxyFailed(why) => Transport::Io(format!("proxy: {why}")),
+        other => Transport::Io(other.to_string()),
+    }
+}
+
+fn io_transport(e: &io::Error) -> Transport {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => Transport::ConnectionRefused,
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Transport::Timeout,
+        _ => {
+            // ureq wraps its own errors in io::Error when reading a body.
+            let inner = e.get_ref().and_then(|i| i.downcast_ref::<ureq::Error>());
+            match inner {
+                Some(u) => transport(u),
+                None => Transport::Io(e.kind().to_string()),
+            }
+        }
+    }
+}
+
+fn read_pem(path: &Path) -> Result<Vec<Certificate<'static>>, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let iter = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("{}: cannot read CA file ({e})", path.display()))?;
+    let mut certs = Vec::new();
+    for cert in iter {
+        let cert = cert.map_err(|e| format!("{}: bad PEM certificate ({e})", path.display()))?;
+        certs.push(Certificate::from_der(cert.as_ref()).to_owned());
+    }
+    Ok(certs)
+}
