@@ -44,5 +44,6 @@ stage "clippy" cargo clippy --locked --all-targets -q -- -D warnings
 stage "tests" cargo test --locked -q
 stage "release build" cargo build --locked --release -q
 stage "size budget" size_check
-stage "python sdk client" scripts/python-sdk.sh target/release/mcp-elevenlabs
+stage "fake elevenlabs" cargo build --locked -q --example fake_elevenlabs
+stage "python sdk client" scripts/python-sdk.sh target/release/mcp-elevenlabs target/debug/examples/fake_elevenlabs
 echo "==> all checks passed in $(( $(date +%s) - total_start )) s"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the official Python MCP SDK (mcp==2.3.0) against the server binary over stdio.
-# Usage: scripts/python-sdk.sh [path/to/mcp-elevenlabs]   (default: target/debug/mcp-elevenlabs)
+# Usage: scripts/python-sdk.sh [path/to/mcp-elevenlabs [path/to/fake_elevenlabs]]
+#        (defaults: target/debug/mcp-elevenlabs, target/debug/examples/fake_elevenlabs)
 # Idempotent: the venv at <repo>/.venv is created/updated only when mcp==2.3.0 is missing.
 set -euo pipefail
 
@@ -8,6 +9,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 
 binary="${1:-target/debug/mcp-elevenlabs}"
+fake="${2:-target/debug/examples/fake_elevenlabs}"
 venv="$repo/.venv"
 py="$venv/bin/python"
 mcp_version="2.3.0"
@@ -30,4 +32,9 @@ if ! has_mcp; then
     echo "python-sdk: installed mcp==$mcp_version into .venv"
 fi
 
-exec "$py" tests/python/sdk_client.py "$binary"
+if [[ ! -x "$fake" ]]; then
+    echo "python-sdk: fake ElevenLabs not found: $fake (run cargo build --example fake_elevenlabs)" >&2
+    exit 1
+fi
+
+exec "$py" tests/python/sdk_client.py "$binary" "$fake"

@@ -51,7 +51,16 @@ fn serve(paths: &Paths) -> ExitCode {
     for warning in &loaded.warnings {
         log.warn(&format!("state file problem: {warning}"));
     }
-    let config = core::Config::default().settings(loaded.settings, loaded.problems);
+    let output_dir = paths.output_dir(loaded.settings.output_dir.as_deref());
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let mut config = core::Config::default().settings(loaded.settings, loaded.problems);
+    config.output_dir = output_dir.display().to_string();
+    config.sources = loaded.sources;
+    config.start_unix = wall.as_secs();
+    config.rng_seed =
+        u64::from(wall.subsec_nanos()) ^ u64::from(std::process::id()).rotate_left(32);
     match shell::serve(config, paths, &log) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -264,11 +264,13 @@ fn a_broken_config_never_stops_the_server() {
 #[test]
 fn the_api_key_never_appears_in_output_or_logs() {
     let home = Home::new("secret");
-    home.write_config(&format!("elevenlabs:\n  api_key: {KEY}\n"));
-    let mut srv = Server::start(
-        &home,
-        &[("MCP_ELEVENLABS_LOG", "debug"), ("ELEVENLABS_API_KEY", KEY)],
-    );
+    let fake = support::fake_elevenlabs::FakeElevenLabs::start(KEY);
+    home.write_config(&format!(
+        "elevenlabs:\n  api_key: {KEY}\n  base_url: {}\n",
+        fake.url()
+    ));
+    let env = [("MCP_ELEVENLABS_LOG", "debug"), ("ELEVENLABS_API_KEY", KEY)];
+    let mut srv = Server::start(&home, &env);
     srv.call(&initialize(1, "2025-11-25"));
     srv.call(&req(
         "2025-11-25",
@@ -276,37 +278,33 @@ fn the_api_key_never_appears_in_output_or_logs() {
         "logging/setLevel",
         json!({"level": "debug"}),
     ));
-    for (i, tool) in [
+    let tools = [
         "speak",
         "list_voices",
         "set_default_voice",
         "list_models",
         "get_usage",
-    ]
-    .iter()
-    .enumerate()
+    ];
+    for (i, tool) in tools.iter().enumerate() {
+        let args = json!({"name": tool, "arguments": {"bogus": KEY}});
+        let r = srv.call(&req("2025-11-25", 10 + i as u64, "tools/call", args));
+        assert_eq!(r["result"]["isError"], true);
+    }
+    let args = json!({"name": "speak", "arguments": {"text": "hello"}});
+    let r = srv.call(&req("2025-11-25", 20, "tools/call", args));
+    assert_eq!(r["result"]["isError"], false, "{r}\n{}", srv.stderr());
+    for (i, tool) in ["list_voices", "list_models", "get_usage"]
+        .iter()
+        .enumerate()
     {
         let r = srv.call(&req(
             "2025-11-25",
-            10 + i as u64,
+            30 + i as u64,
             "tools/call",
-            json!({"name": tool, "arguments": {"bogus": KEY}}),
+            json!({"name": tool}),
         ));
-        assert_eq!(r["result"]["isError"], true);
+        assert_eq!(r["result"]["isError"], false, "{r}");
     }
-    let r = srv.call(&req(
-        "2025-11-25",
-        20,
-        "tools/call",
-        json!({"name": "speak", "arguments": {"text": "hello"}}),
-    ));
-    assert!(
-        r["result"]["content"][0]["text"]
-            .as_str()
-            .unwrap()
-            .contains("not available yet"),
-        "{r}"
-    );
     let r = srv.call(&req(
         "2025-11-25",
         21,
@@ -328,6 +326,9 @@ fn the_api_key_never_appears_in_output_or_logs() {
     assert!(!stderr.contains(KEY), "{stderr}");
     for line in seen {
         assert!(!line.contains(KEY), "{line}");
+    }
+    for r in fake.requests() {
+        assert_eq!(r.header("xi-api-key"), Some(KEY));
     }
 
     // A key in the wrong shape is a config problem, reported without the key.

@@ -52,7 +52,12 @@ impl Format {
             _ => return None,
         };
         let needs_kbps = matches!(codec, Codec::Mp3 | Codec::Opus);
-        (needs_kbps == kbps.is_some()).then_some(Self { codec, sample_rate: rate, kbps, wav })
+        (needs_kbps == kbps.is_some()).then_some(Self {
+            codec,
+            sample_rate: rate,
+            kbps,
+            wav,
+        })
     }
 
     /// The format to request from the streaming endpoint (which has no `wav_*`).
@@ -190,7 +195,11 @@ pub fn slug(name: &str) -> String {
         }
     }
     let out = out.trim_end_matches('-').to_string();
-    if out.is_empty() { "voice".to_string() } else { out }
+    if out.is_empty() {
+        "voice".to_string()
+    } else {
+        out
+    }
 }
 
 #[cfg(test)]
@@ -205,10 +214,16 @@ mod tests {
         assert_eq!((f.extension(), f.mime()), ("wav", "audio/wav"));
         assert_eq!(f.duration_ms(48_000), Some(1000));
         let m = Format::parse("mp3_44100_128").unwrap();
-        assert_eq!((m.extension(), m.mime(), m.wire_name().as_str()), ("mp3", "audio/mpeg", "mp3_44100_128"));
+        assert_eq!(
+            (m.extension(), m.mime(), m.wire_name().as_str()),
+            ("mp3", "audio/mpeg", "mp3_44100_128")
+        );
         assert_eq!(m.duration_ms(16_000), Some(1000));
         assert_eq!(Format::parse("opus_48000_64").unwrap().mime(), "audio/ogg");
-        assert_eq!(Format::parse("ulaw_8000").unwrap().duration_ms(8000), Some(1000));
+        assert_eq!(
+            Format::parse("ulaw_8000").unwrap().duration_ms(8000),
+            Some(1000)
+        );
         for bad in ["mp3_44100", "pcm_x", "flac_44100", "pcm_16000_1", ""] {
             assert_eq!(Format::parse(bad), None, "{bad}");
         }

@@ -31,7 +31,11 @@ pub struct HttpRequest {
 
 impl HttpRequest {
     fn get(path: String) -> Self {
-        Self { method: Method::Get, path, body: None }
+        Self {
+            method: Method::Get,
+            path,
+            body: None,
+        }
     }
 }
 
@@ -128,8 +132,15 @@ pub struct VoiceQuery {
 
 /// `GET /v2/voices`.
 pub fn voices(q: &VoiceQuery) -> HttpRequest {
-    let mut path = format!("/v2/voices?page_size={}&include_total_count=false", q.page_size.clamp(1, 100));
-    for (name, value) in [("search", &q.search), ("category", &q.category), ("next_page_token", &q.page_token)] {
+    let mut path = format!(
+        "/v2/voices?page_size={}&include_total_count=false",
+        q.page_size.clamp(1, 100)
+    );
+    for (name, value) in [
+        ("search", &q.search),
+        ("category", &q.category),
+        ("next_page_token", &q.page_token),
+    ] {
         if let Some(v) = value {
             let _ = write!(path, "&{name}={}", encode(v));
         }
@@ -161,7 +172,10 @@ pub fn speech_stream(voice_id: &str, output_format: &str, speech: &Speech) -> Ht
         body.insert("language_code".into(), lang.clone().into());
     }
     if !speech.voice_settings.is_empty() {
-        body.insert("voice_settings".into(), Value::Object(speech.voice_settings.clone()));
+        body.insert(
+            "voice_settings".into(),
+            Value::Object(speech.voice_settings.clone()),
+        );
     }
     if let Some(seed) = speech.seed {
         body.insert("seed".into(), seed.into());
@@ -229,7 +243,10 @@ pub struct Language {
 /// Parses `/v1/models`, keeping the text-to-speech models.
 pub fn parse_models(body: &[u8]) -> Result<Vec<Model>, String> {
     let all: Vec<Model> = serde_json::from_slice(body).map_err(|e| unexpected("models", &e))?;
-    Ok(all.into_iter().filter(|m| m.can_do_text_to_speech).collect())
+    Ok(all
+        .into_iter()
+        .filter(|m| m.can_do_text_to_speech)
+        .collect())
 }
 
 /// A voice.
@@ -322,7 +339,9 @@ pub fn parse_subscription(body: &[u8]) -> Result<Subscription, String> {
 }
 
 fn unexpected(what: &str, e: &serde_json::Error) -> String {
-    format!("ElevenLabs sent a {what} reply this server cannot read ({e}); try again, and report it if it persists")
+    format!(
+        "ElevenLabs sent a {what} reply this server cannot read ({e}); try again, and report it if it persists"
+    )
 }
 
 /// What kind of failure an error response is.
@@ -366,7 +385,11 @@ pub struct ApiError {
 impl ApiError {
     /// Worth retrying after a pause: 408, 429 (not quota), 5xx.
     pub fn is_retryable(&self) -> bool {
-        self.status == 408 || matches!(self.kind, ErrorKind::RateLimited | ErrorKind::Busy | ErrorKind::Server)
+        self.status == 408
+            || matches!(
+                self.kind,
+                ErrorKind::RateLimited | ErrorKind::Busy | ErrorKind::Server
+            )
     }
 
     /// Counts toward opening the circuit breaker: the service, not the caller, is failing.
@@ -381,7 +404,9 @@ pub fn parse_error(status: u16, body: &[u8]) -> ApiError {
     struct Body {
         detail: Option<Value>,
     }
-    let detail = serde_json::from_slice::<Body>(body).ok().and_then(|b| b.detail);
+    let detail = serde_json::from_slice::<Body>(body)
+        .ok()
+        .and_then(|b| b.detail);
     let mut code = None;
     let mut message = None;
     let mut fields = Vec::new();
@@ -407,7 +432,10 @@ pub fn parse_error(status: u16, body: &[u8]) -> ApiError {
                 .or_else(|| d.get("status"))
                 .and_then(Value::as_str)
                 .map(|s| clip(s, 64));
-            message = d.get("message").and_then(Value::as_str).map(|s| clip(s, 300));
+            message = d
+                .get("message")
+                .and_then(Value::as_str)
+                .map(|s| clip(s, 300));
             if let Some(param) = d.get("param").and_then(Value::as_str) {
                 fields.push(clip(param, 64));
             }
@@ -428,7 +456,12 @@ pub fn parse_error(status: u16, body: &[u8]) -> ApiError {
         (500..=599, _) => ErrorKind::Server,
         _ => ErrorKind::Other,
     };
-    ApiError { status, kind, code, message }
+    ApiError {
+        status,
+        kind,
+        code,
+        message,
+    }
 }
 
 /// One line, at most `max` characters.
@@ -459,18 +492,46 @@ pub fn describe_error(e: &ApiError, reset_unix: Option<i64>) -> String {
             let reset = reset_unix
                 .map(|t| format!(" Credits reset at unix time {t} (see get_usage)."))
                 .unwrap_or_else(|| " get_usage shows when they reset.".to_string());
-            format!("ElevenLabs credits are exhausted for this billing period.{reset} Upgrade the plan or wait; shorter text costs fewer credits.{theirs}")
+            format!(
+                "ElevenLabs credits are exhausted for this billing period.{reset} Upgrade the plan or wait; shorter text costs fewer credits.{theirs}"
+            )
         }
-        ErrorKind::TooLong => format!("The text is longer than this model accepts in one request: shorten it or split it into several calls.{theirs}"),
-        ErrorKind::VoiceNotFound => format!("That voice does not exist in this ElevenLabs account: call list_voices to find a valid voice id or name.{theirs}"),
-        ErrorKind::Forbidden => format!("The ElevenLabs plan does not allow this (HTTP 403{}): choose another voice, model or output format, or upgrade the plan.{theirs}",
-            e.code.as_deref().map(|c| format!(" {c}")).unwrap_or_default()),
-        ErrorKind::Invalid(fields) if !fields.is_empty() => format!("ElevenLabs rejected the request (HTTP {}): {}. Fix those values and retry.", e.status, fields.join("; ")),
-        ErrorKind::Invalid(_) => format!("ElevenLabs rejected the request (HTTP {}).{theirs} Fix the arguments and retry.", e.status),
-        ErrorKind::RateLimited => format!("ElevenLabs is rate limiting this account (HTTP 429{}): too many requests at once. Wait a few seconds and retry, or make fewer calls in parallel.{theirs}",
-            e.code.as_deref().map(|c| format!(" {c}")).unwrap_or_default()),
-        ErrorKind::Busy => format!("ElevenLabs is overloaded right now (HTTP 429 system_busy). Retry in a minute.{theirs}"),
-        ErrorKind::Server => format!("ElevenLabs had an internal error (HTTP {}). Retry in a minute; health://status shows the upstream state.", e.status),
+        ErrorKind::TooLong => format!(
+            "The text is longer than this model accepts in one request: shorten it or split it into several calls.{theirs}"
+        ),
+        ErrorKind::VoiceNotFound => format!(
+            "That voice does not exist in this ElevenLabs account: call list_voices to find a valid voice id or name.{theirs}"
+        ),
+        ErrorKind::Forbidden => format!(
+            "The ElevenLabs plan does not allow this (HTTP 403{}): choose another voice, model or output format, or upgrade the plan.{theirs}",
+            e.code
+                .as_deref()
+                .map(|c| format!(" {c}"))
+                .unwrap_or_default()
+        ),
+        ErrorKind::Invalid(fields) if !fields.is_empty() => format!(
+            "ElevenLabs rejected the request (HTTP {}): {}. Fix those values and retry.",
+            e.status,
+            fields.join("; ")
+        ),
+        ErrorKind::Invalid(_) => format!(
+            "ElevenLabs rejected the request (HTTP {}).{theirs} Fix the arguments and retry.",
+            e.status
+        ),
+        ErrorKind::RateLimited => format!(
+            "ElevenLabs is rate limiting this account (HTTP 429{}): too many requests at once. Wait a few seconds and retry, or make fewer calls in parallel.{theirs}",
+            e.code
+                .as_deref()
+                .map(|c| format!(" {c}"))
+                .unwrap_or_default()
+        ),
+        ErrorKind::Busy => format!(
+            "ElevenLabs is overloaded right now (HTTP 429 system_busy). Retry in a minute.{theirs}"
+        ),
+        ErrorKind::Server => format!(
+            "ElevenLabs had an internal error (HTTP {}). Retry in a minute; health://status shows the upstream state.",
+            e.status
+        ),
         ErrorKind::Other => format!("ElevenLabs answered HTTP {}.{theirs}", e.status),
     }
 }
@@ -478,19 +539,36 @@ pub fn describe_error(e: &ApiError, reset_unix: Option<i64>) -> String {
 /// A message for a request that got no response.
 pub fn describe_transport(t: &Transport, base_url: &str, timeout_ms: u64) -> String {
     match t {
-        Transport::Dns => format!("Cannot resolve the ElevenLabs host of {base_url}: check the network, DNS, or `elevenlabs.base_url`."),
-        Transport::ConnectionRefused => format!("Cannot connect to {base_url}: the connection was refused. Check `elevenlabs.base_url`, a proxy (HTTPS_PROXY), or the network."),
-        Transport::Tls(why) => format!("The TLS connection to {base_url} failed ({}). Behind a TLS-inspecting proxy, set `elevenlabs.ca_file` to its CA certificate.", clip(why, 160)),
-        Transport::Timeout => format!("ElevenLabs did not answer within {timeout_ms} ms. Retry; if it persists, raise `limits.request_timeout_ms` or check the network."),
-        Transport::Io(why) => format!("The connection to ElevenLabs broke ({}). Retry.", clip(why, 160)),
-        Transport::TooLarge => "ElevenLabs sent a reply larger than this server accepts.".to_string(),
+        Transport::Dns => format!(
+            "Cannot resolve the ElevenLabs host of {base_url}: check the network, DNS, or `elevenlabs.base_url`."
+        ),
+        Transport::ConnectionRefused => format!(
+            "Cannot connect to {base_url}: the connection was refused. Check `elevenlabs.base_url`, a proxy (HTTPS_PROXY), or the network."
+        ),
+        Transport::Tls(why) => format!(
+            "The TLS connection to {base_url} failed ({}). Behind a TLS-inspecting proxy, set `elevenlabs.ca_file` to its CA certificate.",
+            clip(why, 160)
+        ),
+        Transport::Timeout => format!(
+            "ElevenLabs did not answer within {timeout_ms} ms. Retry; if it persists, raise `limits.request_timeout_ms` or check the network."
+        ),
+        Transport::Io(why) => format!(
+            "The connection to ElevenLabs broke ({}). Retry.",
+            clip(why, 160)
+        ),
+        Transport::TooLarge => {
+            "ElevenLabs sent a reply larger than this server accepts.".to_string()
+        }
         Transport::Cancelled => "The request was cancelled.".to_string(),
     }
 }
 
 /// Seconds or milliseconds to wait before a retry, from `retry-after-ms` / `retry-after`.
 pub fn retry_after_ms(resp: &HttpResponse) -> Option<u64> {
-    if let Some(ms) = resp.header("retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok()) {
+    if let Some(ms) = resp
+        .header("retry-after-ms")
+        .and_then(|v| v.trim().parse::<f64>().ok())
+    {
         return Some(ms.max(0.0) as u64);
     }
     resp.header("retry-after")
@@ -504,21 +582,45 @@ mod tests {
 
     #[test]
     fn requests() {
-        let q = VoiceQuery { search: Some("Ada Lovelace & co".into()), category: None, page_size: 500, page_token: Some("t/1".into()) };
-        assert_eq!(voices(&q).path, "/v2/voices?page_size=100&include_total_count=false&search=Ada%20Lovelace%20%26%20co&next_page_token=t%2F1");
+        let q = VoiceQuery {
+            search: Some("Ada Lovelace & co".into()),
+            category: None,
+            page_size: 500,
+            page_token: Some("t/1".into()),
+        };
+        assert_eq!(
+            voices(&q).path,
+            "/v2/voices?page_size=100&include_total_count=false&search=Ada%20Lovelace%20%26%20co&next_page_token=t%2F1"
+        );
         assert_eq!(voice("../x").path, "/v1/voices/..%2Fx");
-        let s = Speech { text: "hi".into(), model_id: "eleven_flash_v2_5".into(), seed: Some(7), ..Speech::default() };
+        let s = Speech {
+            text: "hi".into(),
+            model_id: "eleven_flash_v2_5".into(),
+            seed: Some(7),
+            ..Speech::default()
+        };
         let r = speech_stream("21m00Tcm4TlvDq8ikWAM", "pcm_24000", &s);
         assert_eq!(r.method, Method::Post);
-        assert_eq!(r.path, "/v1/text-to-speech/21m00Tcm4TlvDq8ikWAM/stream?output_format=pcm_24000");
+        assert_eq!(
+            r.path,
+            "/v1/text-to-speech/21m00Tcm4TlvDq8ikWAM/stream?output_format=pcm_24000"
+        );
         let body: Value = serde_json::from_slice(r.body.as_ref().unwrap()).unwrap();
-        assert_eq!(body, serde_json::json!({"text": "hi", "model_id": "eleven_flash_v2_5", "seed": 7}));
+        assert_eq!(
+            body,
+            serde_json::json!({"text": "hi", "model_id": "eleven_flash_v2_5", "seed": 7})
+        );
     }
 
     #[test]
     fn all_three_error_shapes() {
         let e = parse_error(422, br#"{"detail":[{"loc":["body","voice_settings","stability"],"msg":"ensure this value is less than or equal to 1","type":"value_error"}]}"#);
-        assert_eq!(e.kind, ErrorKind::Invalid(vec!["voice_settings.stability: ensure this value is less than or equal to 1".into()]));
+        assert_eq!(
+            e.kind,
+            ErrorKind::Invalid(vec![
+                "voice_settings.stability: ensure this value is less than or equal to 1".into()
+            ])
+        );
         assert!(describe_error(&e, None).contains("voice_settings.stability"));
         let e = parse_error(429, br#"{"detail":{"type":"rate_limit_error","code":"concurrent_limit_exceeded","message":"Too many","status":"concurrent_limit_exceeded","request_id":"x"}}"#);
         assert_eq!(e.kind, ErrorKind::RateLimited);
@@ -527,12 +629,50 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::Quota);
         assert!(!e.is_retryable());
         let msg = describe_error(&e, Some(1_767_225_600));
-        assert!(msg.contains("exhausted") && msg.contains("1767225600"), "{msg}");
-        assert_eq!(parse_error(401, br#"{"detail":{"status":"invalid_api_key","message":"Invalid API key"}}"#).kind, ErrorKind::InvalidKey);
-        assert_eq!(parse_error(429, br#"{"detail":{"status":"system_busy","message":"busy"}}"#).kind, ErrorKind::Busy);
-        assert_eq!(parse_error(403, br#"{"detail":{"status":"only_for_creator+","message":"no"}}"#).kind, ErrorKind::Forbidden);
-        assert_eq!(parse_error(400, br#"{"detail":{"status":"voice_not_found","message":"no"}}"#).kind, ErrorKind::VoiceNotFound);
-        assert_eq!(parse_error(400, br#"{"detail":{"status":"max_character_limit_exceeded","message":"no"}}"#).kind, ErrorKind::TooLong);
+        assert!(
+            msg.contains("exhausted") && msg.contains("1767225600"),
+            "{msg}"
+        );
+        assert_eq!(
+            parse_error(
+                401,
+                br#"{"detail":{"status":"invalid_api_key","message":"Invalid API key"}}"#
+            )
+            .kind,
+            ErrorKind::InvalidKey
+        );
+        assert_eq!(
+            parse_error(
+                429,
+                br#"{"detail":{"status":"system_busy","message":"busy"}}"#
+            )
+            .kind,
+            ErrorKind::Busy
+        );
+        assert_eq!(
+            parse_error(
+                403,
+                br#"{"detail":{"status":"only_for_creator+","message":"no"}}"#
+            )
+            .kind,
+            ErrorKind::Forbidden
+        );
+        assert_eq!(
+            parse_error(
+                400,
+                br#"{"detail":{"status":"voice_not_found","message":"no"}}"#
+            )
+            .kind,
+            ErrorKind::VoiceNotFound
+        );
+        assert_eq!(
+            parse_error(
+                400,
+                br#"{"detail":{"status":"max_character_limit_exceeded","message":"no"}}"#
+            )
+            .kind,
+            ErrorKind::TooLong
+        );
         let e = parse_error(502, b"<html>bad gateway</html>");
         assert_eq!(e.kind, ErrorKind::Server);
         assert!(e.is_retryable() && e.is_service_failure());
@@ -541,7 +681,9 @@ mod tests {
     #[test]
     fn messages_are_bounded_single_lines() {
         let long = "x ".repeat(1000);
-        let body = serde_json::json!({"detail": {"status": "weird", "message": format!("line\n{long}")}}).to_string();
+        let body =
+            serde_json::json!({"detail": {"status": "weird", "message": format!("line\n{long}")}})
+                .to_string();
         let e = parse_error(400, body.as_bytes());
         let m = e.message.unwrap();
         assert!(!m.contains('\n') && m.chars().count() <= 301);
@@ -563,7 +705,10 @@ mod tests {
 
     #[test]
     fn retry_after_headers() {
-        let mut r = HttpResponse { status: 429, ..HttpResponse::default() };
+        let mut r = HttpResponse {
+            status: 429,
+            ..HttpResponse::default()
+        };
         r.headers.push(("retry-after".into(), "2".into()));
         assert_eq!(retry_after_ms(&r), Some(2000));
         r.headers.insert(0, ("retry-after-ms".into(), "150".into()));

@@ -6,6 +6,7 @@
 //! results with `isError`), never `Err`.
 
 pub mod audio;
+mod calls;
 pub mod elevenlabs;
 pub mod frame;
 pub mod jsonrpc;
@@ -58,6 +59,16 @@ pub struct Config {
     pub max_queued: usize,
     /// The largest file `resources/read` returns (as base64 it grows by a third).
     pub max_read_bytes: u64,
+    /// The largest audio `speak` returns inline.
+    pub max_inline_bytes: u64,
+    /// The output directory as shown to people (resolved by the shell).
+    pub output_dir: String,
+    /// Where each setting came from (for `set_default_voice`'s env note).
+    pub sources: std::collections::BTreeMap<&'static str, settings::Source>,
+    /// Wall-clock unix seconds at start; the core adds its own elapsed time.
+    pub start_unix: u64,
+    /// Seed for retry jitter.
+    pub rng_seed: u64,
 }
 
 impl Default for Config {
@@ -69,6 +80,11 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(5),
             max_queued: 256,
             max_read_bytes: 4 << 20,
+            max_inline_bytes: 4 << 20,
+            output_dir: String::new(),
+            sources: std::collections::BTreeMap::new(),
+            start_unix: 0,
+            rng_seed: 0,
         }
     }
 }
@@ -108,6 +124,89 @@ pub enum Job {
         /// Refuse files larger than this.
         max_bytes: u64,
     },
+    /// Send a request to ElevenLabs and read the whole reply.
+    Http {
+        /// The request (the shell adds base URL and key).
+        request: elevenlabs::HttpRequest,
+        /// Refuse bodies larger than this.
+        max_body: u64,
+    },
+    /// Stream synthesized audio from ElevenLabs into a sink as it arrives.
+    Speech {
+        /// The request.
+        request: elevenlabs::HttpRequest,
+        /// Where the audio goes.
+        sink: Sink,
+        /// Refuse streams longer than this.
+        max_bytes: u64,
+    },
+    /// Replace the state file (atomically, mode 0600).
+    WriteState {
+        /// The new contents.
+        contents: Vec<u8>,
+    },
+}
+
+/// Where streamed audio goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sink {
+    /// A new file in the output directory (never overwriting one).
+    File {
+        /// Its name.
+        name: FileName,
+        /// Raw samples of this format: write a WAV header before them.
+        wav: Option<audio::Format>,
+    },
+    /// Memory, for inline delivery.
+    Memory {
+        /// Refuse more than this.
+        max_bytes: u64,
+    },
+}
+
+/// How the shell names a new audio file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileName {
+    /// Exactly this (with `-1`, `-2`, … added if taken).
+    Exact(String),
+    /// `{stem}-{8 hex of the content hash}.{ext}`.
+    Stem {
+        /// `YYYYMMDD-HHMMSS-voice`.
+        stem: String,
+        /// Extension without the dot.
+        ext: &'static str,
+    },
+}
+
+/// A finished synthesis.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpeechDone {
+    /// Status and kept headers (`request-id`, …).
+    pub head: elevenlabs::HttpResponse,
+    /// Audio bytes received.
+    pub data_bytes: u64,
+    /// Bytes saved (audio plus any WAV header).
+    pub total_bytes: u64,
+    /// The file name, for [`Sink::File`].
+    pub file: Option<String>,
+    /// The audio, for [`Sink::Memory`].
+    pub data: Option<Vec<u8>>,
+}
+
+/// Why a synthesis failed; nothing is left under the final file name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SpeechFailed {
+    /// A non-2xx response with its body.
+    Status(elevenlabs::HttpResponse),
+    /// No response, or the stream broke after `bytes`.
+    Transport {
+        /// What went wrong.
+        error: elevenlabs::Transport,
+        /// Audio bytes that had arrived.
+        bytes: u64,
+    },
+    /// The sink failed (disk full, directory not writable, too large for inline).
+    Sink(String),
 }
 
 /// Why a file could not be read.
@@ -129,6 +228,12 @@ pub enum FileError {
 pub enum JobResult {
     /// The bytes of a [`Job::ReadAudio`].
     Audio(Result<Vec<u8>, FileError>),
+    /// The reply to a [`Job::Http`].
+    Http(Result<elevenlabs::HttpResponse, elevenlabs::Transport>),
+    /// The end of a [`Job::Speech`].
+    Speech(Result<SpeechDone, SpeechFailed>),
+    /// The end of a [`Job::WriteState`].
+    Written(Result<(), String>),
 }
 
 /// Something that happened, for the core to act on.
@@ -186,10 +291,18 @@ enum Route {
 
 #[derive(Debug)]
 struct Pending {
-    job: JobId,
+    /// The job running for it; `None` while a retry waits.
+    job: Option<JobId>,
     ctx: Ctx,
     route: Route,
-    uri: String,
+    op: Op,
+}
+
+/// What a pending request is doing.
+#[derive(Debug)]
+enum Op {
+    ReadAudio { uri: String },
+    Tool(Box<calls::ToolRun>),
 }
 
 #[derive(Debug, Default)]
@@ -221,6 +334,13 @@ pub struct Server {
     started: Instant,
     now: Instant,
     closing: Option<Instant>,
+    /// `/v1/models`, when fetched.
+    models: Option<(Instant, Vec<elevenlabs::Model>)>,
+    /// When credits reset, from the last subscription reply.
+    last_reset: Option<i64>,
+    /// Requests waiting to retry, and when.
+    retries: Vec<(Instant, Id)>,
+    retries_issued: u32,
 }
 
 impl Server {
@@ -242,6 +362,10 @@ impl Server {
             started: now,
             now,
             closing: None,
+            models: None,
+            last_reset: None,
+            retries: Vec::new(),
+            retries_issued: 0,
         }
     }
 
@@ -276,6 +400,9 @@ impl Server {
     /// Acts on timers that are due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = self.now.max(now);
+        while let Some(id) = self.take_due_retry(self.now) {
+            self.retry_now(id);
+        }
         if let Some(deadline) = self.closing {
             if self.now >= deadline && !self.pending.is_empty() {
                 let ids: Vec<Id> = self.pending.keys().cloned().collect();
@@ -304,7 +431,12 @@ impl Server {
     /// When [`Server::handle_timeout`] should next be called.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.closing.filter(|_| !self.pending.is_empty())
+        let closing = self.closing.filter(|_| !self.pending.is_empty());
+        let retry = self.retries.iter().map(|(at, _)| *at).min();
+        match (closing, retry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Stdin closed and nothing is left in flight: the shell may exit once output is drained.
@@ -693,21 +825,52 @@ impl Server {
             );
             return self.error(route, id, jsonrpc::INVALID_PARAMS, &msg, None);
         };
-        let message = match tools::validate(tool, p.arguments) {
-            Err(msg) => msg,
-            Ok(_args) => self.refusal(tool.name),
+        // Every path below ends in one `finish_tool` (or a cancellation), which settles this.
+        if let Route::Batch(slot) = route {
+            if let Some(b) = self.batches[slot].as_mut() {
+                b.waiting += 1;
+            }
+        }
+        let outcome = match tools::validate(tool, p.arguments) {
+            Err(msg) => calls::Outcome::error_text(msg),
+            Ok(args) => match self.refusal(tool.name) {
+                Some(msg) => calls::Outcome::error_text(msg),
+                None => {
+                    let run = calls::ToolRun::new(tool.name, args);
+                    return self.begin_tool(route, id.clone(), ctx, run);
+                }
+            },
         };
-        self.log(Level::Info, format!("tools/call {}: {message}", tool.name));
-        self.notify_log(ctx, Level::Warning, &format!("{}: {message}", tool.name));
-        let body = json!({
-            "content": [{"type": "text", "text": message}],
-            "isError": true,
-        });
+        self.finish_tool(route, id, ctx, tool.name, outcome);
+    }
+
+    /// Answers a tool call.
+    fn finish_tool(
+        &mut self,
+        route: Route,
+        id: &Id,
+        ctx: Ctx,
+        tool: &str,
+        outcome: calls::Outcome,
+    ) {
+        if outcome.is_error {
+            self.log(Level::Info, format!("tools/call {tool}: {}", outcome.text));
+            self.notify_log(ctx, Level::Warning, &format!("{tool}: {}", outcome.text));
+        } else {
+            self.log(Level::Debug, format!("tools/call {tool}: ok"));
+        }
+        let mut content = vec![json!({"type": "text", "text": outcome.text})];
+        content.extend(outcome.blocks);
+        let mut body = json!({ "content": content, "isError": outcome.is_error });
+        if let (Some(structured), true) = (outcome.structured, ctx.version.has_structured()) {
+            body["structuredContent"] = structured;
+        }
         self.result(route, id, ctx, body.to_string());
+        self.settle(route);
     }
 
     /// Why a validated call cannot run: broken settings first, then the missing key.
-    fn refusal(&self, tool: &str) -> String {
+    fn refusal(&self, tool: &str) -> Option<String> {
         if !self.config.problems.is_empty() {
             let list: Vec<String> = self
                 .config
@@ -715,17 +878,15 @@ impl Server {
                 .iter()
                 .map(ToString::to_string)
                 .collect();
-            return format!(
+            return Some(format!(
                 "The mcp-elevenlabs configuration has problems, so `{tool}` cannot run: {}. Fix them (check with `mcp-elevenlabs config list`), then restart the server.",
                 list.join("; ")
-            );
+            ));
         }
         if self.config.settings.api_key.is_none() {
-            return "No ElevenLabs API key: run `mcp-elevenlabs --init` and put the key in the config file, or set ELEVENLABS_API_KEY in the server's environment, then restart the server.".to_string();
+            return Some("No ElevenLabs API key: run `mcp-elevenlabs --init` and put the key in the config file, or set ELEVENLABS_API_KEY in the server's environment, then restart the server.".to_string());
         }
-        format!(
-            "`{tool}` is not available yet in mcp-elevenlabs {VERSION}: the ElevenLabs client ships in a later release."
-        )
+        None
     }
 
     fn resources_read(&mut self, route: Route, id: Id, ctx: Ctx, params: Option<&RawValue>) {
@@ -771,10 +932,10 @@ impl Server {
         self.pending.insert(
             id,
             Pending {
-                job: job_id,
+                job: Some(job_id),
                 ctx,
                 route,
-                uri: p.uri,
+                op: Op::ReadAudio { uri: p.uri },
             },
         );
     }
@@ -832,9 +993,11 @@ impl Server {
         let Some(pending) = self.pending.remove(&id) else {
             return;
         };
-        let Pending {
-            ctx, route, uri, ..
-        } = pending;
+        let Pending { ctx, route, op, .. } = pending;
+        let uri = match op {
+            Op::Tool(run) => return self.advance(route, id, ctx, run, Some(result)),
+            Op::ReadAudio { uri } => uri,
+        };
         match result {
             JobResult::Audio(Ok(bytes)) => self.blob_result(route, &id, ctx, &uri, &bytes),
             JobResult::Audio(Err(FileError::NotFound)) => self.not_found(route, &id, ctx, &uri),
@@ -848,6 +1011,10 @@ impl Server {
                 let msg = format!("could not read {uri}: {why}");
                 self.error(route, &id, jsonrpc::INTERNAL_ERROR, &msg, None);
             }
+            other => {
+                let msg = format!("internal error: unexpected job result {other:?}");
+                self.error(route, &id, jsonrpc::INTERNAL_ERROR, &msg, None);
+            }
         }
         self.settle(route);
     }
@@ -857,14 +1024,17 @@ impl Server {
         let Some(pending) = self.pending.remove(id) else {
             return;
         };
-        if let Some(owner) = self.jobs.get_mut(&pending.job) {
-            *owner = None;
-        }
-        if let Some(pos) = self.queued.iter().position(|(j, _)| *j == pending.job) {
-            self.queued.remove(pos);
-            self.jobs.remove(&pending.job);
-        } else {
-            self.out.push_back(Output::Cancel(pending.job));
+        self.retries.retain(|(_, r)| r != id);
+        if let Some(job) = pending.job {
+            if let Some(owner) = self.jobs.get_mut(&job) {
+                *owner = None;
+            }
+            if let Some(pos) = self.queued.iter().position(|(j, _)| *j == job) {
+                self.queued.remove(pos);
+                self.jobs.remove(&job);
+            } else {
+                self.out.push_back(Output::Cancel(job));
+            }
         }
         self.settle(pending.route);
     }

@@ -103,6 +103,8 @@ pub struct Settings {
     pub optimize_streaming: bool,
     /// `elevenlabs.base_url`, without a trailing slash.
     pub base_url: String,
+    /// `elevenlabs.ca_file`: PEM certificates added to the built-in roots.
+    pub ca_file: Option<String>,
     /// `output.dir`; `None` means the platform data directory.
     pub output_dir: Option<String>,
     /// `output.delivery`.
@@ -128,6 +130,7 @@ impl Default for Settings {
             model: DEFAULT_MODEL.to_string(),
             optimize_streaming: true,
             base_url: DEFAULT_BASE_URL.to_string(),
+            ca_file: None,
             output_dir: None,
             delivery: Delivery::File,
             player: Vec::new(),
@@ -249,6 +252,7 @@ const KEYS: &[Key] = &[
         Kind::Url,
         &["ELEVENLABS_BASE_URL", "ELEVENLABS_API_RESIDENCY"],
     ),
+    key("elevenlabs.ca_file", Kind::Path, &["ELEVENLABS_CA_FILE"]),
     key(
         "output.dir",
         Kind::Path,
@@ -680,6 +684,7 @@ fn set(settings: &mut Settings, path: &str, val: Val) {
         ("elevenlabs.model", Val::Str(s)) => settings.model = s,
         ("elevenlabs.optimize_streaming", Val::Bool(b)) => settings.optimize_streaming = b,
         ("elevenlabs.base_url", Val::Str(s)) => settings.base_url = s,
+        ("elevenlabs.ca_file", Val::Str(s)) => settings.ca_file = Some(s),
         ("output.dir", Val::Str(s)) => settings.output_dir = Some(s),
         ("output.delivery", Val::Delivery(d)) => settings.delivery = d,
         ("player", Val::List(argv)) => settings.player = argv,
@@ -708,6 +713,10 @@ pub fn show(settings: &Settings, path: &str) -> String {
         "elevenlabs.model" => settings.model.clone(),
         "elevenlabs.optimize_streaming" => settings.optimize_streaming.to_string(),
         "elevenlabs.base_url" => settings.base_url.clone(),
+        "elevenlabs.ca_file" => settings
+            .ca_file
+            .clone()
+            .unwrap_or_else(|| "(none: built-in roots only)".to_string()),
         "output.dir" => settings
             .output_dir
             .clone()
@@ -739,6 +748,7 @@ elevenlabs:
   model: "eleven_flash_v2_5"
   optimize_streaming: true    # stream audio as it is generated
   base_url: "https://api.elevenlabs.io"   # or us, eu, in, sg (data residency)
+  ca_file: ""                 # PEM file of extra CA certificates (TLS-inspecting proxies)
 output:
   dir: ""                     # empty: $XDG_DATA_HOME/mcp-elevenlabs/audio
   delivery: "file"            # file | inline | play

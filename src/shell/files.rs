@@ -1,7 +1,8 @@
 //! Where files live, reading them with bounds, and writing them atomically with mode 0600.
 
+use crate::core::audio::{ContentHash, Format};
 use crate::core::settings::{self, Loaded};
-use crate::core::{FileError, JobResult};
+use crate::core::{FileError, FileName, JobResult};
 use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Read, Write};
@@ -172,6 +173,127 @@ fn private_file(path: &Path) -> io::Result<fs::File> {
     options.open(path)
 }
 
+/// A new audio file being written: bytes go to a hidden temp file in the output directory and
+/// appear under their final name only when complete, never replacing an existing file.
+#[derive(Debug)]
+pub struct AudioWriter {
+    dir: PathBuf,
+    tmp: PathBuf,
+    file: Option<fs::File>,
+    wav: Option<Format>,
+    hash: ContentHash,
+    data: u64,
+}
+
+impl AudioWriter {
+    /// Creates the temp file (and the directory) for job `tag`.
+    pub fn create(dir: &Path, tag: u64, wav: Option<Format>) -> io::Result<Self> {
+        fs::create_dir_all(dir)?;
+        let tmp = dir.join(format!(".partial-{}-{tag}.tmp", std::process::id()));
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        if let Some(format) = wav {
+            // Placeholder sizes; patched once the length is known.
+            file.write_all(&format.wav_header(0))?;
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            tmp,
+            file: Some(file),
+            wav,
+            hash: ContentHash::default(),
+            data: 0,
+        })
+    }
+
+    /// Appends audio bytes.
+    pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("closed"))?;
+        file.write_all(bytes)?;
+        self.hash.update(bytes);
+        self.data += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Audio bytes written so far.
+    pub fn data_bytes(&self) -> u64 {
+        self.data
+    }
+
+    /// Completes the file under `name`; returns the final file name and its size.
+    pub fn finish(mut self, name: &FileName) -> io::Result<(String, u64)> {
+        let mut file = self.file.take().ok_or_else(|| io::Error::other("closed"))?;
+        let mut total = self.data;
+        if let Some(format) = self.wav {
+            use std::io::{Seek, SeekFrom};
+            let len = u32::try_from(self.data).map_err(|_| io::Error::other("too long for WAV"))?;
+            file.seek(SeekFrom::Start(0))?;
+            file.write_all(&format.wav_header(len))?;
+            total += crate::core::audio::WAV_HEADER_LEN as u64;
+        }
+        file.sync_all()?;
+        drop(file);
+        let (stem, ext) = match name {
+            FileName::Exact(n) => match n.rsplit_once('.') {
+                Some((stem, ext)) => (stem.to_string(), ext.to_string()),
+                None => (n.clone(), String::new()),
+            },
+            FileName::Stem { stem, ext } => {
+                (format!("{stem}-{}", self.hash.hex8()), (*ext).to_string())
+            }
+        };
+        for n in 0..1000u32 {
+            let suffix = if n == 0 {
+                String::new()
+            } else {
+                format!("-{n}")
+            };
+            let dot = if ext.is_empty() { "" } else { "." };
+            let candidate = format!("{stem}{suffix}{dot}{ext}");
+            match link_new(&self.tmp, &self.dir.join(&candidate)) {
+                Ok(()) => {
+                    let _ = fs::remove_file(&self.tmp);
+                    return Ok((candidate, total));
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::other("no free file name"))
+    }
+}
+
+impl Drop for AudioWriter {
+    fn drop(&mut self) {
+        // Unfinished (error or cancel): leave nothing behind.
+        if self.tmp.exists() {
+            self.file.take();
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Gives `from` the new name `to` without ever replacing an existing `to`.
+fn link_new(from: &Path, to: &Path) -> io::Result<()> {
+    match fs::hard_link(from, to) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
+        // Filesystems without hard links: claim the name first, then move over our own claim.
+        Err(_) => {
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(to)?;
+            fs::rename(from, to)
+        }
+    }
+}
+
 /// Reads a generated audio file `name` from `dir`, refusing anything that resolves outside it.
 pub fn read_audio(dir: &Path, name: &str, max_bytes: u64) -> JobResult {
     JobResult::Audio(read_confined(dir, name, max_bytes))
@@ -277,6 +399,45 @@ mod tests {
                 JobResult::Audio(Err(FileError::NotFound))
             );
         }
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn audio_files_never_overwrite_and_wav_is_patched() {
+        let dir = temp("writer");
+        let wav = Format::parse("pcm_16000");
+        let mut w = AudioWriter::create(&dir, 1, wav).unwrap();
+        w.write(&[1, 2, 3, 4]).unwrap();
+        let (name, total) = w.finish(&FileName::Exact("a.wav".into())).unwrap();
+        assert_eq!((name.as_str(), total), ("a.wav", 48));
+        let bytes = fs::read(dir.join("a.wav")).unwrap();
+        assert_eq!(&bytes[..4], b"RIFF");
+        assert_eq!(u32::from_le_bytes(bytes[40..44].try_into().unwrap()), 4);
+        let mut w = AudioWriter::create(&dir, 2, None).unwrap();
+        w.write(b"x").unwrap();
+        assert_eq!(
+            w.finish(&FileName::Exact("a.wav".into())).unwrap().0,
+            "a-1.wav"
+        );
+        let mut w = AudioWriter::create(&dir, 3, None).unwrap();
+        w.write(b"abc").unwrap();
+        let (stem_name, _) = w
+            .finish(&FileName::Stem {
+                stem: "20261127-000000-rachel".into(),
+                ext: "mp3",
+            })
+            .unwrap();
+        assert!(stem_name.starts_with("20261127-000000-rachel-") && stem_name.ends_with(".mp3"));
+        // Dropped unfinished: nothing left behind.
+        let mut w = AudioWriter::create(&dir, 4, None).unwrap();
+        w.write(b"partial").unwrap();
+        drop(w);
+        let names: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert!(names.iter().all(|n| !n.starts_with('.')));
         fs::remove_dir_all(dir).unwrap();
     }
 

@@ -118,7 +118,11 @@ impl Client {
             .limit(max_body)
             .read_to_vec()
             .map_err(|e| transport(&e))?;
-        Ok(HttpResponse { status, headers, body })
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// Sends `req` and hands a 2xx body to `sink` as it arrives, checking `cancel` between reads.
@@ -137,7 +141,11 @@ impl Client {
         if !(200..300).contains(&status) {
             let mut text = Vec::new();
             let _ = reader.by_ref().take(64 * 1024).read_to_end(&mut text);
-            return Err(StreamError::Status(HttpResponse { status, headers, body: text }));
+            return Err(StreamError::Status(HttpResponse {
+                status,
+                headers,
+                body: text,
+            }));
         }
         let mut buf = vec![0u8; READ_STEP];
         let mut total = 0u64;
@@ -154,7 +162,14 @@ impl Client {
             sink(&buf[..n]).map_err(StreamError::Sink)?;
             total += n as u64;
         }
-        Ok((HttpResponse { status, headers, body: Vec::new() }, total))
+        Ok((
+            HttpResponse {
+                status,
+                headers,
+                body: Vec::new(),
+            },
+            total,
+        ))
     }
 }
 
@@ -192,7 +207,14 @@ fn io_transport(e: &io::Error) -> Transport {
             let inner = e.get_ref().and_then(|i| i.downcast_ref::<ureq::Error>());
             match inner {
                 Some(u) => transport(u),
-                None => Transport::Io(e.kind().to_string()),
+                None => {
+                    let text = e.to_string();
+                    if text.contains("lookup address") || text.contains("resolve") {
+                        Transport::Dns
+                    } else {
+                        Transport::Io(text)
+                    }
+                }
             }
         }
     }

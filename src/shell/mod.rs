@@ -6,11 +6,17 @@ pub mod http_client;
 pub mod log;
 pub mod stdio;
 
-use crate::core::{self, Input, Job, Output, Server};
+use crate::core::elevenlabs::Transport;
+use crate::core::settings::Settings;
+use crate::core::{self, Input, Job, Output, Server, Sink};
 use files::Paths;
+use http_client::{Client, StreamError};
 use log::Logger;
+use std::collections::HashMap;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
 use std::thread;
 use std::time::Instant;
@@ -20,10 +26,10 @@ const INPUT_QUEUE: usize = 16;
 
 /// Serves MCP over stdio until stdin closes and in-flight work is done (or its grace ends).
 pub fn serve(config: core::Config, paths: &Paths, log: &Logger) -> io::Result<()> {
-    let output_dir = paths.output_dir(config.settings.output_dir.as_deref());
     let (tx, rx) = sync_channel::<Input>(INPUT_QUEUE);
     stdio::spawn_reader(tx.clone())?;
     let writer = stdio::Writer::spawn()?;
+    let mut runner = Runner::new(&config, paths, tx);
     let mut server = Server::new(config, Instant::now());
     let mut failed = Vec::new();
     loop {
@@ -36,20 +42,19 @@ pub fn serve(config: core::Config, paths: &Paths, log: &Logger) -> io::Result<()
                     }
                 }
                 Output::Start { id, job } => {
-                    if let Err(e) = start_job(id, job, &output_dir, tx.clone(), log) {
+                    log.write(
+                        log::LogLevel::Debug,
+                        &format!("job {} started: {}", id.0, describe(&job)),
+                    );
+                    if let Err(e) = runner.start(id, job) {
                         log.warn(&format!("could not start a worker thread: {e}"));
-                        let why = core::FileError::Other(
-                            "the server could not start a worker thread".into(),
-                        );
                         failed.push(Input::JobDone {
                             id,
-                            result: core::JobResult::Audio(Err(why)),
+                            result: spawn_failed(),
                         });
                     }
                 }
-                Output::Cancel(id) => {
-                    log.write(log::LogLevel::Debug, &format!("job {} abandoned", id.0))
-                }
+                Output::Cancel(id) => runner.cancel(id),
                 Output::Log { level, message } => log.core(level, &message),
             }
         }
@@ -67,7 +72,12 @@ pub fn serve(config: core::Config, paths: &Paths, log: &Logger) -> io::Result<()
             None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
         match input {
-            Ok(input) => server.handle_input(Instant::now(), input),
+            Ok(input) => {
+                if let Input::JobDone { id, .. } = &input {
+                    runner.done(*id);
+                }
+                server.handle_input(Instant::now(), input);
+            }
             Err(RecvTimeoutError::Timeout) => server.handle_timeout(Instant::now()),
             Err(RecvTimeoutError::Disconnected) => break,
         }
@@ -76,26 +86,193 @@ pub fn serve(config: core::Config, paths: &Paths, log: &Logger) -> io::Result<()
     Ok(())
 }
 
-fn start_job(
+/// A job's log line, without request bodies (they hold the user's text).
+fn describe(job: &Job) -> String {
+    match job {
+        Job::ReadAudio { name, .. } => format!("read {name}"),
+        Job::Http { request, .. } | Job::Speech { request, .. } => {
+            format!("{:?} {}", request.method, request.path)
+        }
+        Job::WriteState { .. } => "write state file".to_string(),
+    }
+}
+
+fn spawn_failed() -> core::JobResult {
+    core::JobResult::Http(Err(Transport::Io(
+        "the server could not start a worker thread".into(),
+    )))
+}
+
+/// Runs jobs on worker threads and keeps what they share.
+struct Runner {
+    output_dir: PathBuf,
+    state_path: PathBuf,
+    settings: Settings,
+    client: Option<Result<Arc<Client>, String>>,
+    cancels: HashMap<core::JobId, Arc<AtomicBool>>,
+    tx: SyncSender<Input>,
+}
+
+impl Runner {
+    fn new(config: &core::Config, paths: &Paths, tx: SyncSender<Input>) -> Self {
+        Self {
+            output_dir: paths.output_dir(config.settings.output_dir.as_deref()),
+            state_path: paths.state.clone(),
+            settings: config.settings.clone(),
+            client: None,
+            cancels: HashMap::new(),
+            tx,
+        }
+    }
+
+    /// The HTTP client, built on first use (a bad CA file surfaces as the calls' error).
+    fn client(&mut self) -> Result<Arc<Client>, String> {
+        let s = &self.settings;
+        self.client
+            .get_or_insert_with(|| {
+                let key = s.api_key.as_ref().map(|k| k.expose().to_string());
+                let pool = usize::try_from(s.limits.max_concurrent).unwrap_or(4);
+                let ca = s.ca_file.as_deref().map(PathBuf::from);
+                Client::new(
+                    &s.base_url,
+                    key,
+                    s.limits.request_timeout_ms,
+                    pool,
+                    ca.as_deref(),
+                )
+                .map(Arc::new)
+            })
+            .clone()
+    }
+
+    fn start(&mut self, id: core::JobId, job: Job) -> io::Result<()> {
+        let cancel = Arc::new(AtomicBool::new(false));
+        let client = match &job {
+            Job::Http { .. } | Job::Speech { .. } => Some(self.client()),
+            _ => None,
+        };
+        self.cancels.insert(id, cancel.clone());
+        let tx = self.tx.clone();
+        let dir = self.output_dir.clone();
+        let state = self.state_path.clone();
+        thread::Builder::new()
+            .name(format!("job-{}", id.0))
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                let result = run(id, job, client, &dir, &state, &cancel);
+                let _ = tx.send(Input::JobDone { id, result });
+            })
+            .map(drop)
+    }
+
+    fn cancel(&mut self, id: core::JobId) {
+        if let Some(flag) = self.cancels.get(&id) {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn done(&mut self, id: core::JobId) {
+        self.cancels.remove(&id);
+    }
+}
+
+/// Does one job on a worker thread.
+fn run(
     id: core::JobId,
     job: Job,
-    output_dir: &Path,
-    tx: SyncSender<Input>,
-    log: &Logger,
-) -> io::Result<()> {
-    log.write(
-        log::LogLevel::Debug,
-        &format!("job {} started: {job:?}", id.0),
-    );
-    let dir = output_dir.to_path_buf();
-    thread::Builder::new()
-        .name(format!("job-{}", id.0))
-        .stack_size(256 * 1024)
-        .spawn(move || {
-            let result = match job {
-                Job::ReadAudio { name, max_bytes } => files::read_audio(&dir, &name, max_bytes),
+    client: Option<Result<Arc<Client>, String>>,
+    dir: &Path,
+    state: &Path,
+    cancel: &AtomicBool,
+) -> core::JobResult {
+    use core::{JobResult, SpeechFailed};
+    let client = match client {
+        Some(Ok(c)) => Some(c),
+        Some(Err(why)) => {
+            let t = Transport::Tls(why);
+            return match job {
+                Job::Speech { .. } => {
+                    JobResult::Speech(Err(SpeechFailed::Transport { error: t, bytes: 0 }))
+                }
+                _ => JobResult::Http(Err(t)),
             };
-            let _ = tx.send(Input::JobDone { id, result });
-        })
-        .map(drop)
+        }
+        None => None,
+    };
+    match job {
+        Job::ReadAudio { name, max_bytes } => files::read_audio(dir, &name, max_bytes),
+        Job::WriteState { contents } => {
+            JobResult::Written(files::write_atomic(state, &contents).map_err(|e| e.to_string()))
+        }
+        Job::Http { request, max_body } => match client {
+            Some(c) => JobResult::Http(c.call(&request, max_body)),
+            None => spawn_failed(),
+        },
+        Job::Speech {
+            request,
+            sink,
+            max_bytes,
+        } => match client {
+            Some(c) => JobResult::Speech(speech(&c, id, &request, sink, max_bytes, dir, cancel)),
+            None => spawn_failed(),
+        },
+    }
+}
+
+/// Streams synthesized audio into a new file or into memory.
+fn speech(
+    client: &Client,
+    id: core::JobId,
+    request: &core::elevenlabs::HttpRequest,
+    sink: Sink,
+    max_bytes: u64,
+    dir: &Path,
+    cancel: &AtomicBool,
+) -> Result<core::SpeechDone, core::SpeechFailed> {
+    use core::SpeechFailed;
+    let failed = |e: StreamError, bytes: u64| match e {
+        StreamError::Transport(error) => SpeechFailed::Transport { error, bytes },
+        StreamError::Status(resp) => SpeechFailed::Status(resp),
+        StreamError::Sink(io) => SpeechFailed::Sink(io.to_string()),
+    };
+    match sink {
+        Sink::Memory { max_bytes: limit } => {
+            let mut data = Vec::new();
+            let result = client.stream(request, max_bytes, cancel, |chunk| {
+                if data.len() as u64 + chunk.len() as u64 > limit {
+                    return Err(io::Error::other(format!(
+                        "the audio is larger than {limit} bytes, the inline limit; use delivery `file`"
+                    )));
+                }
+                data.extend_from_slice(chunk);
+                Ok(())
+            });
+            let n = data.len() as u64;
+            let (head, _) = result.map_err(|e| failed(e, n))?;
+            Ok(core::SpeechDone {
+                head,
+                data_bytes: n,
+                total_bytes: n,
+                file: None,
+                data: Some(data),
+            })
+        }
+        Sink::File { name, wav } => {
+            let mut writer = files::AudioWriter::create(dir, id.0, wav)
+                .map_err(|e| SpeechFailed::Sink(e.to_string()))?;
+            let result = client.stream(request, max_bytes, cancel, |chunk| writer.write(chunk));
+            let bytes = writer.data_bytes();
+            let (head, _) = result.map_err(|e| failed(e, bytes))?;
+            let (file, total) = writer
+                .finish(&name)
+                .map_err(|e| SpeechFailed::Sink(e.to_string()))?;
+            Ok(core::SpeechDone {
+                head,
+                data_bytes: bytes,
+                total_bytes: total,
+                file: Some(file),
+                data: None,
+            })
+        }
+    }
 }

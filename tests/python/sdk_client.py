@@ -1,6 +1,6 @@
 """Drive mcp-elevenlabs with the official Python MCP SDK (mcp==2.3.0) over stdio.
 
-Usage: sdk_client.py <path-to-mcp-elevenlabs-binary>
+Usage: sdk_client.py <path-to-mcp-elevenlabs-binary> <path-to-fake_elevenlabs-example>
 """
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ import re
 import sys
 import tempfile
 from pathlib import Path
+
+import base64
+import subprocess
 
 import anyio
 from mcp import Client
@@ -98,17 +101,33 @@ async def run_legacy(binary: str, home: Path, errlog) -> None:
             print("ok: run2(legacy): ping")
 
 
-async def run_with_key(binary: str, home: Path, errlog) -> None:
+async def run_with_key(binary: str, home: Path, errlog, fake_url: str) -> None:
     seen: list[str] = []
+    extra = {"ELEVENLABS_API_KEY": FAKE_KEY, "ELEVENLABS_BASE_URL": fake_url}
     with anyio.fail_after(TIMEOUT_S):
-        async with connect(binary, home, errlog, "auto", {"ELEVENLABS_API_KEY": FAKE_KEY}) as client:
+        async with connect(binary, home, errlog, "auto", extra) as client:
             check(client.protocol_version == "2026-07-28", "run3(key): negotiated 2026-07-28", client.protocol_version)
             seen.append(client.session.discover_result.model_dump_json(by_alias=True))
             seen.append((await client.list_tools()).model_dump_json(by_alias=True))
-            r = await client.call_tool("speak", {"text": "hi"})
+            r = await client.call_tool("speak", {"text": "Hello from the SDK."})
             seen.append(r.model_dump_json(by_alias=True))
-            check(r.is_error is True and "not available yet" in text_of(r),
-                  'run3(key): speak {text:"hi"} -> isError "not available yet"', r)
+            kinds = [c.type for c in r.content]
+            check(r.is_error is False and kinds == ["text", "resource_link"],
+                  "run3(key): speak (file) -> text + resource_link", r)
+            sc = r.structured_content or {}
+            path = Path(sc.get("path", ""))
+            check(sc.get("mime_type") == "audio/mpeg" and path.is_file() and path.stat().st_size == sc.get("bytes"),
+                  "run3(key): structuredContent names the saved mp3 and its size", sc)
+            res = await client.read_resource(r.content[1].uri)
+            check(base64.b64decode(res.contents[0].blob) == path.read_bytes(),
+                  "run3(key): resources/read of the resource_link returns the file", len(res.contents))
+            r = await client.call_tool("speak", {"text": "Inline please.", "delivery": "inline",
+                                                  "output_format": "wav_16000"})
+            seen.append(r.model_dump_json(by_alias=True))
+            audio = [c for c in r.content if c.type == "audio"]
+            check(r.is_error is False and len(audio) == 1 and audio[0].mime_type == "audio/wav"
+                  and base64.b64decode(audio[0].data)[:4] == b"RIFF",
+                  "run3(key): speak (inline, wav) -> audio content with a WAV", [c.type for c in r.content])
             res = await client.read_resource("health://status")
             seen.append(res.model_dump_json(by_alias=True))
     check(not any(FAKE_KEY in s for s in seen), "run3(key): fake key absent from all results")
@@ -116,23 +135,46 @@ async def run_with_key(binary: str, home: Path, errlog) -> None:
     check(FAKE_KEY not in errlog.read(), "run3(key): fake key absent from server stderr")
 
 
-async def main(binary: str) -> None:
-    for run in (run_auto, run_legacy, run_with_key):
+async def main(binary: str, fake: str) -> None:
+    # The fake ElevenLabs API from tests/support, as a process on 127.0.0.1; stops when stdin closes.
+    proc = subprocess.Popen([fake, FAKE_KEY], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        fake_url = proc.stdout.readline().strip()
+        if not fake_url.startswith("http://127.0.0.1:"):
+            raise CheckFailed(f"fake ElevenLabs did not start: {fake_url!r}")
+        await run_all(binary, fake_url)
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def run_all(binary: str, fake_url: str) -> None:
+    runs = (
+        lambda h, e: run_auto(binary, h, e),
+        lambda h, e: run_legacy(binary, h, e),
+        lambda h, e: run_with_key(binary, h, e, fake_url),
+    )
+    for name, run in zip(("run_auto", "run_legacy", "run_with_key"), runs):
         with tempfile.TemporaryDirectory(prefix="mcp-el-sdk-") as tmp, \
                 tempfile.TemporaryFile("w+", encoding="utf-8") as errlog:
             try:
-                await run(binary, Path(tmp), errlog)
+                await run(Path(tmp), errlog)
             except BaseException:
                 errlog.seek(0)
                 tail = errlog.read()[-4000:]
-                print(f"--- server stderr ({run.__name__}) ---\n{tail}", file=sys.stderr)
+                print(f"--- server stderr ({name}) ---\n{tail}", file=sys.stderr)
                 raise
 
 
 if __name__ == "__main__":
     binary = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "target/debug/mcp-elevenlabs")
+    fake = os.path.abspath(sys.argv[2] if len(sys.argv) > 2 else "target/debug/examples/fake_elevenlabs")
     try:
-        anyio.run(main, binary)
+        anyio.run(main, binary, fake)
     except Exception as e:  # failed checks, SDK rejections, timeouts, spawn errors
         while isinstance(e, BaseExceptionGroup) and len(e.exceptions) == 1:
             e = e.exceptions[0]  # anyio task groups wrap the real error

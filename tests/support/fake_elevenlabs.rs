@@ -15,21 +15,19 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-/// Request bodies above this get 413 and the connection is closed.
+/// Request bodies above this get 413 (not recorded) and the connection is closed.
 pub const MAX_BODY: usize = 2 * 1024 * 1024;
 /// Only the last this many requests are kept by [`FakeElevenLabs::requests`].
 pub const MAX_RECORDED: usize = 1000;
 const MAX_HEAD: u64 = 64 * 1024;
 const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Output formats of the full endpoint; `/stream` takes the same without `wav_*` (reference §2).
-pub const OUTPUT_FORMATS: [&str; 28] = [
-    "alaw_8000", "mp3_22050_32", "mp3_24000_48", "mp3_44100_32", "mp3_44100_64", "mp3_44100_96",
-    "mp3_44100_128", "mp3_44100_192", "opus_48000_32", "opus_48000_64", "opus_48000_96",
-    "opus_48000_128", "opus_48000_192", "pcm_8000", "pcm_16000", "pcm_22050", "pcm_24000",
-    "pcm_32000", "pcm_44100", "pcm_48000", "ulaw_8000", "wav_8000", "wav_16000", "wav_22050",
-    "wav_24000", "wav_32000", "wav_44100", "wav_48000",
-];
+/// Output formats of the full endpoint, space-separated; `/stream` takes the same without `wav_*`
+/// (reference §2).
+pub const OUTPUT_FORMATS: &str = "alaw_8000 mp3_22050_32 mp3_24000_48 mp3_44100_32 mp3_44100_64 \
+    mp3_44100_96 mp3_44100_128 mp3_44100_192 opus_48000_32 opus_48000_64 opus_48000_96 \
+    opus_48000_128 opus_48000_192 pcm_8000 pcm_16000 pcm_22050 pcm_24000 pcm_32000 pcm_44100 \
+    pcm_48000 ulaw_8000 wav_8000 wav_16000 wav_22050 wav_24000 wav_32000 wav_44100 wav_48000";
 
 pub const RACHEL: &str = "21m00Tcm4TlvDq8ikWAM";
 
@@ -45,7 +43,12 @@ pub struct StreamConfig {
 
 impl Default for StreamConfig {
     fn default() -> Self {
-        Self { chunks: 4, chunk_bytes: 2048, first_byte_delay: Duration::ZERO, chunk_delay: Duration::ZERO }
+        Self {
+            chunks: 4,
+            chunk_bytes: 2048,
+            first_byte_delay: Duration::ZERO,
+            chunk_delay: Duration::ZERO,
+        }
     }
 }
 
@@ -53,7 +56,11 @@ impl Default for StreamConfig {
 #[derive(Clone, Debug)]
 pub enum Reply {
     /// Any status, headers and body (`content-length` is added).
-    Http { status: u16, headers: Vec<(String, String)>, body: Vec<u8> },
+    Http {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
     /// 200 with chunked audio headers, then the connection is cut after this many body bytes
     /// (in the middle of a chunk when it falls there). std cannot set SO_LINGER, so the peer sees
     /// an abrupt EOF (a FIN, or an RST if it had sent more) without the terminating chunk.
@@ -70,7 +77,11 @@ impl Reply {
     }
 
     pub fn raw(status: u16, content_type: &str, body: &[u8]) -> Self {
-        Self::Http { status, headers: vec![("content-type".into(), content_type.into())], body: body.to_vec() }
+        Self::Http {
+            status,
+            headers: vec![("content-type".into(), content_type.into())],
+            body: body.to_vec(),
+        }
     }
 
     /// Adds a header (ignored by the transport faults).
@@ -87,22 +98,35 @@ impl Reply {
 
     /// The legacy shape `{"detail":{"status","message"}}`.
     pub fn legacy(status: u16, code: &str, message: &str) -> Self {
-        Self::json(status, json!({"detail": {"status": code, "message": message}}))
+        Self::json(
+            status,
+            json!({"detail": {"status": code, "message": message}}),
+        )
     }
 
     /// The current documented shape `{"detail":{"type","code","message","status","request_id"}}`.
     pub fn current(status: u16, kind: &str, code: &str, message: &str) -> Self {
-        Self::json(status, json!({"detail": {"type": kind, "code": code, "message": message,
-            "status": code, "request_id": "3c807f5a9b1e4d2c8f6a0e7b1d2c3f4a"}}))
+        Self::json(
+            status,
+            json!({"detail": {"type": kind, "code": code, "message": message,
+            "status": code, "request_id": "3c807f5a9b1e4d2c8f6a0e7b1d2c3f4a"}}),
+        )
     }
 
     /// FastAPI's 422 list shape for one field.
     pub fn validation(loc: &[&str], msg: &str, kind: &str) -> Self {
-        Self::json(422, json!({"detail": [{"loc": loc, "msg": msg, "type": kind}]}))
+        Self::json(
+            422,
+            json!({"detail": [{"loc": loc, "msg": msg, "type": kind}]}),
+        )
     }
 
     pub fn quota_exceeded() -> Self {
-        Self::legacy(401, "quota_exceeded", "This request exceeds your quota of 10000. You have 0 credits remaining, while 91 credits are required for this request.")
+        Self::legacy(
+            401,
+            "quota_exceeded",
+            "This request exceeds your quota of 10000. You have 0 credits remaining, while 91 credits are required for this request.",
+        )
     }
 
     pub fn invalid_api_key() -> Self {
@@ -110,32 +134,63 @@ impl Reply {
     }
 
     pub fn max_character_limit_exceeded(limit: usize, got: usize) -> Self {
-        Self::legacy(400, "max_character_limit_exceeded", &format!(
-            "You are sending too many characters in a single request. The maximum is {limit} characters, the request has {got}."))
+        Self::legacy(
+            400,
+            "max_character_limit_exceeded",
+            &format!(
+                "You are sending too many characters in a single request. The maximum is {limit} characters, the request has {got}."
+            ),
+        )
     }
 
     pub fn voice_not_found(voice_id: &str) -> Self {
-        Self::legacy(400, "voice_not_found", &format!("A voice for the voice_id {voice_id} was not found."))
+        Self::legacy(
+            400,
+            "voice_not_found",
+            &format!("A voice for the voice_id {voice_id} was not found."),
+        )
     }
 
     pub fn only_for_creator() -> Self {
-        Self::legacy(403, "only_for_creator+", "Professional voices are only available on the Creator tier and above.")
+        Self::legacy(
+            403,
+            "only_for_creator+",
+            "Professional voices are only available on the Creator tier and above.",
+        )
     }
 
     pub fn too_many_concurrent_requests() -> Self {
-        Self::legacy(429, "too_many_concurrent_requests", "Too many concurrent requests. Your current subscription is associated with a maximum of 5 concurrent requests (running in parallel). Please upgrade your subscription or contact sales if you want to increase this limit.")
+        Self::legacy(
+            429,
+            "too_many_concurrent_requests",
+            "Too many concurrent requests. Your current subscription is associated with a maximum of 5 concurrent requests (running in parallel). Please upgrade your subscription or contact sales if you want to increase this limit.",
+        )
     }
 
     pub fn system_busy() -> Self {
-        Self::legacy(429, "system_busy", "We are experiencing heavy traffic, please retry your request with exponential backoff.")
+        Self::legacy(
+            429,
+            "system_busy",
+            "We are experiencing heavy traffic, please retry your request with exponential backoff.",
+        )
     }
 
     pub fn rate_limit_exceeded() -> Self {
-        Self::current(429, "rate_limit_error", "rate_limit_exceeded", "You have exceeded the rate limit. Please back off and retry.")
+        Self::current(
+            429,
+            "rate_limit_error",
+            "rate_limit_exceeded",
+            "You have exceeded the rate limit. Please back off and retry.",
+        )
     }
 
     pub fn concurrent_limit_exceeded() -> Self {
-        Self::current(429, "rate_limit_error", "concurrent_limit_exceeded", "Too many concurrent requests for your plan. Wait for in-flight requests to finish.")
+        Self::current(
+            429,
+            "rate_limit_error",
+            "concurrent_limit_exceeded",
+            "Too many concurrent requests for your plan. Wait for in-flight requests to finish.",
+        )
     }
 
     /// 500 as uvicorn sends it (plain text).
@@ -150,7 +205,11 @@ impl Reply {
 
     /// 503 as a load balancer sends it (HTML).
     pub fn service_unavailable() -> Self {
-        Self::raw(503, "text/html", b"<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>")
+        Self::raw(
+            503,
+            "text/html",
+            b"<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>",
+        )
     }
 }
 
@@ -174,11 +233,17 @@ pub struct Recorded {
 impl Recorded {
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The body as JSON (`Null` if it is not JSON).
@@ -254,7 +319,11 @@ impl FakeElevenLabs {
             .name("fake-elevenlabs-accept".into())
             .spawn(move || accept_loop(&listener, &sh))
             .unwrap();
-        Self { addr, shared, accept: Some(accept) }
+        Self {
+            addr,
+            shared,
+            accept: Some(accept),
+        }
     }
 
     /// `http://127.0.0.1:PORT`, without a trailing slash.
@@ -269,7 +338,11 @@ impl FakeElevenLabs {
     /// The next `n` requests whose path starts with `path_prefix` get `reply` (before the key is
     /// checked). Rules are tried in the order they were added.
     pub fn fail_next(&self, path_prefix: &str, n: usize, reply: Reply) {
-        lock(&self.shared.state).faults.push(Fault { prefix: path_prefix.to_string(), left: n, reply });
+        lock(&self.shared.state).faults.push(Fault {
+            prefix: path_prefix.to_string(),
+            left: n,
+            reply,
+        });
     }
 
     pub fn clear_faults(&self) {
@@ -319,8 +392,16 @@ impl FakeElevenLabs {
     /// Sets every per-request character limit of `model_id`.
     pub fn set_model_limit(&self, model_id: &str, chars: u64) {
         let mut st = lock(&self.shared.state);
-        let m = st.models.iter_mut().find(|m| m["model_id"] == model_id).expect("known model");
-        for k in ["max_characters_request_free_user", "max_characters_request_subscribed_user", "maximum_text_length_per_request"] {
+        let m = st
+            .models
+            .iter_mut()
+            .find(|m| m["model_id"] == model_id)
+            .expect("known model");
+        for k in [
+            "max_characters_request_free_user",
+            "max_characters_request_subscribed_user",
+            "maximum_text_length_per_request",
+        ] {
             m[k] = json!(chars);
         }
     }
@@ -374,7 +455,9 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
             thread::sleep(Duration::from_millis(10));
             continue;
         };
-        let Ok(clone) = stream.try_clone() else { continue };
+        let Ok(clone) = stream.try_clone() else {
+            continue;
+        };
         let conn = {
             let mut st = lock(&shared.state);
             st.connections += 1;
@@ -416,7 +499,10 @@ struct Request {
 
 impl Request {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -425,7 +511,9 @@ fn serve_connection(stream: TcpStream, shared: &Arc<Shared>, conn: u64) {
     let _ = stream.set_read_timeout(Some(timeout));
     let _ = stream.set_write_timeout(Some(timeout));
     let _ = stream.set_nodelay(true);
-    let Ok(read_half) = stream.try_clone() else { return };
+    let Ok(read_half) = stream.try_clone() else {
+        return;
+    };
     let mut reader = BufReader::new(read_half);
     let mut w = stream;
     while !shared.stop.load(Ordering::SeqCst) {
@@ -434,17 +522,33 @@ fn serve_connection(stream: TcpStream, shared: &Arc<Shared>, conn: u64) {
             Ok(None) => break,
             Err(status) => {
                 let body = json!({"detail": reason(status)}).to_string();
-                let _ = write_response(&mut w, status, &[("content-type".into(), "application/json".into())], body.as_bytes(), true);
+                let _ = write_response(&mut w, status, &[], body.as_bytes(), true);
+                // Lingering close: drain (boundedly) what the client is still sending, so it
+                // reads the refusal instead of a reset.
+                let _ = w.shutdown(Shutdown::Write);
+                let _ = w.set_read_timeout(Some(Duration::from_millis(500)));
+                let _ = io::copy(
+                    &mut (&mut reader).take(4 * MAX_BODY as u64),
+                    &mut io::sink(),
+                );
                 break;
             }
         };
-        let close = req.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        let close = req
+            .header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
         let n = record(shared, conn, &req);
         let ok = match handle(shared, &req, n) {
-            Outcome::Reply(Reply::Http { status, headers, body }) => write_response(&mut w, status, &headers, &body, close).is_ok(),
+            Outcome::Reply(Reply::Http {
+                status,
+                headers,
+                body,
+            }) => write_response(&mut w, status, &headers, &body, close).is_ok(),
             Outcome::Reply(Reply::Close) => false,
             Outcome::Reply(Reply::Stall(d)) => {
-                let _ = w.write_all(audio_head(n, 0).as_bytes()).and_then(|()| w.flush());
+                let _ = w
+                    .write_all(audio_head(n, 0).as_bytes())
+                    .and_then(|()| w.flush());
                 nap(d, &shared.stop);
                 false
             }
@@ -453,7 +557,12 @@ fn serve_connection(stream: TcpStream, shared: &Arc<Shared>, conn: u64) {
                 let _ = write_audio(&mut w, shared, &audio_head(n, 0), &data, &cfg, Some(after));
                 false
             }
-            Outcome::Audio { head, data, cfg, _guard } => write_audio(&mut w, shared, &head, &data, &cfg, None).is_ok(),
+            Outcome::Audio {
+                head,
+                data,
+                cfg,
+                _guard,
+            } => write_audio(&mut w, shared, &head, &data, &cfg, None).is_ok(),
         };
         if !ok || close {
             break;
@@ -478,7 +587,8 @@ fn read_request(r: &mut BufReader<TcpStream>, w: &mut TcpStream) -> Result<Optio
         }
     }
     let mut parts = line.split_whitespace();
-    let (Some(method), Some(target), Some(_version)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(method), Some(target), Some(_version)) = (parts.next(), parts.next(), parts.next())
+    else {
         return Err(400);
     };
     let (method, target) = (method.to_string(), target.to_string());
@@ -497,18 +607,32 @@ fn read_request(r: &mut BufReader<TcpStream>, w: &mut TcpStream) -> Result<Optio
         if l.is_empty() {
             break;
         }
-        let Some((k, v)) = l.split_once(':') else { return Err(400) };
+        let Some((k, v)) = l.split_once(':') else {
+            return Err(400);
+        };
         headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
     }
     let (path, raw_query) = match target.split_once('?') {
         Some((p, q)) => (p.to_string(), q.to_string()),
         None => (target.clone(), String::new()),
     };
-    let mut req = Request { method, path, raw_query, headers, body: Vec::new() };
-    if req.header("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
+    let mut req = Request {
+        method,
+        path,
+        raw_query,
+        headers,
+        body: Vec::new(),
+    };
+    if req
+        .header("expect")
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+    {
         let _ = w.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
     }
-    if req.header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
+    if req
+        .header("transfer-encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
+    {
         loop {
             line.clear();
             if r.by_ref().take(1024).read_line(&mut line).unwrap_or(0) == 0 {
@@ -615,8 +739,18 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-fn write_response(w: &mut TcpStream, status: u16, headers: &[(String, String)], body: &[u8], close: bool) -> io::Result<()> {
-    let mut out = format!("HTTP/1.1 {status} {}\r\ncontent-length: {}\r\n", reason(status), body.len());
+fn write_response(
+    w: &mut TcpStream,
+    status: u16,
+    headers: &[(String, String)],
+    body: &[u8],
+    close: bool,
+) -> io::Result<()> {
+    let mut out = format!(
+        "HTTP/1.1 {status} {}\r\ncontent-length: {}\r\n",
+        reason(status),
+        body.len()
+    );
     if !headers.iter().any(|(k, _)| k == "content-type") {
         out.push_str("content-type: application/json\r\n");
     }
@@ -634,11 +768,20 @@ fn write_response(w: &mut TcpStream, status: u16, headers: &[(String, String)], 
 }
 
 fn audio_head(n: u64, chars: usize) -> String {
-    format!("HTTP/1.1 200 OK\r\ncontent-type: audio/mpeg\r\ntransfer-encoding: chunked\r\nrequest-id: req_{n}\r\ncharacter-cost: {chars}\r\n\r\n")
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: audio/mpeg\r\ntransfer-encoding: chunked\r\nrequest-id: req_{n}\r\ncharacter-cost: {chars}\r\n\r\n"
+    )
 }
 
 /// Writes a chunked audio body; with `reset_after`, cuts the connection after that many bytes.
-fn write_audio(w: &mut TcpStream, shared: &Shared, head: &str, data: &[u8], cfg: &StreamConfig, reset_after: Option<usize>) -> io::Result<()> {
+fn write_audio(
+    w: &mut TcpStream,
+    shared: &Shared,
+    head: &str,
+    data: &[u8],
+    cfg: &StreamConfig,
+    reset_after: Option<usize>,
+) -> io::Result<()> {
     w.write_all(head.as_bytes())?;
     w.flush()?;
     if !nap(cfg.first_byte_delay, &shared.stop) {
@@ -706,15 +849,26 @@ fn audio_len(cfg: &StreamConfig, output_format: &str) -> (usize, StreamConfig) {
 }
 
 fn fault_audio(shared: &Shared, req: &Request) -> (Vec<u8>, StreamConfig) {
-    let format = parse_query(&req.raw_query).into_iter().find(|(k, _)| k == "output_format").map_or("mp3_44100_128".into(), |(_, v)| v);
-    let text = serde_json::from_slice::<Value>(&req.body).ok().and_then(|v| v["text"].as_str().map(String::from)).unwrap_or_default();
+    let format = parse_query(&req.raw_query)
+        .into_iter()
+        .find(|(k, _)| k == "output_format")
+        .map_or("mp3_44100_128".into(), |(_, v)| v);
+    let text = serde_json::from_slice::<Value>(&req.body)
+        .ok()
+        .and_then(|v| v["text"].as_str().map(String::from))
+        .unwrap_or_default();
     let (len, cfg) = audio_len(&lock(&shared.state).stream, &format);
     (fake_audio(&text, &format, len), cfg)
 }
 
 enum Outcome {
     Reply(Reply),
-    Audio { head: String, data: Vec<u8>, cfg: StreamConfig, _guard: InFlight },
+    Audio {
+        head: String,
+        data: Vec<u8>,
+        cfg: StreamConfig,
+        _guard: InFlight,
+    },
 }
 
 /// Counts a TTS request as in flight until the response is written.
@@ -729,20 +883,21 @@ impl Drop for InFlight {
 fn handle(shared: &Arc<Shared>, req: &Request, n: u64) -> Outcome {
     {
         let mut st = lock(&shared.state);
-        if let Some(f) = st.faults.iter_mut().find(|f| f.left > 0 && req.path.starts_with(&f.prefix)) {
+        let hit = st
+            .faults
+            .iter_mut()
+            .find(|f| f.left > 0 && req.path.starts_with(&f.prefix));
+        if let Some(f) = hit {
             f.left -= 1;
             return Outcome::Reply(f.reply.clone());
         }
     }
-    if req.header("xi-api-key") != Some(shared.key.as_str()) {
-        return Outcome::Reply(Reply::invalid_api_key().with_header("request-id", &format!("req_{n}")));
-    }
     let segs: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
-    let q = parse_query(&req.raw_query);
     let st = || lock(&shared.state);
     let reply = match (req.method.as_str(), segs.as_slice()) {
+        _ if req.header("xi-api-key") != Some(shared.key.as_str()) => Reply::invalid_api_key(),
         ("GET", ["v1", "models"]) => Reply::json(200, Value::Array(st().models.clone())),
-        ("GET", ["v2", "voices"]) => list_voices(&st().voices, &q),
+        ("GET", ["v2", "voices"]) => list_voices(&st().voices, &parse_query(&req.raw_query)),
         ("GET", ["v1", "voices"]) => Reply::json(200, json!({"voices": st().voices.clone()})),
         ("GET", ["v1", "voices", id]) => match st().voices.iter().find(|v| v["voice_id"] == *id) {
             Some(v) => Reply::json(200, v.clone()),
@@ -750,8 +905,12 @@ fn handle(shared: &Arc<Shared>, req: &Request, n: u64) -> Outcome {
         },
         ("GET", ["v1", "user", "subscription"]) => Reply::json(200, st().subscription.clone()),
         ("GET", ["v1", "user"]) => Reply::json(200, user(&st().subscription)),
-        ("POST", ["v1", "text-to-speech", voice]) => return tts(shared, req, &q, voice, false, n),
-        ("POST", ["v1", "text-to-speech", voice, "stream"]) => return tts(shared, req, &q, voice, true, n),
+        ("POST", ["v1", "text-to-speech", voice, rest @ ..]) if matches!(rest, [] | ["stream"]) => {
+            match tts(shared, req, voice, !rest.is_empty(), n) {
+                Ok(audio) => return audio,
+                Err(reply) => reply,
+            }
+        }
         (_, ["v1", "models" | "voices" | "user" | "text-to-speech", ..] | ["v2", "voices"]) => {
             Reply::json(405, json!({"detail": "Method Not Allowed"}))
         }
@@ -765,202 +924,286 @@ fn list_voices(voices: &[Value], q: &[(String, String)]) -> Reply {
     let page_size = match get("page_size").map(str::parse::<usize>) {
         None => 10,
         Some(Ok(n)) if (1..=100).contains(&n) => n,
-        Some(Ok(_)) => return Reply::validation(&["query", "page_size"], "ensure this value is less than or equal to 100", "value_error.number.not_le"),
-        Some(Err(_)) => return Reply::validation(&["query", "page_size"], "value is not a valid integer", "type_error.integer"),
+        Some(Ok(_)) => {
+            return Reply::validation(
+                &["query", "page_size"],
+                "ensure this value is less than or equal to 100",
+                "value_error.number.not_le",
+            );
+        }
+        Some(Err(_)) => {
+            return Reply::validation(
+                &["query", "page_size"],
+                "value is not a valid integer",
+                "type_error.integer",
+            );
+        }
     };
     // Invented: the real token is opaque and its error unknown; this one is "pt_<offset>".
     let start = match get("next_page_token").filter(|t| !t.is_empty()) {
         None => 0,
         Some(t) => match t.strip_prefix("pt_").and_then(|o| o.parse::<usize>().ok()) {
             Some(o) => o,
-            None => return Reply::validation(&["query", "next_page_token"], "invalid page token", "value_error"),
+            None => {
+                return Reply::validation(
+                    &["query", "next_page_token"],
+                    "invalid page token",
+                    "value_error",
+                );
+            }
         },
     };
-    let search = get("search").map(str::to_lowercase).filter(|s| !s.is_empty());
+    let search = get("search")
+        .map(str::to_lowercase)
+        .filter(|s| !s.is_empty());
     let category = get("category").filter(|s| !s.is_empty());
     let hits: Vec<&Value> = voices
         .iter()
-        .filter(|v| category.is_none_or(|c| v["category"].as_str().is_some_and(|vc| vc.eq_ignore_ascii_case(c))))
+        .filter(|v| {
+            category.is_none_or(|c| {
+                v["category"]
+                    .as_str()
+                    .is_some_and(|vc| vc.eq_ignore_ascii_case(c))
+            })
+        })
         .filter(|v| {
             let Some(s) = &search else { return true };
             let mut fields = vec![&v["name"], &v["description"], &v["category"]];
             fields.extend(v["labels"].as_object().into_iter().flat_map(|m| m.values()));
-            fields.iter().any(|f| f.as_str().is_some_and(|t| t.to_lowercase().contains(s.as_str())))
+            fields.iter().any(|f| {
+                f.as_str()
+                    .is_some_and(|t| t.to_lowercase().contains(s.as_str()))
+            })
         })
         .collect();
-    let end = (start + page_size).min(hits.len());
+    let end = start.saturating_add(page_size).min(hits.len());
     let page: Vec<&Value> = hits.get(start.min(end)..end).unwrap_or_default().to_vec();
     let has_more = end < hits.len();
-    Reply::json(200, json!({
-        "voices": page,
-        "has_more": has_more,
-        "total_count": hits.len(),
-        "next_page_token": if has_more { Value::from(format!("pt_{end}")) } else { Value::Null },
-    }))
+    Reply::json(
+        200,
+        json!({
+            "voices": page,
+            "has_more": has_more,
+            "total_count": hits.len(),
+            "next_page_token": if has_more { Value::from(format!("pt_{end}")) } else { Value::Null },
+        }),
+    )
 }
 
-fn tts(shared: &Arc<Shared>, req: &Request, q: &[(String, String)], voice: &str, stream: bool, n: u64) -> Outcome {
-    let rid = format!("req_{n}");
-    let fail = |r: Reply| Outcome::Reply(r.with_header("request-id", &rid));
-    let format = q.iter().find(|(k, _)| k == "output_format").map_or("mp3_44100_128", |(_, v)| v.as_str());
-    if !OUTPUT_FORMATS.contains(&format) || (stream && format.starts_with("wav_")) {
-        let allowed: Vec<&str> = OUTPUT_FORMATS.iter().copied().filter(|f| !stream || !f.starts_with("wav_")).collect();
-        return fail(Reply::json(422, json!({"detail": [{"loc": ["query", "output_format"],
-            "msg": format!("value is not a valid enumeration member; permitted: '{}'", allowed.join("', '")),
-            "type": "type_error.enum", "ctx": {"enum_values": allowed}}]})));
-    }
-    if !req.header("content-type").is_some_and(|c| c.to_ascii_lowercase().starts_with("application/json")) {
-        return fail(Reply::validation(&["body"], "value is not a valid dict", "type_error.dict"));
-    }
-    let body: Value = match serde_json::from_slice(&req.body) {
-        Ok(v @ Value::Object(_)) => v,
-        Ok(_) => return fail(Reply::validation(&["body"], "value is not a valid dict", "type_error.dict")),
-        Err(_) => return fail(Reply::validation(&["body", "0"], "Expecting value: line 1 column 1 (char 0)", "value_error.jsondecode")),
+/// FastAPI-style validation of a TTS request body: the first failing check gives a 422.
+fn validate_tts(req: &Request) -> Result<Value, Reply> {
+    let json_type = req
+        .header("content-type")
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let parsed = serde_json::from_slice::<Value>(&req.body);
+    let body = parsed.as_ref().cloned().unwrap_or_default();
+    let not_str = |k: &str| !matches!(body[k], Value::Null | Value::String(_));
+    let not_unit = |k: &str| {
+        let v = &body["voice_settings"][k];
+        !v.is_null() && v.as_f64().is_none_or(|x| !(0.0..=1.0).contains(&x))
     };
-    let text = match &body["text"] {
-        Value::String(t) => t.clone(),
-        Value::Null => return fail(Reply::validation(&["body", "text"], "field required", "value_error.missing")),
-        _ => return fail(Reply::validation(&["body", "text"], "str type expected", "type_error.str")),
-    };
-    for key in ["model_id", "language_code"] {
-        if !matches!(body[key], Value::Null | Value::String(_)) {
-            return fail(Reply::validation(&["body", key], "str type expected", "type_error.str"));
-        }
+    let seed = &body["seed"];
+    let (dict, str_expected) = ("value is not a valid dict", "str type expected");
+    let (le, not_le) = (
+        "ensure this value is less than or equal to",
+        "value_error.number.not_le",
+    );
+    let big_seed = !seed.is_null() && seed.as_u64().is_none_or(|s| s > u64::from(u32::MAX));
+    #[rustfmt::skip]
+    let checks: [(bool, &[&str], &str, &str); 10] = [
+        (!json_type.starts_with("application/json"), &["body"], dict, "type_error.dict"),
+        (parsed.is_err(), &["body", "0"], "JSON decode error", "value_error.jsondecode"),
+        (!body.is_object(), &["body"], dict, "type_error.dict"),
+        (body["text"].is_null(), &["body", "text"], "field required", "value_error.missing"),
+        (!body["text"].is_string(), &["body", "text"], str_expected, "type_error.str"),
+        (not_str("model_id"), &["body", "model_id"], str_expected, "type_error.str"),
+        (not_str("language_code"), &["body", "language_code"], str_expected, "type_error.str"),
+        (not_unit("stability"), &["body", "voice_settings", "stability"], &format!("{le} 1"), not_le),
+        (not_unit("similarity_boost"), &["body", "voice_settings", "similarity_boost"], &format!("{le} 1"), not_le),
+        (big_seed, &["body", "seed"], &format!("{le} 4294967295"), not_le),
+    ];
+    match checks.iter().find(|c| c.0) {
+        Some((_, loc, msg, kind)) => Err(Reply::validation(loc, msg, kind)),
+        None => Ok(body),
     }
-    for key in ["stability", "similarity_boost"] {
-        let v = &body["voice_settings"][key];
-        if !v.is_null() && !v.as_f64().is_some_and(|x| (0.0..=1.0).contains(&x)) {
-            return fail(Reply::validation(&["body", "voice_settings", key], "ensure this value is between 0 and 1", "value_error.number.not_le"));
-        }
+}
+
+fn tts(
+    shared: &Arc<Shared>,
+    req: &Request,
+    voice: &str,
+    stream: bool,
+    n: u64,
+) -> Result<Outcome, Reply> {
+    let q = parse_query(&req.raw_query);
+    let format = q
+        .iter()
+        .find(|(k, _)| k == "output_format")
+        .map_or("mp3_44100_128", |(_, v)| v.as_str());
+    let allowed: Vec<&str> = OUTPUT_FORMATS
+        .split_whitespace()
+        .filter(|f| !stream || !f.starts_with("wav_"))
+        .collect();
+    if !allowed.contains(&format) {
+        let msg = format!(
+            "value is not a valid enumeration member; permitted: '{}'",
+            allowed.join("', '")
+        );
+        return Err(Reply::json(
+            422,
+            json!({"detail": [{"loc": ["query", "output_format"], "msg": msg,
+            "type": "type_error.enum", "ctx": {"enum_values": allowed}}]}),
+        ));
     }
-    if !body["seed"].is_null() && !body["seed"].as_u64().is_some_and(|s| s <= 4_294_967_295) {
-        return fail(Reply::validation(&["body", "seed"], "ensure this value is between 0 and 4294967295", "value_error.number.not_le"));
-    }
-    let model_id = body["model_id"].as_str().unwrap_or("eleven_multilingual_v2");
+    let body = validate_tts(req)?;
+    let text = body["text"].as_str().unwrap_or_default();
+    let model_id = body["model_id"]
+        .as_str()
+        .unwrap_or("eleven_multilingual_v2");
     let chars = text.chars().count();
     let mut st = lock(&shared.state);
     // Invented shapes: no ElevenLabs source shows the error for an unknown or non-TTS model.
     let Some(model) = st.models.iter().find(|m| m["model_id"] == model_id) else {
-        return fail(Reply::legacy(400, "model_not_found", &format!("A model with model ID {model_id} does not exist.")));
+        let msg = format!("A model with model ID {model_id} does not exist.");
+        return Err(Reply::legacy(400, "model_not_found", &msg));
     };
     if model["can_do_text_to_speech"] != true {
-        return fail(Reply::legacy(400, "invalid_model", &format!("The model {model_id} cannot be used for text to speech.")));
+        let msg = format!("The model {model_id} cannot be used for text to speech.");
+        return Err(Reply::legacy(400, "invalid_model", &msg));
     }
-    let limit = model["maximum_text_length_per_request"].as_u64().unwrap_or(u64::MAX) as usize;
+    let limit = model["maximum_text_length_per_request"]
+        .as_u64()
+        .unwrap_or(u64::MAX) as usize;
     if !st.voices.iter().any(|v| v["voice_id"] == voice) {
-        return fail(Reply::voice_not_found(voice));
+        return Err(Reply::voice_not_found(voice));
     }
     if chars > limit {
-        return fail(Reply::max_character_limit_exceeded(limit, chars));
+        return Err(Reply::max_character_limit_exceeded(limit, chars));
     }
     let used = st.subscription["character_count"].as_u64().unwrap_or(0);
-    let quota = st.subscription["character_limit"].as_u64().unwrap_or(u64::MAX);
+    let quota = st.subscription["character_limit"]
+        .as_u64()
+        .unwrap_or(u64::MAX);
     if used + chars as u64 > quota {
         let left = quota.saturating_sub(used);
-        return fail(Reply::legacy(401, "quota_exceeded", &format!(
-            "This request exceeds your quota of {quota}. You have {left} credits remaining, while {chars} credits are required for this request.")));
+        let msg = format!(
+            "This request exceeds your quota of {quota}. You have {left} credits \
+            remaining, while {chars} credits are required for this request."
+        );
+        return Err(Reply::legacy(401, "quota_exceeded", &msg));
     }
     if st.concurrency_limit.is_some_and(|l| st.in_flight >= l) {
-        return fail(Reply::too_many_concurrent_requests());
+        return Err(Reply::too_many_concurrent_requests());
     }
     st.in_flight += 1;
     st.peak_in_flight = st.peak_in_flight.max(st.in_flight);
     st.subscription["character_count"] = json!(used + chars as u64);
     let (len, cfg) = audio_len(&st.stream, format);
-    let max = st.concurrency_limit.unwrap_or(10);
-    let current = st.in_flight;
+    let (current, max) = (st.in_flight, st.concurrency_limit.unwrap_or(10));
     drop(st);
-    let head = audio_head(n, chars).replace(
-        "\r\n\r\n",
-        &format!("\r\ncurrent-concurrent-requests: {current}\r\nmaximum-concurrent-requests: {max}\r\n\r\n"),
+    let extra = format!(
+        "current-concurrent-requests: {current}\r\nmaximum-concurrent-requests: {max}\r\n\r\n"
     );
-    Outcome::Audio { head, data: fake_audio(&text, format, len), cfg, _guard: InFlight(shared.clone()) }
-}
-
-const LANGS: [(&str, &str); 40] = [
-    ("en", "English"), ("ja", "Japanese"), ("zh", "Chinese"), ("de", "German"), ("hi", "Hindi"),
-    ("fr", "French"), ("ko", "Korean"), ("pt", "Portuguese"), ("it", "Italian"), ("es", "Spanish"),
-    ("id", "Indonesian"), ("nl", "Dutch"), ("tr", "Turkish"), ("fil", "Filipino"), ("pl", "Polish"),
-    ("sv", "Swedish"), ("bg", "Bulgarian"), ("ro", "Romanian"), ("ar", "Arabic"), ("cs", "Czech"),
-    ("el", "Greek"), ("fi", "Finnish"), ("hr", "Croatian"), ("ms", "Malay"), ("sk", "Slovak"),
-    ("da", "Danish"), ("ta", "Tamil"), ("uk", "Ukrainian"), ("ru", "Russian"), ("hu", "Hungarian"),
-    ("no", "Norwegian"), ("vi", "Vietnamese"), ("af", "Afrikaans"), ("hy", "Armenian"),
-    ("az", "Azerbaijani"), ("be", "Belarusian"), ("bn", "Bengali"), ("ca", "Catalan"),
-    ("he", "Hebrew"), ("th", "Thai"),
-];
-
-#[allow(clippy::too_many_arguments)]
-fn model(id: &str, name: &str, description: &str, tts: bool, limit: u64, langs: usize, cost: f64, group: &str) -> Value {
-    let languages: Vec<Value> = LANGS[..langs].iter().map(|(id, name)| json!({"language_id": id, "name": name})).collect();
-    json!({
-        "model_id": id, "name": name, "description": description,
-        "can_be_finetuned": true, "can_do_text_to_speech": tts, "can_do_voice_conversion": !tts,
-        "can_use_style": tts, "can_use_speaker_boost": true, "serves_pro_voices": false,
-        "token_cost_factor": cost, "requires_alpha_access": false,
-        "max_characters_request_free_user": limit, "max_characters_request_subscribed_user": limit,
-        "maximum_text_length_per_request": limit, "languages": languages,
-        "model_rates": {"character_cost_multiplier": cost, "cost_discount_multiplier": 1.0},
-        "concurrency_group": group,
+    let head = audio_head(n, chars).replace("\r\n\r\n", &format!("\r\n{extra}"));
+    let data = fake_audio(text, format, len);
+    Ok(Outcome::Audio {
+        head,
+        data,
+        cfg,
+        _guard: InFlight(shared.clone()),
     })
 }
+
+/// The first 29 are Multilingual v2's, 32 Flash v2.5's; v3 gets all 40.
+const LANGS: &str = "en English|ja Japanese|zh Chinese|de German|hi Hindi|fr French|ko Korean|\
+    pt Portuguese|it Italian|es Spanish|id Indonesian|nl Dutch|tr Turkish|fil Filipino|pl Polish|\
+    sv Swedish|bg Bulgarian|ro Romanian|ar Arabic|cs Czech|el Greek|fi Finnish|hr Croatian|\
+    ms Malay|sk Slovak|da Danish|ta Tamil|uk Ukrainian|ru Russian|hu Hungarian|no Norwegian|\
+    vi Vietnamese|af Afrikaans|hy Armenian|az Azerbaijani|be Belarusian|bn Bengali|ca Catalan|\
+    he Hebrew|th Thai";
+
+/// model_id|name|description|text to speech|max characters|languages|cost factor|concurrency group
+const MODELS: &str = "\
+eleven_multilingual_v2|Eleven Multilingual v2|Our most lifelike model with rich emotional expression.|true|10000|29|1.0|standard_eleven_multilingual_v2
+eleven_flash_v2_5|Eleven Flash v2.5|Our ultra-low-latency model in 32 languages.|true|40000|32|0.5|turbo
+eleven_flash_v2|Eleven Flash v2|Our ultra-low-latency model, English only.|true|30000|1|0.5|turbo
+eleven_v3|Eleven v3|Our most expressive model, with audio tags, in 70+ languages.|true|5000|40|1.0|standard_eleven_v3
+eleven_multilingual_sts_v2|Eleven Multilingual v2 (speech to speech)|Speech to speech in 29 languages.|false|10000|29|1.0|standard";
 
 fn seed_models() -> Vec<Value> {
-    vec![
-        model("eleven_multilingual_v2", "Eleven Multilingual v2", "Our most lifelike model with rich emotional expression.", true, 10_000, 29, 1.0, "standard_eleven_multilingual_v2"),
-        model("eleven_flash_v2_5", "Eleven Flash v2.5", "Our ultra-low-latency model in 32 languages.", true, 40_000, 32, 0.5, "turbo"),
-        model("eleven_flash_v2", "Eleven Flash v2", "Our ultra-low-latency model, English only.", true, 30_000, 1, 0.5, "turbo"),
-        model("eleven_v3", "Eleven v3", "Our most expressive model, with audio tags, in 70+ languages.", true, 5_000, 40, 1.0, "standard_eleven_v3"),
-        model("eleven_multilingual_sts_v2", "Eleven Multilingual v2 (speech to speech)", "Speech to speech in 29 languages.", false, 10_000, 29, 1.0, "standard"),
-    ]
+    let langs: Vec<Value> = LANGS
+        .split('|')
+        .map(|l| l.trim().split_once(' ').unwrap())
+        .map(|(id, name)| json!({"language_id": id, "name": name}))
+        .collect();
+    MODELS.lines().map(|line| {
+        let f: Vec<&str> = line.split('|').collect();
+        let (tts, limit): (bool, u64) = (f[3] == "true", f[4].parse().unwrap());
+        let cost: f64 = f[6].parse().unwrap();
+        json!({
+            "model_id": f[0], "name": f[1], "description": f[2],
+            "can_be_finetuned": true, "can_do_text_to_speech": tts, "can_do_voice_conversion": !tts,
+            "can_use_style": tts, "can_use_speaker_boost": true, "serves_pro_voices": false,
+            "token_cost_factor": cost, "requires_alpha_access": false,
+            "max_characters_request_free_user": limit, "max_characters_request_subscribed_user": limit,
+            "maximum_text_length_per_request": limit,
+            "languages": langs[..f[5].parse::<usize>().unwrap()],
+            "model_rates": {"character_cost_multiplier": cost, "cost_discount_multiplier": 1.0},
+            "concurrency_group": f[7],
+        })
+    }).collect()
 }
 
-fn voice(id: &str, name: &str, category: &str, labels: [&str; 5], langs: &[&str]) -> Value {
-    let [accent, gender, age, use_case, description] = labels;
-    let verified: Vec<Value> = langs.iter().map(|l| json!({"language": l, "model_id": "eleven_multilingual_v2",
-        "accent": accent, "locale": null, "preview_url": null})).collect();
-    let premade = category == "premade";
-    json!({
-        "voice_id": id, "name": name, "samples": null, "category": category, "fine_tuning": null,
-        "labels": {"accent": accent, "gender": gender, "age": age, "use_case": use_case, "description": description},
-        "description": format!("A {description} {gender} voice with a {accent} accent, good for {use_case}."),
-        "preview_url": format!("https://storage.googleapis.com/eleven-public-prod/voices/{id}/preview.mp3"),
-        "available_for_tiers": [], "settings": null, "sharing": null,
-        "high_quality_base_model_ids": ["eleven_multilingual_v2", "eleven_flash_v2_5", "eleven_v3"],
-        "verified_languages": verified, "collection_ids": [], "safety_control": null,
-        "is_owner": !premade, "is_legacy": false, "is_mixed": false, "favorited_at_unix": null,
-        "created_at_unix": if premade { Value::Null } else { json!(1_735_689_600) },
-    })
-}
+/// voice_id|name|category|accent|gender|age|use_case|description label|verified languages
+const VOICES: &str = "\
+21m00Tcm4TlvDq8ikWAM|Rachel|premade|american|female|young|narration|calm|en
+pNInz6obpgDQGcFmaJgB|Adam|premade|american|male|middle aged|narration|deep|en
+EXAVITQu4vr4xnSDxMaL|Sarah|premade|american|female|young|news|soft|en fr
+ErXwobaYiN019PkySvjV|Antoni|premade|american|male|young|narration|well-rounded|en
+AZnzlk1XvdvUeBnXmlld|Domi|premade|american|female|young|narration|strong|en
+MF3mGyEYCl7XYWbV9V6O|Elli|premade|american|female|young|narration|emotional|en
+TxGEqnHWrfWFTfGW9XjX|Josh|premade|american|male|young|narration|deep|en
+JBFqnCBsd6RMkjVDRZzb|George|premade|british|male|middle aged|narration|warm|en
+XB0fDUnXU5powFXDhCwa|Charlotte|premade|swedish|female|young|characters|seductive|en sv
+onwK4e9ZLuTAKqWW03F9|Daniel|premade|british|male|middle aged|news|authoritative|en
+pFZP5JQG7iQjIQuC4Bku|Lily|premade|british|female|middle aged|narration|warm|en
+nPczCjzI2devNBz1zQrb|Brian|premade|american|male|middle aged|narration|deep|en
+N2lVS1w4EtoT3dr4eOWO|Callum|premade|transatlantic|male|middle aged|characters|intense|en
+IKne3meq5aSn9XLyUdCD|Charlie|premade|australian|male|middle aged|conversational|natural|en
+XrExE9yKIg1WjnnlVkGX|Matilda|premade|american|female|middle aged|narration|friendly|en
+jsCqWAovK2LkecY7zXl4|Freya|premade|american|female|young|characters|expressive|en
+ThT5KcBeYPX3keUQqHPh|Dorothy|premade|british|female|young|children's stories|pleasant|en
+2EiwWnXFnvU5JabPnv8n|Clyde|premade|american|male|middle aged|characters|war veteran|en
+TX3LPaxmHKxFdv7VOQHJ|Liam|premade|american|male|young|narration|articulate|en
+cl0nEdAdam5t0neVo1ce|Adam Stone|cloned|british|male|middle aged|narration|gravelly|en
+cl0nEdMyV01ce0000001|My Clone|cloned|american|male|young|conversational|casual|en
+gEnYuk1JapaneseV0ice|Yuki|generated|japanese|female|young|characters|bright|ja
+gEnOldW1zardV0ice001|Old Wizard|generated|british|male|old|characters|raspy|en
+pr0DeutschErzaehler1|Erzähler Deutsch|professional|german|male|middle aged|audiobook|steady|de en
+pr0Podca5tHostV0ice1|Podcast Host|professional|american|female|middle aged|podcast|upbeat|en es";
 
 fn seed_voices() -> Vec<Value> {
-    let p = "premade";
-    vec![
-        voice(RACHEL, "Rachel", p, ["american", "female", "young", "narration", "calm"], &["en"]),
-        voice("pNInz6obpgDQGcFmaJgB", "Adam", p, ["american", "male", "middle aged", "narration", "deep"], &["en"]),
-        voice("EXAVITQu4vr4xnSDxMaL", "Sarah", p, ["american", "female", "young", "news", "soft"], &["en", "fr"]),
-        voice("ErXwobaYiN019PkySvjV", "Antoni", p, ["american", "male", "young", "narration", "well-rounded"], &["en"]),
-        voice("AZnzlk1XvdvUeBnXmlld", "Domi", p, ["american", "female", "young", "narration", "strong"], &["en"]),
-        voice("MF3mGyEYCl7XYWbV9V6O", "Elli", p, ["american", "female", "young", "narration", "emotional"], &["en"]),
-        voice("TxGEqnHWrfWFTfGW9XjX", "Josh", p, ["american", "male", "young", "narration", "deep"], &["en"]),
-        voice("JBFqnCBsd6RMkjVDRZzb", "George", p, ["british", "male", "middle aged", "narration", "warm"], &["en"]),
-        voice("XB0fDUnXU5powFXDhCwa", "Charlotte", p, ["swedish", "female", "young", "characters", "seductive"], &["en", "sv"]),
-        voice("onwK4e9ZLuTAKqWW03F9", "Daniel", p, ["british", "male", "middle aged", "news", "authoritative"], &["en"]),
-        voice("pFZP5JQG7iQjIQuC4Bku", "Lily", p, ["british", "female", "middle aged", "narration", "warm"], &["en"]),
-        voice("nPczCjzI2devNBz1zQrb", "Brian", p, ["american", "male", "middle aged", "narration", "deep"], &["en"]),
-        voice("N2lVS1w4EtoT3dr4eOWO", "Callum", p, ["transatlantic", "male", "middle aged", "characters", "intense"], &["en"]),
-        voice("IKne3meq5aSn9XLyUdCD", "Charlie", p, ["australian", "male", "middle aged", "conversational", "natural"], &["en"]),
-        voice("XrExE9yKIg1WjnnlVkGX", "Matilda", p, ["american", "female", "middle aged", "narration", "friendly"], &["en"]),
-        voice("jsCqWAovK2LkecY7zXl4", "Freya", p, ["american", "female", "young", "characters", "expressive"], &["en"]),
-        voice("ThT5KcBeYPX3keUQqHPh", "Dorothy", p, ["british", "female", "young", "children's stories", "pleasant"], &["en"]),
-        voice("2EiwWnXFnvU5JabPnv8n", "Clyde", p, ["american", "male", "middle aged", "characters", "war veteran"], &["en"]),
-        voice("TX3LPaxmHKxFdv7VOQHJ", "Liam", p, ["american", "male", "young", "narration", "articulate"], &["en"]),
-        voice("cl0nEdAdam5t0neVo1ce", "Adam Stone", "cloned", ["british", "male", "middle aged", "narration", "gravelly"], &["en"]),
-        voice("cl0nEdMyV01ce0000001", "My Clone", "cloned", ["american", "male", "young", "conversational", "casual"], &["en"]),
-        voice("gEnYuk1JapaneseV0ice", "Yuki", "generated", ["japanese", "female", "young", "characters", "bright"], &["ja"]),
-        voice("gEnOldW1zardV0ice001", "Old Wizard", "generated", ["british", "male", "old", "characters", "raspy"], &["en"]),
-        voice("pr0DeutschErzaehler1", "Erzähler Deutsch", "professional", ["german", "male", "middle aged", "audiobook", "steady"], &["de", "en"]),
-        voice("pr0Podca5tHostV0ice1", "Podcast Host", "professional", ["american", "female", "middle aged", "podcast", "upbeat"], &["en", "es"]),
-    ]
+    VOICES.lines().map(|line| {
+        let f: Vec<&str> = line.split('|').collect();
+        let [id, name, category, accent, gender, age, use_case, desc, langs] = f[..] else {
+            panic!("bad voice row {line}")
+        };
+        let verified: Vec<Value> = langs.split(' ').map(|l| json!({"language": l,
+            "model_id": "eleven_multilingual_v2", "accent": accent, "locale": null, "preview_url": null})).collect();
+        let premade = category == "premade";
+        json!({
+            "voice_id": id, "name": name, "samples": null, "category": category, "fine_tuning": null,
+            "labels": {"accent": accent, "gender": gender, "age": age, "use_case": use_case, "description": desc},
+            "description": format!("A {desc} {gender} voice with a {accent} accent, good for {use_case}."),
+            "preview_url": format!("https://storage.googleapis.com/eleven-public-prod/voices/{id}/preview.mp3"),
+            "available_for_tiers": [], "settings": null, "sharing": null,
+            "high_quality_base_model_ids": ["eleven_multilingual_v2", "eleven_flash_v2_5", "eleven_v3"],
+            "verified_languages": verified, "collection_ids": [], "safety_control": null,
+            "is_owner": !premade, "is_legacy": false, "is_mixed": false, "favorited_at_unix": null,
+            "created_at_unix": if premade { Value::Null } else { json!(1_735_689_600) },
+        })
+    }).collect()
 }
 
 fn seed_subscription() -> Value {
@@ -983,7 +1226,14 @@ fn seed_subscription() -> Value {
 fn user(subscription: &Value) -> Value {
     let mut sub = subscription.clone();
     if let Some(m) = sub.as_object_mut() {
-        for k in ["open_invoices", "has_open_invoices", "next_invoice", "pending_change", "has_used_starter_coupon_on_account", "has_used_creator_coupon_on_account"] {
+        for k in [
+            "open_invoices",
+            "has_open_invoices",
+            "next_invoice",
+            "pending_change",
+            "has_used_starter_coupon_on_account",
+            "has_used_creator_coupon_on_account",
+        ] {
             m.remove(k);
         }
     }

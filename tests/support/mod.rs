@@ -2,6 +2,8 @@
 //! schemas to validate what it says.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod fake_elevenlabs;
+
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};

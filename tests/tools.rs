@@ -1,0 +1,475 @@
+//! The voice tools end to end: the real binary over stdio against the fake ElevenLabs API.
+
+mod support;
+
+use serde_json::{Value, json};
+use std::time::Duration;
+use support::fake_elevenlabs::{FakeElevenLabs, RACHEL, Reply, StreamConfig, fake_audio};
+use support::{Home, Schemas, Server, initialize, req};
+
+const KEY: &str = "sk_test_5f4e3d2c1b0a99887766";
+const V: &str = "2025-11-25";
+
+struct Setup {
+    home: Home,
+    fake: FakeElevenLabs,
+    srv: Server,
+}
+
+fn start(name: &str, version: &str, extra: &[(&str, &str)]) -> Setup {
+    let home = Home::new(name);
+    let fake = FakeElevenLabs::start(KEY);
+    let url = fake.url();
+    let mut env = vec![
+        ("ELEVENLABS_API_KEY", KEY),
+        ("ELEVENLABS_BASE_URL", url.as_str()),
+        ("MCP_ELEVENLABS_LOG", "debug"),
+    ];
+    env.extend_from_slice(extra);
+    let mut srv = Server::start(&home, &env);
+    if version != "2026-07-28" {
+        srv.call(&initialize(1, version));
+    }
+    Setup { home, fake, srv }
+}
+
+fn call(s: &mut Setup, version: &str, id: u64, tool: &str, args: Value) -> Value {
+    let r = s.srv.call(&req(
+        version,
+        id,
+        "tools/call",
+        json!({"name": tool, "arguments": args}),
+    ));
+    assert!(r.get("result").is_some(), "{r}");
+    r["result"].clone()
+}
+
+fn text(result: &Value) -> String {
+    result["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn finish(s: Setup) -> (String, Vec<String>) {
+    let Setup { home, fake, srv } = s;
+    let (status, stderr, seen) = srv.finish(Duration::from_secs(10));
+    assert!(status.is_some_and(|st| st.success()), "{stderr}");
+    for line in seen.iter().chain([&stderr]) {
+        assert!(!line.contains(KEY), "the API key leaked: {line}");
+    }
+    for r in fake.requests() {
+        assert_eq!(
+            r.header("xi-api-key"),
+            Some(KEY),
+            "every request is authenticated"
+        );
+        assert!(!String::from_utf8_lossy(&r.body).contains(KEY));
+        assert!(!r.path.contains(KEY) && !r.raw_query.contains(KEY));
+    }
+    drop(home);
+    (stderr, seen)
+}
+
+#[test]
+fn models_usage_and_voices() {
+    let schemas = Schemas::load();
+    for version in [V, "2026-07-28"] {
+        let mut s = start("lists", version, &[]);
+        let r = call(&mut s, version, 2, "list_models", json!({}));
+        schemas.check(version, "CallToolResult", &r);
+        assert_eq!(r["isError"], false, "{r}");
+        let models = r["structuredContent"]["models"].as_array().unwrap();
+        assert!(
+            models
+                .iter()
+                .any(|m| m["model_id"] == "eleven_flash_v2_5" && m["max_characters"] == 40000)
+        );
+        assert!(
+            !models
+                .iter()
+                .any(|m| m["model_id"] == "eleven_multilingual_sts_v2"),
+            "only TTS models"
+        );
+        // Cached: a second call does not ask again.
+        let before = s.fake.requests().len();
+        call(&mut s, version, 3, "list_models", json!({}));
+        assert_eq!(s.fake.requests().len(), before);
+
+        s.fake.set_character_count(1234, 10000);
+        let r = call(&mut s, version, 4, "get_usage", json!({}));
+        schemas.check(version, "CallToolResult", &r);
+        assert_eq!(r["structuredContent"]["characters_left"], 8766);
+        assert!(text(&r).contains("Used 1234 of 10000"), "{r}");
+
+        let r = call(&mut s, version, 5, "list_voices", json!({"page_size": 10}));
+        schemas.check(version, "CallToolResult", &r);
+        let first = r["structuredContent"]["voices"].as_array().unwrap().len();
+        assert_eq!(first, 10);
+        let cursor = r["structuredContent"]["next_cursor"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let r = call(
+            &mut s,
+            version,
+            6,
+            "list_voices",
+            json!({"page_size": 10, "cursor": cursor}),
+        );
+        let second: Vec<String> = r["structuredContent"]["voices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["voice_id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(second.len(), 10);
+        let r = call(
+            &mut s,
+            version,
+            7,
+            "list_voices",
+            json!({"search": "rachel", "category": "premade"}),
+        );
+        assert_eq!(
+            r["structuredContent"]["voices"][0]["voice_id"], RACHEL,
+            "{r}"
+        );
+        finish(s);
+    }
+}
+
+#[test]
+fn set_default_voice_persists_and_notes_env_overrides() {
+    let mut s = start("default-voice", V, &[]);
+    let r = call(
+        &mut s,
+        V,
+        2,
+        "set_default_voice",
+        json!({"voice": "rachel"}),
+    );
+    assert_eq!(r["isError"], false, "{r}");
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(s.home.state_path()).unwrap()).unwrap();
+    assert_eq!(state["elevenlabs.default_voice_id"], RACHEL);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(s.home.state_path())
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+    }
+    let r = call(
+        &mut s,
+        V,
+        3,
+        "set_default_voice",
+        json!({"voice": "Nobody Atall"}),
+    );
+    assert_eq!(r["isError"], true);
+    assert!(text(&r).contains("No voice called"), "{r}");
+    let r = call(
+        &mut s,
+        V,
+        4,
+        "set_default_voice",
+        json!({"voice": "AAAAAAAAAAAAAAAAAAAA"}),
+    );
+    assert_eq!(r["isError"], true);
+    assert!(text(&r).contains("list_voices"), "{r}");
+    finish(s);
+
+    let mut s = start("default-voice-env", V, &[("ELEVENLABS_VOICE_ID", RACHEL)]);
+    let r = call(&mut s, V, 2, "set_default_voice", json!({"voice": RACHEL}));
+    assert!(text(&r).contains("ELEVENLABS_VOICE_ID is set"), "{r}");
+    finish(s);
+}
+
+#[test]
+fn speak_saves_files_that_match_what_was_served() {
+    let schemas = Schemas::load();
+    let mut s = start("speak-file", V, &[]);
+    let output_schema = {
+        let r = s.srv.call(&req(V, 90, "tools/list", Value::Null));
+        r["result"]["tools"][0]["outputSchema"].clone()
+    };
+    let validator = jsonschema::validator_for(&output_schema).unwrap();
+    let r = call(
+        &mut s,
+        V,
+        2,
+        "speak",
+        json!({"text": "Hello **world**, see https://docs.rs/serde for more."}),
+    );
+    schemas.check(V, "CallToolResult", &r);
+    assert_eq!(r["isError"], false, "{r}");
+    let sc = &r["structuredContent"];
+    assert!(validator.is_valid(sc), "{sc}");
+    assert_eq!(sc["mime_type"], "audio/mpeg");
+    assert_eq!(sc["voice_id"], RACHEL);
+    assert_eq!(sc["model_id"], "eleven_flash_v2_5");
+    let sent = s
+        .fake
+        .requests()
+        .into_iter()
+        .find(|q| q.path.contains("/stream"))
+        .unwrap();
+    let body = sent.json();
+    assert_eq!(
+        body["text"], "Hello world, see docs.rs for more.",
+        "Markdown and URLs tidied"
+    );
+    assert_eq!(
+        sc["characters"],
+        body["text"].as_str().unwrap().chars().count()
+    );
+    assert_eq!(sent.param("output_format"), Some("mp3_44100_128"));
+    let path = sc["path"].as_str().unwrap();
+    let saved = std::fs::read(path).unwrap();
+    assert_eq!(
+        saved,
+        fake_audio(body["text"].as_str().unwrap(), "mp3_44100_128", 4 * 2048),
+        "bytes saved equal bytes served"
+    );
+    assert_eq!(sc["bytes"], saved.len());
+    let name = std::path::Path::new(path)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        name.contains("-rachel-") && name.ends_with(".mp3"),
+        "{name}"
+    );
+    assert_eq!(r["content"][1]["type"], "resource_link");
+    assert_eq!(r["content"][1]["uri"], format!("audio://{name}"));
+    // The link reads back as a blob.
+    let rr = s.srv.call(&req(
+        V,
+        3,
+        "resources/read",
+        json!({"uri": format!("audio://{name}")}),
+    ));
+    schemas.check(V, "ReadResourceResult", &rr["result"]);
+    let blob = rr["result"]["contents"][0]["blob"].as_str().unwrap();
+    assert_eq!(blob.len(), saved.len().div_ceil(3) * 4);
+
+    // WAV: PCM requested from the stream endpoint and wrapped with a correct header.
+    let r = call(
+        &mut s,
+        V,
+        4,
+        "speak",
+        json!({"text": "Wave", "output_format": "wav_16000", "raw": true}),
+    );
+    let sc = &r["structuredContent"];
+    assert!(validator.is_valid(sc), "{sc}");
+    assert_eq!(sc["mime_type"], "audio/wav");
+    let req_sent = s
+        .fake
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|q| q.path.contains("/stream"))
+        .unwrap();
+    assert_eq!(req_sent.param("output_format"), Some("pcm_16000"));
+    let wav = std::fs::read(sc["path"].as_str().unwrap()).unwrap();
+    assert_eq!(&wav[0..4], b"RIFF");
+    assert_eq!(&wav[8..12], b"WAVE");
+    let data_len = u32::from_le_bytes(wav[40..44].try_into().unwrap()) as usize;
+    assert_eq!(data_len, wav.len() - 44);
+    assert_eq!(u32::from_le_bytes(wav[24..28].try_into().unwrap()), 16000);
+    assert_eq!(&wav[44..], &fake_audio("Wave", "pcm_16000", data_len)[..]);
+    assert_eq!(sc["duration_ms"], (data_len as u64) * 1000 / 32000);
+
+    // Same text three times in the same second: three files, none overwritten.
+    let mut paths = Vec::new();
+    for i in 0..3 {
+        let r = call(
+            &mut s,
+            V,
+            10 + i,
+            "speak",
+            json!({"text": "Same", "filename": "same.mp3"}),
+        );
+        paths.push(r["structuredContent"]["path"].as_str().unwrap().to_string());
+    }
+    paths.sort();
+    paths.dedup();
+    assert_eq!(paths.len(), 3, "{paths:?}");
+    // A filename cannot leave the directory.
+    let r = call(
+        &mut s,
+        V,
+        20,
+        "speak",
+        json!({"text": "x", "filename": "../escape.mp3"}),
+    );
+    assert_eq!(r["isError"], true);
+    assert!(text(&r).contains("plain file name"));
+    finish(s);
+}
+
+#[test]
+fn speak_inline_in_every_era() {
+    for version in ["2024-11-05", "2025-03-26", V, "2026-07-28"] {
+        let mut s = start("inline", version, &[]);
+        let r = call(
+            &mut s,
+            version,
+            2,
+            "speak",
+            json!({"text": "Inline", "delivery": "inline", "raw": true}),
+        );
+        assert_eq!(r["isError"], false, "{version}: {r}");
+        let expected = fake_audio("Inline", "mp3_44100_128", 4 * 2048);
+        let block = &r["content"][1];
+        let data = if version == "2024-11-05" {
+            assert_eq!(block["type"], "resource");
+            block["resource"]["blob"].as_str().unwrap().to_string()
+        } else {
+            assert_eq!(block["type"], "audio");
+            assert_eq!(block["mimeType"], "audio/mpeg");
+            block["data"].as_str().unwrap().to_string()
+        };
+        assert_eq!(data.len(), expected.len().div_ceil(3) * 4);
+        if version >= "2025-06-18" {
+            assert_eq!(r["structuredContent"]["delivery"], "inline");
+            assert!(r["structuredContent"].get("path").is_none());
+        } else {
+            assert!(r.get("structuredContent").is_none());
+            assert!(r["content"].as_array().unwrap().iter().any(|c| {
+                c["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("\"delivery\":\"inline\""))
+            }));
+        }
+        finish(s);
+    }
+}
+
+#[test]
+fn upstream_errors_become_actionable_results() {
+    let mut s = start("errors", V, &[("MCP_ELEVENLABS_LOG", "debug")]);
+    let cases: Vec<(&str, Reply, &str)> = vec![
+        (
+            "/v1/text-to-speech",
+            Reply::quota_exceeded(),
+            "credits are exhausted",
+        ),
+        (
+            "/v1/text-to-speech",
+            Reply::invalid_api_key(),
+            "rejected the API key",
+        ),
+        (
+            "/v1/text-to-speech",
+            Reply::max_character_limit_exceeded(10, 20),
+            "longer than this model accepts",
+        ),
+        (
+            "/v1/text-to-speech",
+            Reply::voice_not_found("x"),
+            "list_voices",
+        ),
+        (
+            "/v1/text-to-speech",
+            Reply::only_for_creator(),
+            "plan does not allow",
+        ),
+        (
+            "/v1/text-to-speech",
+            Reply::validation(
+                &["body", "voice_settings", "stability"],
+                "too big",
+                "value_error",
+            ),
+            "voice_settings.stability",
+        ),
+    ];
+    for (i, (path, reply, needle)) in cases.into_iter().enumerate() {
+        s.fake.fail_next(path, 1, reply);
+        let r = call(
+            &mut s,
+            V,
+            100 + i as u64,
+            "speak",
+            json!({"text": "hi", "raw": true}),
+        );
+        assert_eq!(r["isError"], true, "{needle}: {r}");
+        assert!(text(&r).contains(needle), "{needle}: {}", text(&r));
+    }
+    // Transient failures are retried (max_retries = 2): one 429 system_busy, then success.
+    s.fake
+        .fail_next("/v1/text-to-speech", 1, Reply::system_busy().retry_after(0));
+    let r = call(
+        &mut s,
+        V,
+        200,
+        "speak",
+        json!({"text": "retry me", "raw": true}),
+    );
+    assert_eq!(r["isError"], false, "{r}");
+    // Three 500s in a row exhaust the retries.
+    s.fake
+        .fail_next("/v1/user/subscription", 3, Reply::internal_error());
+    let r = call(&mut s, V, 201, "get_usage", json!({}));
+    assert_eq!(r["isError"], true);
+    assert!(text(&r).contains("internal error"), "{r}");
+    let (stderr, _) = finish(s);
+    assert!(stderr.contains("retrying"), "{stderr}");
+}
+
+#[test]
+fn a_broken_stream_leaves_nothing_behind() {
+    let mut s = start("reset", V, &[]);
+    s.fake.set_stream(StreamConfig {
+        chunks: 8,
+        chunk_bytes: 4096,
+        ..StreamConfig::default()
+    });
+    s.fake
+        .fail_next("/v1/text-to-speech", 1, Reply::ResetAfter(10_000));
+    let r = call(&mut s, V, 2, "speak", json!({"text": "cut", "raw": true}));
+    assert_eq!(r["isError"], true, "{r}");
+    assert!(text(&r).contains("nothing was saved"), "{r}");
+    let dir = s.home.audio_dir();
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .map(|d| d.collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+    finish(s);
+}
+
+#[test]
+fn unreachable_api_is_explained() {
+    let home = Home::new("refused");
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut srv = Server::start(
+        &home,
+        &[("ELEVENLABS_API_KEY", KEY), ("ELEVENLABS_BASE_URL", &url)],
+    );
+    srv.call(&initialize(1, V));
+    let r = srv.call(&req(V, 2, "tools/call", json!({"name": "list_models"})));
+    assert_eq!(r["result"]["isError"], true);
+    assert!(text(&r["result"]).contains("refused"), "{r}");
+    // ping is answered while calls are in flight or retrying.
+    srv.send(&req(V, 3, "tools/call", json!({"name": "get_usage"})));
+    let p = srv.call(&req(V, 4, "ping", Value::Null));
+    assert_eq!(p["result"], json!({}));
+    let (status, stderr, _) = srv.finish(Duration::from_secs(15));
+    assert!(status.unwrap().success(), "{stderr}");
+}
