@@ -17,8 +17,9 @@ macro_rules! tell {
 use lexopt::prelude::*;
 use mcp_elevenlabs::core::settings::{self, Loaded};
 use mcp_elevenlabs::shell::files::{self, Paths};
+use mcp_elevenlabs::shell::{self, log::Logger};
 use std::ffi::OsString;
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 /// What the user asked for.
@@ -31,6 +32,21 @@ pub(crate) enum Command {
     ConfigList,
     ConfigPath,
     ConfigClean { yes: bool },
+    ConfigTest,
+    Models,
+    Usage,
+    Voices { search: Option<String> },
+    Speak(SpeakArgs),
+}
+
+/// `speak TEXT [--voice V] [--model M] [--format F] [--out FILE]`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct SpeakArgs {
+    pub(crate) text: String,
+    pub(crate) voice: Option<String>,
+    pub(crate) model: Option<String>,
+    pub(crate) format: Option<String>,
+    pub(crate) out: Option<std::path::PathBuf>,
 }
 
 pub(crate) const MAIN_HELP: &str = "\
@@ -39,7 +55,11 @@ mcp-elevenlabs: an MCP server that gives AI agents a voice with ElevenLabs.
 Usage:
   mcp-elevenlabs [serve]          Serve MCP over stdio (what MCP hosts run)
   mcp-elevenlabs --init           Write a config template (same as `config init`)
-  mcp-elevenlabs config <command> Manage the configuration (init, list, path, clean)
+  mcp-elevenlabs config <command> Manage the configuration (init, list, path, clean, test)
+  mcp-elevenlabs speak TEXT       Turn TEXT into an audio file and print its path
+  mcp-elevenlabs voices           List voices (--search Q)
+  mcp-elevenlabs models           List text-to-speech models
+  mcp-elevenlabs usage            Show characters used and left
 
 Options:
   -h, --help       Show help (also after any command)
@@ -77,6 +97,45 @@ Commands:
   list             Show every setting, its value (API key masked) and where it came from
   path             Print the config file path
   clean [--yes]    Delete the config and state files (asks first unless --yes)
+  test             Check the API key, default voice and model against ElevenLabs (exit 1 if not)
+";
+
+const TEST_HELP: &str = "\
+Usage: mcp-elevenlabs config test
+
+Check against the ElevenLabs API that the API key is accepted, the default voice exists and the
+model exists and does text to speech. Prints one line per check; exits 0 if all pass, 1 with the
+reason if one fails, 2 if the configuration itself has problems.
+";
+
+const SPEAK_HELP: &str = "\
+Usage: mcp-elevenlabs speak TEXT [--voice V] [--model M] [--format F] [--out FILE]
+
+Turn TEXT into speech, save it and print the file's path. Without --out the file goes to the
+output directory (output.dir) under a new name; with --out it is written to FILE, which must not
+exist yet. Markdown, code and URLs in TEXT are tidied for speech.
+  --voice V    voice id or name (default: the configured voice)
+  --model M    model id (default: elevenlabs.model)
+  --format F   output format, e.g. mp3_44100_128 (default), wav_24000, opus_48000_64
+  --out FILE   where to write the audio
+";
+
+const VOICES_HELP: &str = "\
+Usage: mcp-elevenlabs voices [--search Q]
+
+List the account's voices (name, id, category, labels), up to 100.
+";
+
+const MODELS_HELP: &str = "\
+Usage: mcp-elevenlabs models
+
+List the text-to-speech models with their character limits and languages.
+";
+
+const USAGE_HELP: &str = "\
+Usage: mcp-elevenlabs usage
+
+Show the characters used and left in this billing period, when they reset, and the plan.
 ";
 
 const INIT_HELP: &str = "\
@@ -140,6 +199,15 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command,
             Value(value) if command.is_none() => {
                 let value = value.string()?;
                 match (in_config, value.as_str()) {
+                    (false, "speak") => return parse_speak(&mut parser),
+                    (false, "voices") => return parse_voices(&mut parser),
+                    (false, "models") => {
+                        return parse_bare(&mut parser, Command::Models, MODELS_HELP);
+                    }
+                    (false, "usage") => return parse_bare(&mut parser, Command::Usage, USAGE_HELP),
+                    (true, "test") => {
+                        return parse_bare(&mut parser, Command::ConfigTest, TEST_HELP);
+                    }
                     (false, "serve") => command = Some(Command::Serve),
                     (false, "config") => in_config = true,
                     (true, "init") => command = Some(Command::ConfigInit { force: false }),
@@ -148,12 +216,12 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command,
                     (true, "clean") => command = Some(Command::ConfigClean { yes: false }),
                     (true, other) => {
                         return Err(format!(
-                            "unknown config command {other:?} (expected init, list, path or clean)"
+                            "unknown config command {other:?} (expected init, list, path, clean or test)"
                         )
                         .into());
                     }
                     (false, other) => {
-                        return Err(format!("unknown command {other:?} (expected serve or config; `config test`, `speak`, `voices`, `models` and `usage` arrive with the voice tools)").into());
+                        return Err(format!("unknown command {other:?} (expected serve, config, speak, voices, models or usage)").into());
                     }
                 }
             }
@@ -162,13 +230,60 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command,
     }
     Ok(match command {
         None if in_config => {
-            return Err("missing config command (init, list, path or clean)".into());
+            return Err("missing config command (init, list, path, clean or test)".into());
         }
         None => Command::Serve,
         Some(Command::ConfigInit { .. }) => Command::ConfigInit { force },
         Some(Command::ConfigClean { .. }) => Command::ConfigClean { yes },
         Some(other) => other,
     })
+}
+
+/// A command without options.
+fn parse_bare(
+    parser: &mut lexopt::Parser,
+    command: Command,
+    help: &'static str,
+) -> Result<Command, lexopt::Error> {
+    if let Some(arg) = parser.next()? {
+        return match arg {
+            Short('h') | Long("help") => Ok(Command::Help(help)),
+            _ => Err(arg.unexpected()),
+        };
+    }
+    Ok(command)
+}
+
+fn parse_voices(parser: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
+    let mut search = None;
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(VOICES_HELP)),
+            Short('s') | Long("search") => search = Some(parser.value()?.string()?),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(Command::Voices { search })
+}
+
+fn parse_speak(parser: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
+    let mut args = SpeakArgs::default();
+    let mut text: Option<String> = None;
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(SPEAK_HELP)),
+            Long("voice") => args.voice = Some(parser.value()?.string()?),
+            Long("model") => args.model = Some(parser.value()?.string()?),
+            Long("format") => args.format = Some(parser.value()?.string()?),
+            Long("out") => args.out = Some(parser.value()?.into()),
+            Value(v) if text.is_none() => text = Some(v.string()?),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    args.text = text
+        .filter(|t| !t.trim().is_empty())
+        .ok_or("speak needs the TEXT to say")?;
+    Ok(Command::Speak(args))
 }
 
 fn env_string(name: &str) -> Option<String> {
@@ -290,6 +405,205 @@ pub(crate) fn config_clean(paths: &Paths, yes: bool) -> ExitCode {
     code
 }
 
+/// Runs one tool in-process and prints its text; exit 1 with the reason if it failed.
+pub(crate) fn tool(
+    paths: &Paths,
+    config: mcp_elevenlabs::core::Config,
+    log: &Logger,
+    name: &str,
+    args: serde_json::Value,
+) -> Result<serde_json::Value, ExitCode> {
+    if !config.problems.is_empty() {
+        tell!("mcp-elevenlabs: the configuration has problems:");
+        for p in &config.problems {
+            tell!("  {p}");
+        }
+        return Err(ExitCode::from(2));
+    }
+    if config.settings.api_key.is_none() {
+        tell!(
+            "mcp-elevenlabs: no ElevenLabs API key: run `mcp-elevenlabs --init` or set ELEVENLABS_API_KEY"
+        );
+        return Err(ExitCode::from(2));
+    }
+    let result = shell::call_tool(config, paths, log, name, args);
+    let text = result["content"][0]["text"]
+        .as_str()
+        .or_else(|| result["message"].as_str())
+        .unwrap_or("no reply")
+        .to_string();
+    if result["isError"] != false {
+        tell!("mcp-elevenlabs: {text}");
+        return Err(ExitCode::from(1));
+    }
+    Ok(result)
+}
+
+/// Prints a tool's text result.
+pub(crate) fn print_text(result: &serde_json::Value) -> ExitCode {
+    say!(
+        "{}",
+        result["content"][0]["text"].as_str().unwrap_or_default()
+    );
+    ExitCode::SUCCESS
+}
+
+/// `speak`: saves the audio, moves it to `--out` if given, prints the path.
+pub(crate) fn speak(
+    paths: &Paths,
+    config: mcp_elevenlabs::core::Config,
+    log: &Logger,
+    args: &SpeakArgs,
+) -> ExitCode {
+    if let Some(out) = &args.out {
+        if out.exists() {
+            tell!(
+                "mcp-elevenlabs: {} already exists; choose another --out",
+                out.display()
+            );
+            return ExitCode::from(1);
+        }
+    }
+    let mut call = serde_json::json!({"text": args.text, "delivery": "file"});
+    for (key, value) in [
+        ("voice", &args.voice),
+        ("model", &args.model),
+        ("output_format", &args.format),
+    ] {
+        if let Some(v) = value {
+            call[key] = v.clone().into();
+        }
+    }
+    if io::stderr().is_terminal() {
+        tell!("Generating speech…");
+    }
+    let result = match tool(paths, config, log, "speak", call) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let saved = std::path::PathBuf::from(
+        result["structuredContent"]["path"]
+            .as_str()
+            .unwrap_or_default(),
+    );
+    let Some(out) = &args.out else {
+        say!("{}", saved.display());
+        return ExitCode::SUCCESS;
+    };
+    let moved = std::fs::rename(&saved, out).or_else(|_| {
+        std::fs::copy(&saved, out)?;
+        std::fs::remove_file(&saved)
+    });
+    match moved {
+        Ok(()) => {
+            say!("{}", out.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tell!(
+                "mcp-elevenlabs: saved {} but cannot move it to {}: {e}",
+                saved.display(),
+                out.display()
+            );
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `config test`: the key, the default voice and the model, checked against the API.
+pub(crate) fn config_test(paths: &Paths) -> ExitCode {
+    use mcp_elevenlabs::core::elevenlabs as api;
+    let loaded = load(paths);
+    if !loaded.problems.is_empty() {
+        tell!("mcp-elevenlabs: the configuration has problems:");
+        for p in &loaded.problems {
+            tell!("  {p}");
+        }
+        return ExitCode::from(2);
+    }
+    let s = &loaded.settings;
+    let Some(key) = &s.api_key else {
+        tell!("fail: no API key: run `mcp-elevenlabs --init` or set ELEVENLABS_API_KEY");
+        return ExitCode::from(1);
+    };
+    let client = match shell::http_client::Client::new(
+        &s.base_url,
+        Some(key.expose().to_string()),
+        s.limits.request_timeout_ms,
+        1,
+        s.ca_file.as_deref().map(std::path::Path::new),
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            tell!("fail: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let get = |req: api::HttpRequest| -> Result<Vec<u8>, String> {
+        match client.call(&req, 8 << 20) {
+            Ok(resp) if (200..300).contains(&resp.status) => Ok(resp.body),
+            Ok(resp) => Err(api::describe_error(
+                &api::parse_error(resp.status, &resp.body),
+                None,
+            )),
+            Err(t) => Err(api::describe_transport(
+                &t,
+                &s.base_url,
+                s.limits.request_timeout_ms,
+            )),
+        }
+    };
+    let mut failed = false;
+    match get(api::subscription()).and_then(|b| api::parse_subscription(&b)) {
+        Ok(sub) => say!(
+            "ok: API key {} accepted by {} (plan {}, {} of {} characters used)",
+            key.masked(),
+            s.base_url,
+            sub.tier,
+            sub.character_count,
+            sub.character_limit
+        ),
+        Err(e) => {
+            tell!("fail: API key {}: {e}", key.masked());
+            return ExitCode::from(1);
+        }
+    }
+    let voice = s
+        .default_voice_id
+        .clone()
+        .unwrap_or_else(|| settings::DEFAULT_VOICE_ID.to_string());
+    match get(api::voice(&voice)).and_then(|b| api::parse_voice(&b)) {
+        Ok(v) => say!("ok: default voice {} ({}) exists", v.name, v.voice_id),
+        Err(e) => {
+            tell!("fail: default voice {voice}: {e}");
+            failed = true;
+        }
+    }
+    match get(api::models()).and_then(|b| api::parse_models(&b)) {
+        Ok(models) if models.iter().any(|m| m.model_id == s.model) => {
+            say!("ok: model {} does text to speech", s.model)
+        }
+        Ok(models) => {
+            let ids: Vec<&str> = models.iter().map(|m| m.model_id.as_str()).collect();
+            tell!(
+                "fail: model {} is not a text-to-speech model of this account (have: {})",
+                s.model,
+                ids.join(", ")
+            );
+            failed = true;
+        }
+        Err(e) => {
+            tell!("fail: models: {e}");
+            failed = true;
+        }
+    }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,6 +676,9 @@ mod tests {
         );
         assert!(p(&["serve", "--force"]).is_err());
         assert!(p(&["config", "list", "extra"]).is_err());
+        assert!(p(&["speak"]).unwrap_err().contains("TEXT"));
+        assert!(p(&["speak", "a", "b"]).is_err());
+        assert!(p(&["models", "x"]).is_err());
         assert!(p(&["--bogus"]).is_err());
     }
 }

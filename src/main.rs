@@ -25,7 +25,29 @@ fn main() -> ExitCode {
         cli::Command::ConfigList => cli::config_list(&paths),
         cli::Command::ConfigPath => cli::config_path(&paths),
         cli::Command::ConfigClean { yes } => cli::config_clean(&paths, yes),
+        cli::Command::ConfigTest => cli::config_test(&paths),
         cli::Command::Serve => serve(&paths),
+        cli::Command::Models => call(&paths, "list_models", serde_json::json!({})),
+        cli::Command::Usage => call(&paths, "get_usage", serde_json::json!({})),
+        cli::Command::Voices { search } => {
+            let mut args = serde_json::json!({"page_size": 100});
+            if let Some(q) = search {
+                args["search"] = q.into();
+            }
+            call(&paths, "list_voices", args)
+        }
+        cli::Command::Speak(args) => {
+            let (config, log) = setup(&paths);
+            cli::speak(&paths, config, &log, &args)
+        }
+    }
+}
+
+fn call(paths: &Paths, tool: &str, args: serde_json::Value) -> ExitCode {
+    let (config, log) = setup(paths);
+    match cli::tool(paths, config, &log, tool, args) {
+        Ok(result) => cli::print_text(&result),
+        Err(code) => code,
     }
 }
 
@@ -35,7 +57,8 @@ fn print(text: &str) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn serve(paths: &Paths) -> ExitCode {
+/// Loads everything the server needs: settings, the logger, and the core's config.
+fn setup(paths: &Paths) -> (core::Config, Logger) {
     let loaded = cli::load(paths);
     let key = loaded
         .settings
@@ -61,6 +84,11 @@ fn serve(paths: &Paths) -> ExitCode {
     config.start_unix = wall.as_secs();
     config.rng_seed =
         u64::from(wall.subsec_nanos()) ^ u64::from(std::process::id()).rotate_left(32);
+    (config, log)
+}
+
+fn serve(paths: &Paths) -> ExitCode {
+    let (config, log) = setup(paths);
     match shell::serve(config, paths, &log) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

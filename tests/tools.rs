@@ -473,3 +473,73 @@ fn unreachable_api_is_explained() {
     let (status, stderr, _) = srv.finish(Duration::from_secs(15));
     assert!(status.unwrap().success(), "{stderr}");
 }
+
+#[test]
+fn cli_commands_against_the_api() {
+    let home = Home::new("cli-tools");
+    let fake = FakeElevenLabs::start(KEY);
+    let url = fake.url();
+    let env = [
+        ("ELEVENLABS_API_KEY", KEY),
+        ("ELEVENLABS_BASE_URL", url.as_str()),
+    ];
+    let (code, out, err) = home.run(&["config", "test"], &env, "");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("ok:")).count(),
+        3,
+        "{out}"
+    );
+    assert!(!out.contains(KEY) && !err.contains(KEY));
+    let (code, _, err) = home.run(
+        &["config", "test"],
+        &[env[0], env[1], ("ELEVENLABS_MODEL_ID", "eleven_nope")],
+        "",
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("fail: model eleven_nope"), "{err}");
+    let (code, _, err) = home.run(
+        &["config", "test"],
+        &[("ELEVENLABS_API_KEY", "sk_wrong_key_0000000"), env[1]],
+        "",
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("rejected the API key"), "{err}");
+    let (code, out, _) = home.run(&["models"], &env, "");
+    assert_eq!(code, 0);
+    assert!(out.contains("eleven_flash_v2_5"));
+    let (code, out, _) = home.run(&["usage"], &env, "");
+    assert_eq!(code, 0);
+    assert!(out.starts_with("Used "), "{out}");
+    let (code, out, _) = home.run(&["voices", "--search", "rachel"], &env, "");
+    assert_eq!(code, 0);
+    assert!(out.contains(RACHEL));
+    let target = home.dir.join("hello.wav");
+    let (code, out, err) = home.run(
+        &[
+            "speak",
+            "Hello there",
+            "--format",
+            "wav_16000",
+            "--out",
+            target.to_str().unwrap(),
+        ],
+        &env,
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), target.display().to_string());
+    assert_eq!(&std::fs::read(&target).unwrap()[..4], b"RIFF");
+    let (code, _, err) = home.run(
+        &["speak", "Again", "--out", target.to_str().unwrap()],
+        &env,
+        "",
+    );
+    assert_eq!(code, 1, "never overwrites");
+    assert!(err.contains("already exists"));
+    let (code, _, err) = home.run(&["speak", "x", "--format", "flac_1"], &env, "");
+    assert_eq!(code, 1);
+    assert!(err.contains("output_format"), "{err}");
+    let (code, _, _) = home.run(&["usage"], &[], "");
+    assert_eq!(code, 2, "no key is a configuration error");
+}

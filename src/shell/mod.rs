@@ -17,7 +17,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::thread;
 use std::time::Instant;
 
@@ -29,16 +29,78 @@ pub fn serve(config: core::Config, paths: &Paths, log: &Logger) -> io::Result<()
     let (tx, rx) = sync_channel::<Input>(INPUT_QUEUE);
     stdio::spawn_reader(tx.clone())?;
     let writer = stdio::Writer::spawn()?;
-    let mut runner = Runner::new(&config, paths, tx);
+    let runner = Runner::new(&config, paths, tx);
+    let server = Server::new(config, Instant::now());
+    drive(server, runner, &rx, log, |bytes| {
+        let open = writer.send(bytes);
+        if !open {
+            log.write(log::LogLevel::Info, "stdout closed; stopping");
+        }
+        open
+    });
+    writer.finish();
+    Ok(())
+}
+
+/// Calls one tool in-process (for the CLI): the same core and shell as `serve`, with the request
+/// given here instead of on stdin. Returns the `result` of the reply (or its `error`).
+pub fn call_tool(
+    config: core::Config,
+    paths: &Paths,
+    log: &Logger,
+    tool: &str,
+    arguments: serde_json::Value,
+) -> serde_json::Value {
+    let (tx, rx) = sync_channel::<Input>(INPUT_QUEUE);
+    let runner = Runner::new(&config, paths, tx);
     let mut server = Server::new(config, Instant::now());
+    let request = serde_json::json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": tool, "arguments": arguments, "_meta": {
+            core::session::META_VERSION: core::session::Version::V2026_07_28.as_str(),
+            core::session::META_CAPABILITIES: {},
+        }},
+    });
+    let mut line = request.to_string().into_bytes();
+    line.push(b'\n');
+    server.handle_input(Instant::now(), Input::Stdin(line));
+    let mut out = Vec::new();
+    let mut reply = serde_json::Value::Null;
+    drive(server, runner, &rx, log, |bytes| {
+        out.extend_from_slice(&bytes);
+        for l in out.split(|&b| b == b'\n') {
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(l) {
+                if v["id"] == 1 {
+                    reply = v;
+                    return false;
+                }
+            }
+        }
+        true
+    });
+    if reply.get("result").is_some() {
+        reply["result"].take()
+    } else {
+        reply["error"].take()
+    }
+}
+
+/// The loop: drain the core's outputs, run jobs, wait for inputs or the next timer. Ends when
+/// the core is finished or `stdout` returns `false`.
+fn drive(
+    mut server: Server,
+    mut runner: Runner,
+    rx: &Receiver<Input>,
+    log: &Logger,
+    mut stdout: impl FnMut(Vec<u8>) -> bool,
+) {
     let mut failed = Vec::new();
     loop {
         while let Some(output) = server.poll_output() {
             match output {
                 Output::Stdout(bytes) => {
-                    if !writer.send(bytes) {
-                        log.write(log::LogLevel::Info, "stdout closed; stopping");
-                        return Ok(());
+                    if !stdout(bytes) {
+                        return;
                     }
                 }
                 Output::Start { id, job } => {
@@ -65,7 +127,7 @@ pub fn serve(config: core::Config, paths: &Paths, log: &Logger) -> io::Result<()
             continue;
         }
         if server.is_finished() {
-            break;
+            return;
         }
         let input = match server.poll_timeout() {
             Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
@@ -79,11 +141,9 @@ pub fn serve(config: core::Config, paths: &Paths, log: &Logger) -> io::Result<()
                 server.handle_input(Instant::now(), input);
             }
             Err(RecvTimeoutError::Timeout) => server.handle_timeout(Instant::now()),
-            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Disconnected) => return,
         }
     }
-    writer.finish();
-    Ok(())
 }
 
 /// A job's log line, without request bodies (they hold the user's text).
