@@ -423,6 +423,29 @@ fn upstream_errors_become_actionable_results() {
     let r = call(&mut s, V, 201, "get_usage", json!({}));
     assert_eq!(r["isError"], true);
     assert!(text(&r).contains("internal error"), "{r}");
+    let h = s.srv.call(&req(
+        V,
+        202,
+        "resources/read",
+        json!({"uri": "health://status"}),
+    ));
+    let health: Value =
+        serde_json::from_str(h["result"]["contents"][0]["text"].as_str().unwrap()).unwrap();
+    assert!(
+        health["upstream"]["failures"].as_u64().unwrap() >= 9,
+        "{health}"
+    );
+    assert!(
+        health["upstream"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("internal error"),
+        "{health}"
+    );
+    assert!(
+        health["upstream"]["last_first_audio_byte_added_us"].is_u64(),
+        "{health}"
+    );
     let (stderr, _) = finish(s);
     assert!(stderr.contains("retrying"), "{stderr}");
 }

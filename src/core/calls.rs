@@ -23,6 +23,30 @@ const MAX_AUDIO_FILE: u64 = 512 << 20;
 /// The output format when none is given.
 const DEFAULT_FORMAT: &str = "mp3_44100_128";
 
+/// What the server has seen of ElevenLabs, for `health://status`.
+#[derive(Debug, Default)]
+pub(super) struct UpstreamStats {
+    calls: u64,
+    failures: u64,
+    last_error: Option<String>,
+    last_latency_ms: Option<u64>,
+    last_first_byte_us: Option<u64>,
+}
+
+impl UpstreamStats {
+    pub(super) fn to_json(&self, base_url: &str, retries_waiting: usize) -> Value {
+        json!({
+            "base_url": base_url,
+            "calls": self.calls,
+            "failures": self.failures,
+            "last_error": self.last_error,
+            "last_latency_ms": self.last_latency_ms,
+            "last_first_audio_byte_added_us": self.last_first_byte_us,
+            "retries_waiting": retries_waiting,
+        })
+    }
+}
+
 /// What the last job of a run was for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Waiting {
@@ -51,6 +75,8 @@ pub(super) struct ToolRun {
     saved: bool,
     speech: Option<SpeechDone>,
     plan: Option<Plan>,
+    /// When the current job was started.
+    sent_at: Option<Instant>,
 }
 
 /// What `speak` decided before spending credits.
@@ -116,6 +142,7 @@ impl ToolRun {
             saved: false,
             speech: None,
             plan: None,
+            sent_at: None,
         }
     }
 }
@@ -144,7 +171,29 @@ impl Server {
         result: Option<JobResult>,
     ) {
         if let Some(result) = result {
-            if let Err(failure) = self.absorb(&mut run, result) {
+            let upstream = !matches!(result, JobResult::Written(_) | JobResult::Audio(_));
+            if upstream {
+                self.upstream.calls += 1;
+                if let Some(sent) = run.sent_at {
+                    let ms = self.now.saturating_duration_since(sent).as_millis();
+                    self.upstream.last_latency_ms = Some(u64::try_from(ms).unwrap_or(u64::MAX));
+                }
+            }
+            if let JobResult::Speech(Ok(done)) = &result {
+                if let Some(us) = done.first_byte_us {
+                    self.upstream.last_first_byte_us = Some(us);
+                    self.log(
+                        super::Level::Debug,
+                        format!("speak: first audio byte written {us} us after it arrived"),
+                    );
+                }
+            }
+            let absorbed = self.absorb(&mut run, result);
+            if let (Err(failure), true) = (&absorbed, upstream) {
+                self.upstream.failures += 1;
+                self.upstream.last_error = Some(self.describe_failure(failure));
+            }
+            if let Err(failure) = absorbed {
                 if let Some(delay) = self.retry_delay(&run, &failure) {
                     run.attempt += 1;
                     let at = self.now + delay;

@@ -181,6 +181,8 @@ pub enum FileName {
 /// A finished synthesis.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpeechDone {
+    /// How long the first audio chunk took from arriving to being written (microseconds).
+    pub first_byte_us: Option<u64>,
     /// Status and kept headers (`request-id`, …).
     pub head: elevenlabs::HttpResponse,
     /// Audio bytes received.
@@ -340,6 +342,8 @@ pub struct Server {
     last_reset: Option<i64>,
     /// Requests waiting to retry, and when.
     retries: Vec<(Instant, Id)>,
+    /// What `health://status` reports about ElevenLabs.
+    upstream: calls::UpstreamStats,
     retries_issued: u32,
 }
 
@@ -366,6 +370,7 @@ impl Server {
             last_reset: None,
             retries: Vec::new(),
             retries_issued: 0,
+            upstream: calls::UpstreamStats::default(),
         }
     }
 
@@ -904,7 +909,15 @@ impl Server {
             );
         };
         if p.uri == resources::HEALTH {
-            let body = resources::health(&self.config, self.pending.len(), self.now - self.started);
+            let upstream = self
+                .upstream
+                .to_json(&self.config.settings.base_url, self.retries.len());
+            let body = resources::health(
+                &self.config,
+                self.pending.len(),
+                self.now - self.started,
+                upstream,
+            );
             let body = resources::text_contents(ctx.version, &p.uri, "application/json", &body);
             return self.result(route, &id, ctx, body);
         }

@@ -67,7 +67,12 @@ pub(crate) fn blob_head(uri: &str, mime: &str) -> String {
 }
 
 /// The JSON text of `health://status`.
-pub(crate) fn health(config: &Config, in_flight: usize, uptime: Duration) -> String {
+pub(crate) fn health(
+    config: &Config,
+    in_flight: usize,
+    uptime: Duration,
+    upstream: Value,
+) -> String {
     let problems: Vec<String> = config.problems.iter().map(ToString::to_string).collect();
     let key = config.settings.api_key.is_some();
     let status = if !problems.is_empty() {
@@ -82,7 +87,7 @@ pub(crate) fn health(config: &Config, in_flight: usize, uptime: Duration) -> Str
         "version": super::VERSION,
         "config": {"ok": problems.is_empty(), "problems": problems},
         "api_key": if key { "set" } else { "missing" },
-        "upstream": {"base_url": config.settings.base_url, "breaker": "closed", "last_error": null},
+        "upstream": upstream,
         "in_flight": in_flight,
         "uptime_ms": u64::try_from(uptime.as_millis()).unwrap_or(u64::MAX),
     })

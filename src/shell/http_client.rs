@@ -126,14 +126,15 @@ impl Client {
     }
 
     /// Sends `req` and hands a 2xx body to `sink` as it arrives, checking `cancel` between reads.
-    /// Returns the response head and the byte count.
+    /// Returns the response head, the byte count, and how long the sink took with the first
+    /// chunk: the latency this server adds between audio arriving and audio leaving.
     pub fn stream(
         &self,
         req: &HttpRequest,
         max_body: u64,
         cancel: &AtomicBool,
         mut sink: impl FnMut(&[u8]) -> io::Result<()>,
-    ) -> Result<(HttpResponse, u64), StreamError> {
+    ) -> Result<(HttpResponse, u64, Option<Duration>), StreamError> {
         let resp = self.send(req).map_err(StreamError::Transport)?;
         let (status, headers) = head(&resp);
         let mut body = resp.into_body();
@@ -149,6 +150,7 @@ impl Client {
         }
         let mut buf = vec![0u8; READ_STEP];
         let mut total = 0u64;
+        let mut first = None;
         loop {
             if cancel.load(Ordering::Relaxed) {
                 return Err(StreamError::Transport(Transport::Cancelled));
@@ -159,17 +161,19 @@ impl Client {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(StreamError::Transport(io_transport(&e))),
             };
+            let arrived = std::time::Instant::now();
             sink(&buf[..n]).map_err(StreamError::Sink)?;
+            if first.is_none() {
+                first = Some(arrived.elapsed());
+            }
             total += n as u64;
         }
-        Ok((
-            HttpResponse {
-                status,
-                headers,
-                body: Vec::new(),
-            },
-            total,
-        ))
+        let head = HttpResponse {
+            status,
+            headers,
+            body: Vec::new(),
+        };
+        Ok((head, total, first))
     }
 }
 

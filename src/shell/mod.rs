@@ -308,8 +308,9 @@ fn speech(
                 Ok(())
             });
             let n = data.len() as u64;
-            let (head, _) = result.map_err(|e| failed(e, n))?;
+            let (head, _, first) = result.map_err(|e| failed(e, n))?;
             Ok(core::SpeechDone {
+                first_byte_us: first.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
                 head,
                 data_bytes: n,
                 total_bytes: n,
@@ -322,11 +323,12 @@ fn speech(
                 .map_err(|e| SpeechFailed::Sink(e.to_string()))?;
             let result = client.stream(request, max_bytes, cancel, |chunk| writer.write(chunk));
             let bytes = writer.data_bytes();
-            let (head, _) = result.map_err(|e| failed(e, bytes))?;
+            let (head, _, first) = result.map_err(|e| failed(e, bytes))?;
             let (file, total) = writer
                 .finish(&name)
                 .map_err(|e| SpeechFailed::Sink(e.to_string()))?;
             Ok(core::SpeechDone {
+                first_byte_us: first.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
                 head,
                 data_bytes: bytes,
                 total_bytes: total,
