@@ -566,3 +566,57 @@ fn cli_commands_against_the_api() {
     let (code, _, _) = home.run(&["usage"], &[], "");
     assert_eq!(code, 2, "no key is a configuration error");
 }
+
+#[test]
+fn voice_catalog_resource_follows_pages_and_stops_on_a_repeat() {
+    let schemas = Schemas::load();
+    let mut s = start("catalog", V, &[]);
+    let r = s.srv.call(&req(
+        V,
+        2,
+        "resources/read",
+        json!({"uri": "voices://catalog"}),
+    ));
+    schemas.check(V, "ReadResourceResult", &r["result"]);
+    let catalog: Value =
+        serde_json::from_str(r["result"]["contents"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        catalog["voices"].as_array().unwrap().len(),
+        s.fake.voices().len()
+    );
+    assert_eq!(catalog["complete"], true);
+    // Cached: no second fetch.
+    let before = s.fake.requests().len();
+    s.srv.call(&req(
+        V,
+        3,
+        "resources/read",
+        json!({"uri": "voices://catalog"}),
+    ));
+    assert_eq!(s.fake.requests().len(), before);
+    finish(s);
+
+    // A server that keeps handing back the same page token: the loop ends, marked incomplete.
+    let mut s = start("catalog-loop", "2026-07-28", &[]);
+    let page =
+        json!({"voices": [], "has_more": true, "total_count": 0, "next_page_token": "again"});
+    s.fake.fail_next("/v2/voices", 5, Reply::json(200, page));
+    let r = s.srv.call(&req(
+        "2026-07-28",
+        2,
+        "resources/read",
+        json!({"uri": "voices://catalog"}),
+    ));
+    schemas.check("2026-07-28", "ReadResourceResult", &r["result"]);
+    let catalog: Value =
+        serde_json::from_str(r["result"]["contents"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(catalog["complete"], false);
+    let fetched = s
+        .fake
+        .requests()
+        .iter()
+        .filter(|q| q.path == "/v2/voices")
+        .count();
+    assert_eq!(fetched, 2, "the repeated token is not followed");
+    finish(s);
+}

@@ -12,6 +12,13 @@ use super::{Ctx, Id, Job, JobResult, Route, Server, Sink, SpeechDone, SpeechFail
 use serde_json::{Map, Value, json};
 use std::time::{Duration, Instant};
 
+/// The pseudo-tool behind `resources/read voices://catalog`.
+pub(super) const CATALOG: &str = "voices://catalog";
+/// How long the voice catalog is trusted.
+pub(super) const CATALOG_TTL: Duration = Duration::from_secs(300);
+/// Pages of 100 voices fetched for the catalog at most.
+const CATALOG_PAGES: usize = 20;
+
 /// How long the model list is trusted.
 pub(super) const MODELS_TTL: Duration = Duration::from_secs(3600);
 /// Longest pause before a retry, whatever `Retry-After` says.
@@ -77,6 +84,9 @@ pub(super) struct ToolRun {
     plan: Option<Plan>,
     /// When the current job was started.
     sent_at: Option<Instant>,
+    /// Catalog: voices so far and the page tokens followed (a repeat ends the loop).
+    collected: Vec<Voice>,
+    tokens: Vec<String>,
 }
 
 /// What `speak` decided before spending credits.
@@ -143,6 +153,8 @@ impl ToolRun {
             speech: None,
             plan: None,
             sent_at: None,
+            collected: Vec::new(),
+            tokens: Vec::new(),
         }
     }
 }
@@ -405,6 +417,7 @@ impl Server {
                 }
                 Some(page) => Step::Done(render_voices(&page)),
             },
+            CATALOG => self.catalog_step(run),
             "set_default_voice" => {
                 if run.voice.is_none() {
                     let wanted = voice_arg(run).unwrap_or_default().to_string();
@@ -426,6 +439,44 @@ impl Server {
                 "internal error: no handler for `{other}`"
             ))),
         }
+    }
+
+    /// Follows `/v2/voices` pages until the end, a repeated token or the page cap.
+    fn catalog_step(&mut self, run: &mut ToolRun) -> Step {
+        if let Some((at, voices)) = &self.catalog {
+            if self.now.saturating_duration_since(*at) < CATALOG_TTL
+                && run.tokens.is_empty()
+                && run.page.is_none()
+            {
+                return Step::Done(render_catalog(voices, false));
+            }
+        }
+        let mut next = None;
+        if let Some(page) = run.page.take() {
+            run.collected.extend(page.voices);
+            if let Some(token) = page.next_page_token.filter(|_| page.has_more) {
+                if !run.tokens.contains(&token) && run.tokens.len() + 1 < CATALOG_PAGES {
+                    next = Some(token);
+                } else {
+                    let voices = std::mem::take(&mut run.collected);
+                    return Step::Done(render_catalog(&voices, true));
+                }
+            } else {
+                let voices = std::mem::take(&mut run.collected);
+                self.catalog = Some((self.now, voices.clone()));
+                return Step::Done(render_catalog(&voices, false));
+            }
+        }
+        if let Some(token) = &next {
+            run.tokens.push(token.clone());
+        }
+        let q = api::VoiceQuery {
+            search: None,
+            category: None,
+            page_size: 100,
+            page_token: next,
+        };
+        Self::http(run, Waiting::Voices, api::voices(&q))
     }
 
     /// Asks for the voice behind a name (a search), or checks that an id exists.
@@ -863,6 +914,20 @@ fn render_usage(sub: &Subscription) -> Outcome {
     });
     Outcome {
         text,
+        is_error: false,
+        structured: Some(structured),
+        blocks: Vec::new(),
+    }
+}
+
+fn render_catalog(voices: &[Voice], truncated: bool) -> Outcome {
+    let items: Vec<Value> = voices
+        .iter()
+        .map(|v| json!({"voice_id": v.voice_id, "name": v.name, "category": v.category, "labels": v.labels, "languages": v.languages()}))
+        .collect();
+    let structured = json!({"voices": items, "complete": !truncated});
+    Outcome {
+        text: String::new(),
         is_error: false,
         structured: Some(structured),
         blocks: Vec::new(),

@@ -338,6 +338,8 @@ pub struct Server {
     closing: Option<Instant>,
     /// `/v1/models`, when fetched.
     models: Option<(Instant, Vec<elevenlabs::Model>)>,
+    /// Every voice of the account, when fetched.
+    catalog: Option<(Instant, Vec<elevenlabs::Voice>)>,
     /// When credits reset, from the last subscription reply.
     last_reset: Option<i64>,
     /// Requests waiting to retry, and when.
@@ -367,6 +369,7 @@ impl Server {
             now,
             closing: None,
             models: None,
+            catalog: None,
             last_reset: None,
             retries: Vec::new(),
             retries_issued: 0,
@@ -858,6 +861,9 @@ impl Server {
         tool: &str,
         outcome: calls::Outcome,
     ) {
+        if tool == calls::CATALOG {
+            return self.catalog_result(route, id, ctx, outcome);
+        }
         if outcome.is_error {
             self.log(Level::Info, format!("tools/call {tool}: {}", outcome.text));
             self.notify_log(ctx, Level::Warning, &format!("{tool}: {}", outcome.text));
@@ -871,6 +877,23 @@ impl Server {
             body["structuredContent"] = structured;
         }
         self.result(route, id, ctx, body.to_string());
+        self.settle(route);
+    }
+
+    /// Answers `resources/read voices://catalog` (a run of the pseudo-tool [`calls::CATALOG`]).
+    fn catalog_result(&mut self, route: Route, id: &Id, ctx: Ctx, outcome: calls::Outcome) {
+        if outcome.is_error {
+            self.error(route, id, jsonrpc::INTERNAL_ERROR, &outcome.text, None);
+        } else {
+            let text = outcome.structured.unwrap_or_default().to_string();
+            let body = resources::text_contents(
+                ctx.version,
+                resources::CATALOG,
+                "application/json",
+                &text,
+            );
+            self.result(route, id, ctx, body);
+        }
         self.settle(route);
     }
 
@@ -920,6 +943,18 @@ impl Server {
             );
             let body = resources::text_contents(ctx.version, &p.uri, "application/json", &body);
             return self.result(route, &id, ctx, body);
+        }
+        if p.uri == resources::CATALOG {
+            if let Some(why) = self.refusal("voices://catalog") {
+                return self.error(route, &id, jsonrpc::INTERNAL_ERROR, &why, None);
+            }
+            if let Route::Batch(slot) = route {
+                if let Some(b) = self.batches[slot].as_mut() {
+                    b.waiting += 1;
+                }
+            }
+            let run = calls::ToolRun::new(calls::CATALOG, tools::Args::default());
+            return self.begin_tool(route, id, ctx, run);
         }
         let Some(name) = resources::audio_name(&p.uri) else {
             return self.not_found(route, &id, ctx, &p.uri);

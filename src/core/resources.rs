@@ -7,6 +7,8 @@ use std::time::Duration;
 
 /// The health resource.
 pub(crate) const HEALTH: &str = "health://status";
+/// The account's voices.
+pub(crate) const CATALOG: &str = "voices://catalog";
 const AUDIO_PREFIX: &str = "audio://";
 
 /// Cache hints for list results (2026-07-28).
@@ -34,7 +36,18 @@ pub(crate) fn list(version: Version) -> String {
         "Server health: configuration, API key, upstream state.".into(),
     );
     health.insert("mimeType".into(), "application/json".into());
-    let mut body = json!({ "resources": [titled(version, health, "Server health")] });
+    let mut catalog = Map::new();
+    catalog.insert("uri".into(), CATALOG.into());
+    catalog.insert("name".into(), "voices".into());
+    catalog.insert(
+        "description".into(),
+        "Every voice of the account: id, name, category, labels, languages.".into(),
+    );
+    catalog.insert("mimeType".into(), "application/json".into());
+    let mut body = json!({ "resources": [
+        titled(version, health, "Server health"),
+        titled(version, catalog, "Voice catalog"),
+    ] });
     cacheable(version, &mut body, 60_000, "private");
     body.to_string()
 }
