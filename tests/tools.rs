@@ -620,3 +620,39 @@ fn voice_catalog_resource_follows_pages_and_stops_on_a_repeat() {
     assert_eq!(fetched, 2, "the repeated token is not followed");
     finish(s);
 }
+
+#[test]
+fn a_stalled_api_times_out_with_the_configured_bound() {
+    let home = Home::new("stall");
+    let fake = FakeElevenLabs::start(KEY);
+    home.write_config(&format!(
+        "elevenlabs:\n  api_key: {KEY}\n  base_url: {}\nlimits:\n  request_timeout_ms: 300\n  max_retries: 0\n",
+        fake.url()
+    ));
+    let mut srv = Server::start(&home, &[]);
+    srv.call(&initialize(1, V));
+    fake.fail_next(
+        "/v1/user/subscription",
+        1,
+        Reply::Stall(Duration::from_secs(5)),
+    );
+    let started = std::time::Instant::now();
+    let r = srv.call(&req(V, 2, "tools/call", json!({"name": "get_usage"})));
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "bounded by request_timeout_ms"
+    );
+    assert_eq!(r["result"]["isError"], true);
+    assert!(text(&r["result"]).contains("within 300 ms"), "{r}");
+    // Plain HTTP where TLS is expected is a TLS failure, explained.
+    let tls_url = fake.url().replace("http://127.0.0.1", "https://localhost");
+    home.write_config(&format!(
+        "elevenlabs:\n  api_key: {KEY}\n  base_url: {tls_url}\nlimits:\n  max_retries: 0\n"
+    ));
+    let mut srv = Server::start(&home, &[]);
+    srv.call(&initialize(1, V));
+    let r = srv.call(&req(V, 2, "tools/call", json!({"name": "get_usage"})));
+    assert_eq!(r["result"]["isError"], true);
+    let t = text(&r["result"]);
+    assert!(t.contains("TLS") || t.contains("broke"), "{t}");
+}

@@ -19,6 +19,11 @@ pub(super) const CATALOG_TTL: Duration = Duration::from_secs(300);
 /// Pages of 100 voices fetched for the catalog at most.
 const CATALOG_PAGES: usize = 20;
 
+/// How long a `list_voices` page is reused.
+pub(super) const VOICES_TTL: Duration = Duration::from_secs(60);
+/// `list_voices` pages kept.
+const VOICES_CACHED: usize = 32;
+
 /// How long the model list is trusted.
 pub(super) const MODELS_TTL: Duration = Duration::from_secs(3600);
 /// Longest pause before a retry, whatever `Retry-After` says.
@@ -404,6 +409,13 @@ impl Server {
             },
             "list_voices" => match run.page.take() {
                 None => {
+                    let key = voices_cache_key(&run.args);
+                    let fresh = self.voice_pages.iter().find(|(k, at, _)| {
+                        *k == key && self.now.saturating_duration_since(*at) < VOICES_TTL
+                    });
+                    if let Some((_, _, page)) = fresh {
+                        return Step::Done(render_voices(page));
+                    }
                     let q = api::VoiceQuery {
                         search: run.args.str("search").map(str::to_string),
                         category: run.args.str("category").map(str::to_string),
@@ -415,7 +427,16 @@ impl Server {
                     };
                     Self::http(run, Waiting::Voices, api::voices(&q))
                 }
-                Some(page) => Step::Done(render_voices(&page)),
+                Some(page) => {
+                    let outcome = render_voices(&page);
+                    let key = voices_cache_key(&run.args);
+                    self.voice_pages.retain(|(k, _, _)| *k != key);
+                    if self.voice_pages.len() >= VOICES_CACHED {
+                        self.voice_pages.remove(0);
+                    }
+                    self.voice_pages.push((key, self.now, page));
+                    Step::Done(outcome)
+                }
             },
             CATALOG => self.catalog_step(run),
             "set_default_voice" => {
@@ -616,7 +637,7 @@ impl Server {
         let request = api::speech_stream(&voice_id, &format.wire_name(), &speech);
         let sink = if inline {
             Sink::Memory {
-                max_bytes: self.config.max_inline_bytes,
+                max_bytes: self.config.settings.limits.max_inline_bytes,
             }
         } else {
             let name = match args.str("filename") {
@@ -761,6 +782,11 @@ impl Server {
             blocks: Vec::new(),
         }
     }
+}
+
+/// The `list_voices` arguments that pick a page.
+fn voices_cache_key(args: &Args) -> String {
+    format!("{:?}", args.0)
 }
 
 fn voice_arg(run: &ToolRun) -> Option<&str> {

@@ -59,8 +59,6 @@ pub struct Config {
     pub max_queued: usize,
     /// The largest file `resources/read` returns (as base64 it grows by a third).
     pub max_read_bytes: u64,
-    /// The largest audio `speak` returns inline.
-    pub max_inline_bytes: u64,
     /// The output directory as shown to people (resolved by the shell).
     pub output_dir: String,
     /// Where each setting came from (for `set_default_voice`'s env note).
@@ -80,7 +78,6 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(5),
             max_queued: 256,
             max_read_bytes: 4 << 20,
-            max_inline_bytes: 4 << 20,
             output_dir: String::new(),
             sources: std::collections::BTreeMap::new(),
             start_unix: 0,
@@ -340,6 +337,8 @@ pub struct Server {
     models: Option<(Instant, Vec<elevenlabs::Model>)>,
     /// Every voice of the account, when fetched.
     catalog: Option<(Instant, Vec<elevenlabs::Voice>)>,
+    /// Recent `list_voices` pages by argument key.
+    voice_pages: Vec<(String, Instant, elevenlabs::VoicePage)>,
     /// When credits reset, from the last subscription reply.
     last_reset: Option<i64>,
     /// Requests waiting to retry, and when.
@@ -370,6 +369,7 @@ impl Server {
             closing: None,
             models: None,
             catalog: None,
+            voice_pages: Vec::new(),
             last_reset: None,
             retries: Vec::new(),
             retries_issued: 0,

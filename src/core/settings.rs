@@ -88,6 +88,8 @@ pub struct Limits {
     pub breaker_window_ms: u64,
     /// How long the breaker stays open before a probe.
     pub breaker_cooldown_ms: u64,
+    /// The largest audio `speak` returns inline; above it the call suggests `file`.
+    pub max_inline_bytes: u64,
 }
 
 /// The merged settings the server runs with.
@@ -141,6 +143,7 @@ impl Default for Settings {
                 breaker_failures: 5,
                 breaker_window_ms: 60_000,
                 breaker_cooldown_ms: 30_000,
+                max_inline_bytes: 4 << 20,
             },
         }
     }
@@ -292,6 +295,14 @@ const KEYS: &[Key] = &[
         Kind::Int {
             min: 100,
             max: 86_400_000,
+        },
+        &[],
+    ),
+    key(
+        "limits.max_inline_bytes",
+        Kind::Int {
+            min: 1024,
+            max: 16 << 20,
         },
         &[],
     ),
@@ -694,6 +705,7 @@ fn set(settings: &mut Settings, path: &str, val: Val) {
         ("limits.breaker_failures", Val::Int(v)) => limits.breaker_failures = v,
         ("limits.breaker_window_ms", Val::Int(v)) => limits.breaker_window_ms = v,
         ("limits.breaker_cooldown_ms", Val::Int(v)) => limits.breaker_cooldown_ms = v,
+        ("limits.max_inline_bytes", Val::Int(v)) => limits.max_inline_bytes = v,
         _ => debug_assert!(false, "no setter for {path}"),
     }
 }
@@ -735,6 +747,7 @@ pub fn show(settings: &Settings, path: &str) -> String {
         "limits.breaker_failures" => l.breaker_failures.to_string(),
         "limits.breaker_window_ms" => l.breaker_window_ms.to_string(),
         "limits.breaker_cooldown_ms" => l.breaker_cooldown_ms.to_string(),
+        "limits.max_inline_bytes" => l.max_inline_bytes.to_string(),
         _ => String::new(),
     }
 }
@@ -760,6 +773,7 @@ limits:
   breaker_failures: 5
   breaker_window_ms: 60000
   breaker_cooldown_ms: 30000
+  max_inline_bytes: 4194304   # largest audio returned inline (delivery: inline); 4 MiB
 "#;
 
 #[cfg(test)]
