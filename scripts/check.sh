@@ -45,5 +45,6 @@ stage "tests" cargo test --locked -q
 stage "release build" cargo build --locked --release -q
 stage "size budget" size_check
 stage "fake elevenlabs" cargo build --locked -q --example fake_elevenlabs
+stage "contract (prism)" scripts/contract.sh target/release/mcp-elevenlabs
 stage "python sdk client" scripts/python-sdk.sh target/release/mcp-elevenlabs target/debug/examples/fake_elevenlabs
 echo "==> all checks passed in $(( $(date +%s) - total_start )) s"
