@@ -656,3 +656,35 @@ fn a_stalled_api_times_out_with_the_configured_bound() {
     let t = text(&r["result"]);
     assert!(t.contains("TLS") || t.contains("broke"), "{t}");
 }
+
+#[test]
+fn a_cancelled_speak_stops_the_stream_and_leaves_no_file() {
+    let mut s = start("cancel", V, &[]);
+    s.fake.set_stream(StreamConfig {
+        chunks: 50,
+        chunk_bytes: 1024,
+        chunk_delay: Duration::from_millis(100),
+        ..StreamConfig::default()
+    });
+    s.srv.send(&req(
+        V,
+        7,
+        "tools/call",
+        json!({"name": "speak", "arguments": {"text": "long", "raw": true}}),
+    ));
+    std::thread::sleep(Duration::from_millis(400));
+    let partial = std::fs::read_dir(s.home.audio_dir()).unwrap().count();
+    assert_eq!(partial, 1, "a temp file is being written");
+    s.srv.send(&json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 7, "reason": "user"}}));
+    // The next reply is for the ping: nothing ever answers the cancelled call.
+    let r = s.srv.call(&req(V, 8, "ping", Value::Null));
+    assert_eq!(r["id"], 8);
+    std::thread::sleep(Duration::from_millis(500));
+    let left: Vec<_> = std::fs::read_dir(s.home.audio_dir()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(
+        s.srv.recv_within(Duration::from_millis(300)).is_none(),
+        "no reply to a cancelled request"
+    );
+    finish(s);
+}
