@@ -6,7 +6,6 @@
 //! results with `isError`), never `Err`.
 
 pub mod audio;
-mod calls;
 pub mod elevenlabs;
 pub mod frame;
 pub mod jsonrpc;
@@ -15,6 +14,7 @@ pub mod session;
 pub mod settings;
 pub mod speech;
 mod tools;
+mod upstream;
 
 use frame::{Frame, Framer};
 use jsonrpc::{Id, Message, NoId};
@@ -301,7 +301,7 @@ struct Pending {
 #[derive(Debug)]
 enum Op {
     ReadAudio { uri: String },
-    Tool(Box<calls::ToolRun>),
+    Tool(Box<upstream::ToolRun>),
 }
 
 #[derive(Debug, Default)]
@@ -344,7 +344,7 @@ pub struct Server {
     /// Requests waiting to retry, and when.
     retries: Vec<(Instant, Id)>,
     /// What `health://status` reports about ElevenLabs.
-    upstream: calls::UpstreamStats,
+    upstream: upstream::UpstreamStats,
     retries_issued: u32,
 }
 
@@ -373,7 +373,7 @@ impl Server {
             last_reset: None,
             retries: Vec::new(),
             retries_issued: 0,
-            upstream: calls::UpstreamStats::default(),
+            upstream: upstream::UpstreamStats::default(),
         }
     }
 
@@ -840,11 +840,11 @@ impl Server {
             }
         }
         let outcome = match tools::validate(tool, p.arguments) {
-            Err(msg) => calls::Outcome::error_text(msg),
+            Err(msg) => upstream::Outcome::error_text(msg),
             Ok(args) => match self.refusal(tool.name) {
-                Some(msg) => calls::Outcome::error_text(msg),
+                Some(msg) => upstream::Outcome::error_text(msg),
                 None => {
-                    let run = calls::ToolRun::new(tool.name, args);
+                    let run = upstream::ToolRun::new(tool.name, args);
                     return self.begin_tool(route, id.clone(), ctx, run);
                 }
             },
@@ -859,9 +859,9 @@ impl Server {
         id: &Id,
         ctx: Ctx,
         tool: &str,
-        outcome: calls::Outcome,
+        outcome: upstream::Outcome,
     ) {
-        if tool == calls::CATALOG {
+        if tool == upstream::CATALOG {
             return self.catalog_result(route, id, ctx, outcome);
         }
         if outcome.is_error {
@@ -880,8 +880,8 @@ impl Server {
         self.settle(route);
     }
 
-    /// Answers `resources/read voices://catalog` (a run of the pseudo-tool [`calls::CATALOG`]).
-    fn catalog_result(&mut self, route: Route, id: &Id, ctx: Ctx, outcome: calls::Outcome) {
+    /// Answers `resources/read voices://catalog` (a run of the pseudo-tool [`upstream::CATALOG`]).
+    fn catalog_result(&mut self, route: Route, id: &Id, ctx: Ctx, outcome: upstream::Outcome) {
         if outcome.is_error {
             self.error(route, id, jsonrpc::INTERNAL_ERROR, &outcome.text, None);
         } else {
@@ -953,7 +953,7 @@ impl Server {
                     b.waiting += 1;
                 }
             }
-            let run = calls::ToolRun::new(calls::CATALOG, tools::Args::default());
+            let run = upstream::ToolRun::new(upstream::CATALOG, tools::Args::default());
             return self.begin_tool(route, id, ctx, run);
         }
         let Some(name) = resources::audio_name(&p.uri) else {

@@ -1,7 +1,8 @@
-//! Tool calls that need ElevenLabs. Each call is a small state machine: it asks for one job at
-//! a time (an HTTP request, a streamed synthesis, a state-file write), absorbs the result, and
-//! either asks for the next job or finishes with a tool result. Retries of transient failures
-//! are scheduled here, on the core's clock.
+//! The one gate every ElevenLabs call passes, and the tool calls that need it. Each call is a
+//! small state machine: it asks for one job at a time (an HTTP request, a streamed synthesis, a
+//! state-file write), absorbs the result, and either asks for the next job or finishes with a
+//! tool result. Caches (models, voices), the concurrency cap (through the job queue) and retries
+//! of transient failures (scheduled on the core's clock) live here; a breaker comes next.
 
 use super::audio::{self, Format};
 use super::elevenlabs::{
