@@ -688,3 +688,28 @@ fn a_cancelled_speak_stops_the_stream_and_leaves_no_file() {
     );
     finish(s);
 }
+
+#[test]
+fn a_bad_ca_file_is_explained() {
+    let home = Home::new("cafile");
+    let missing = home.dir.join("no-such-ca.pem");
+    let not_pem = home.dir.join("empty.pem");
+    std::fs::write(&not_pem, "not a certificate\n").unwrap();
+    for (path, needle) in [
+        (&missing, "cannot read CA file"),
+        (&not_pem, "no PEM certificates"),
+    ] {
+        let env = [
+            ("ELEVENLABS_API_KEY", KEY),
+            ("ELEVENLABS_CA_FILE", path.to_str().unwrap()),
+        ];
+        let mut srv = Server::start(&home, &env);
+        srv.call(&initialize(1, V));
+        let r = srv.call(&req(V, 2, "tools/call", json!({"name": "list_models"})));
+        assert_eq!(r["result"]["isError"], true);
+        assert!(text(&r["result"]).contains(needle), "{r}");
+        let (code, _, err) = home.run(&["config", "test"], &env, "");
+        assert_eq!(code, 1);
+        assert!(err.contains(needle), "{err}");
+    }
+}

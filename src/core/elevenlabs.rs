@@ -87,6 +87,8 @@ pub enum Transport {
     TooLarge,
     /// The request was cancelled.
     Cancelled,
+    /// The client could not be set up (e.g. an unreadable `elevenlabs.ca_file`).
+    Setup(String),
 }
 
 /// Percent-encodes a query value or path segment.
@@ -560,6 +562,10 @@ pub fn describe_transport(t: &Transport, base_url: &str, timeout_ms: u64) -> Str
             "ElevenLabs sent a reply larger than this server accepts.".to_string()
         }
         Transport::Cancelled => "The request was cancelled.".to_string(),
+        Transport::Setup(why) => format!(
+            "The HTTP client could not be set up: {}. Fix `elevenlabs.ca_file` (ELEVENLABS_CA_FILE), then restart the server.",
+            clip(why, 300)
+        ),
     }
 }
 

@@ -284,7 +284,10 @@ impl Server {
             return None;
         }
         let hinted = match failure {
-            Failure::Transport(Transport::Cancelled | Transport::TooLarge) | Failure::Other(_) => {
+            Failure::Transport(
+                Transport::Cancelled | Transport::TooLarge | Transport::Setup(_),
+            )
+            | Failure::Other(_) => {
                 return None;
             }
             Failure::Transport(_) => None,

@@ -249,7 +249,7 @@ fn run(
     let client = match client {
         Some(Ok(c)) => Some(c),
         Some(Err(why)) => {
-            let t = Transport::Tls(why);
+            let t = Transport::Setup(why);
             return match job {
                 Job::Speech { .. } => {
                     JobResult::Speech(Err(SpeechFailed::Transport { error: t, bytes: 0 }))
