@@ -73,7 +73,8 @@ Files:
 
 Environment (wins over the files):
   ELEVENLABS_API_KEY, ELEVENLABS_BASE_URL (URL or us|eu|in|sg), ELEVENLABS_VOICE_ID,
-  ELEVENLABS_MODEL_ID, ELEVENLABS_OUTPUT_DIR, MCP_ELEVENLABS_LOG (error|warn|info|debug).
+  ELEVENLABS_MODEL_ID, ELEVENLABS_OUTPUT_DIR, ELEVENLABS_CA_FILE (extra PEM roots),
+  MCP_ELEVENLABS_LOG (error|warn|info|debug); HTTPS_PROXY, ALL_PROXY and NO_PROXY are honoured.
   The deprecated official server's ELEVENLABS_MCP_BASE_PATH, ELEVENLABS_MCP_OUTPUT_MODE,
   ELEVENLABS_API_RESIDENCY and ELEVENLABS_DEFAULT_VOICE_ID work too.
 
@@ -490,10 +491,7 @@ pub(crate) fn speak(
         say!("{}", saved.display());
         return ExitCode::SUCCESS;
     };
-    let moved = std::fs::rename(&saved, out).or_else(|_| {
-        std::fs::copy(&saved, out)?;
-        std::fs::remove_file(&saved)
-    });
+    let moved = files::move_new(&saved, out);
     match moved {
         Ok(()) => {
             say!("{}", out.display());
@@ -531,7 +529,7 @@ pub(crate) fn config_test(paths: &Paths) -> ExitCode {
         Some(key.expose().to_string()),
         s.limits.request_timeout_ms,
         1,
-        s.ca_file.as_deref().map(std::path::Path::new),
+        s.ca_file.as_deref().map(|f| paths.resolve(f)).as_deref(),
     ) {
         Ok(c) => c,
         Err(e) => {

@@ -713,3 +713,53 @@ fn a_bad_ca_file_is_explained() {
         assert!(err.contains(needle), "{err}");
     }
 }
+
+#[test]
+fn inline_cap_spaces_and_latency_in_health() {
+    let home = Home::new("inline-cap");
+    let fake = FakeElevenLabs::start(KEY);
+    home.write_config(&format!(
+        "elevenlabs:\n  api_key: {KEY}\n  base_url: {}\nlimits:\n  max_inline_bytes: 4096\n",
+        fake.url()
+    ));
+    let mut srv = Server::start(&home, &[]);
+    srv.call(&initialize(1, V));
+    let r = srv.call(&req(
+        V,
+        2,
+        "tools/call",
+        json!({"name": "speak", "arguments": {"text": "big", "delivery": "inline"}}),
+    ));
+    assert_eq!(r["result"]["isError"], true);
+    assert!(
+        text(&r["result"]).contains("inline limit") && text(&r["result"]).contains("\"file\""),
+        "{r}"
+    );
+    let r = srv.call(&req(
+        V,
+        3,
+        "tools/call",
+        json!({"name": "speak", "arguments": {"text": "x", "filename": "my greeting.mp3"}}),
+    ));
+    assert!(text(&r["result"]).contains("no spaces"), "{r}");
+    let r = srv.call(&req(
+        V,
+        4,
+        "tools/call",
+        json!({"name": "set_default_voice", "arguments": {"voice": "Nobody Atall"}}),
+    ));
+    assert_eq!(r["result"]["isError"], true);
+    let h = srv.call(&req(
+        V,
+        5,
+        "resources/read",
+        json!({"uri": "health://status"}),
+    ));
+    let health: Value =
+        serde_json::from_str(h["result"]["contents"][0]["text"].as_str().unwrap()).unwrap();
+    assert!(health["upstream"]["last_latency_ms"].is_u64(), "{health}");
+    assert_eq!(
+        health["upstream"]["failures"], 0,
+        "an unknown voice name is the caller's mistake: {health}"
+    );
+}

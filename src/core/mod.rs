@@ -204,8 +204,13 @@ pub enum SpeechFailed {
         /// Audio bytes that had arrived.
         bytes: u64,
     },
-    /// The sink failed (disk full, directory not writable, too large for inline).
+    /// The sink failed (disk full, directory not writable).
     Sink(String),
+    /// The audio outgrew the inline limit.
+    InlineTooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
 }
 
 /// Why a file could not be read.

@@ -538,7 +538,7 @@ fn describe(kind: Kind) -> String {
         Kind::Id => "must be a string of letters, digits, `_` or `-`".to_string(),
         Kind::Bool => "must be true or false".to_string(),
         Kind::Url => "must be an https:// URL (http:// only for 127.0.0.1, localhost or [::1]), or one of us, eu, in, sg, global".to_string(),
-        Kind::Path => "must be a directory path (absolute, ~/..., or relative to your home directory)".to_string(),
+        Kind::Path => "must be a path (absolute, ~/..., or relative to your home directory)".to_string(),
         Kind::Delivery => "must be one of file, inline, play".to_string(),
         Kind::Argv => "must be a list of strings: a program and its arguments, e.g. [mpv, --no-video, -]".to_string(),
         Kind::Int { min, max } => format!("must be a whole number from {min} to {max}"),

@@ -207,7 +207,10 @@ impl Server {
                 }
             }
             let absorbed = self.absorb(&mut run, result);
-            if let (Err(failure), true) = (&absorbed, upstream) {
+            // Only the service's failures count, not the caller's (an unknown voice name).
+            if let (Err(failure @ (Failure::Transport(_) | Failure::Api(..))), true) =
+                (&absorbed, upstream)
+            {
                 self.upstream.failures += 1;
                 self.upstream.last_error = Some(self.describe_failure(failure));
             }
@@ -251,6 +254,7 @@ impl Server {
         job: Job,
     ) {
         run.last = Some(job.clone());
+        run.sent_at = Some(self.now);
         let Some(job_id) = self.start_job(job, id.clone()) else {
             let text = "Too many calls in flight; try again shortly.".to_string();
             return self.finish_tool(route, &id, ctx, run.tool, Outcome::error(text));
@@ -373,6 +377,11 @@ impl Server {
             JobResult::Speech(Err(SpeechFailed::Sink(why))) => Err(Failure::Other(format!(
                 "Could not save the audio: {why}. Check that `output.dir` is writable and has space."
             ))),
+            JobResult::Speech(Err(SpeechFailed::InlineTooLarge { limit })) => {
+                Err(Failure::Other(format!(
+                    "The audio is larger than {limit} bytes, the inline limit (`limits.max_inline_bytes`): use `delivery: \"file\"` for long text or high bitrates."
+                )))
+            }
             JobResult::Written(Ok(())) => {
                 run.saved = true;
                 Ok(())
@@ -847,14 +856,15 @@ fn pick_voice<'a>(wanted: &str, voices: &'a [Voice]) -> Result<&'a Voice, String
 /// A `filename` argument made into a safe file name with the format's extension.
 fn file_name(given: &str, format: Format) -> Result<String, String> {
     let ext = format.extension();
+    // The alphabet `audio://{id}` accepts, so every saved file can be read back.
     let ok = given.len() <= 200
         && !given.starts_with('.')
         && given
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._- ".contains(c));
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
     if !ok {
         return Err(format!(
-            "`filename` must be a plain file name (letters, digits, `.`, `_`, `-`, spaces; no directories), e.g. \"greeting.{ext}\"."
+            "`filename` must be a plain file name (letters, digits, `.`, `_`, `-`; no spaces or directories), e.g. \"greeting.{ext}\"."
         ));
     }
     match given.rsplit_once('.') {

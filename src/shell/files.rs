@@ -63,9 +63,14 @@ impl Paths {
     /// The output directory for `output.dir` (`None` = the default data directory).
     /// `~/x` and relative paths are taken from the home directory, so every host agrees.
     pub fn output_dir(&self, configured: Option<&str>) -> PathBuf {
-        let Some(dir) = configured else {
-            return self.data_audio.clone();
-        };
+        match configured {
+            None => self.data_audio.clone(),
+            Some(dir) => self.resolve(dir),
+        }
+    }
+
+    /// A configured path: absolute as is; `~`, `~/x` and relative paths from the home directory.
+    pub fn resolve(&self, dir: &str) -> PathBuf {
         let home = self.home.clone().unwrap_or_else(|| PathBuf::from("."));
         if dir == "~" {
             return home;
@@ -274,6 +279,24 @@ impl Drop for AudioWriter {
         if self.tmp.exists() {
             self.file.take();
             let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Moves `from` to `to`, failing with `AlreadyExists` rather than replacing a file.
+pub fn move_new(from: &Path, to: &Path) -> io::Result<()> {
+    match link_new(from, to) {
+        Ok(()) => fs::remove_file(from),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
+        // Another filesystem: copy into a name claimed with create_new, then drop the original.
+        Err(_) => {
+            let mut out = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(to)?;
+            io::copy(&mut fs::File::open(from)?, &mut out)?;
+            out.sync_all()?;
+            fs::remove_file(from)
         }
     }
 }

@@ -167,6 +167,7 @@ fn spawn_failed() -> core::JobResult {
 struct Runner {
     output_dir: PathBuf,
     state_path: PathBuf,
+    ca_file: Option<PathBuf>,
     settings: Settings,
     client: Option<Result<Arc<Client>, String>>,
     cancels: HashMap<core::JobId, Arc<AtomicBool>>,
@@ -178,6 +179,7 @@ impl Runner {
         Self {
             output_dir: paths.output_dir(config.settings.output_dir.as_deref()),
             state_path: paths.state.clone(),
+            ca_file: config.settings.ca_file.as_deref().map(|f| paths.resolve(f)),
             settings: config.settings.clone(),
             client: None,
             cancels: HashMap::new(),
@@ -188,19 +190,12 @@ impl Runner {
     /// The HTTP client, built on first use (a bad CA file surfaces as the calls' error).
     fn client(&mut self) -> Result<Arc<Client>, String> {
         let s = &self.settings;
+        let ca = self.ca_file.as_deref();
         self.client
             .get_or_insert_with(|| {
                 let key = s.api_key.as_ref().map(|k| k.expose().to_string());
                 let pool = usize::try_from(s.limits.max_concurrent).unwrap_or(4);
-                let ca = s.ca_file.as_deref().map(PathBuf::from);
-                Client::new(
-                    &s.base_url,
-                    key,
-                    s.limits.request_timeout_ms,
-                    pool,
-                    ca.as_deref(),
-                )
-                .map(Arc::new)
+                Client::new(&s.base_url, key, s.limits.request_timeout_ms, pool, ca).map(Arc::new)
             })
             .clone()
     }
@@ -298,16 +293,19 @@ fn speech(
     match sink {
         Sink::Memory { max_bytes: limit } => {
             let mut data = Vec::new();
+            let mut over = false;
             let result = client.stream(request, max_bytes, cancel, |chunk| {
                 if data.len() as u64 + chunk.len() as u64 > limit {
-                    return Err(io::Error::other(format!(
-                        "the audio is larger than {limit} bytes, the inline limit; use delivery `file`"
-                    )));
+                    over = true;
+                    return Err(io::Error::other("inline limit"));
                 }
                 data.extend_from_slice(chunk);
                 Ok(())
             });
             let n = data.len() as u64;
+            if over {
+                return Err(SpeechFailed::InlineTooLarge { limit });
+            }
             let (head, _, first) = result.map_err(|e| failed(e, n))?;
             Ok(core::SpeechDone {
                 first_byte_us: first.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
