@@ -457,6 +457,21 @@ pub(crate) fn speak(
     args: &SpeakArgs,
 ) -> ExitCode {
     if let Some(out) = &args.out {
+        let format = args.format.as_deref().unwrap_or("mp3_44100_128");
+        let want = mcp_elevenlabs::core::audio::Format::parse(format).map(|f| f.extension());
+        let given = out
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        if let (Some(want), Some(given)) = (want, given) {
+            if given != want && ["mp3", "wav", "opus", "ogg", "pcm"].contains(&given.as_str()) {
+                tell!(
+                    "mcp-elevenlabs: --out {} ends in .{given} but {format} audio is .{want}",
+                    out.display()
+                );
+                return ExitCode::from(2);
+            }
+        }
         if out.exists() {
             tell!(
                 "mcp-elevenlabs: {} already exists; choose another --out",

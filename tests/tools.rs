@@ -554,12 +554,34 @@ fn cli_commands_against_the_api() {
     assert_eq!(out.trim(), target.display().to_string());
     assert_eq!(&std::fs::read(&target).unwrap()[..4], b"RIFF");
     let (code, _, err) = home.run(
-        &["speak", "Again", "--out", target.to_str().unwrap()],
+        &[
+            "speak",
+            "Again",
+            "--format",
+            "wav_16000",
+            "--out",
+            target.to_str().unwrap(),
+        ],
         &env,
         "",
     );
     assert_eq!(code, 1, "never overwrites");
     assert!(err.contains("already exists"));
+    let wrong = home.dir.join("wrong.mp3");
+    let (code, _, err) = home.run(
+        &[
+            "speak",
+            "x",
+            "--format",
+            "wav_16000",
+            "--out",
+            wrong.to_str().unwrap(),
+        ],
+        &env,
+        "",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(!wrong.exists());
     let (code, _, err) = home.run(&["speak", "x", "--format", "flac_1"], &env, "");
     assert_eq!(code, 1);
     assert!(err.contains("output_format"), "{err}");
@@ -762,4 +784,52 @@ fn inline_cap_spaces_and_latency_in_health() {
         health["upstream"]["failures"], 0,
         "an unknown voice name is the caller's mistake: {health}"
     );
+}
+
+#[test]
+fn retries_reuse_the_reply_and_never_bill_speech_twice() {
+    let home = Home::new("retry-precise");
+    let fake = FakeElevenLabs::start(KEY);
+    home.write_config(&format!(
+        "elevenlabs:\n  api_key: {KEY}\n  base_url: {}\nlimits:\n  request_timeout_ms: 300\n  max_retries: 2\n",
+        fake.url()
+    ));
+    let mut srv = Server::start(&home, &[]);
+    srv.call(&initialize(1, V));
+    fake.fail_next("/v1/user/subscription", 1, Reply::internal_error());
+    let r = srv.call(&req(V, 2, "tools/call", json!({"name": "get_usage"})));
+    assert_eq!(r["result"]["isError"], false, "{r}");
+    let subs = fake
+        .requests()
+        .iter()
+        .filter(|q| q.path == "/v1/user/subscription")
+        .count();
+    assert_eq!(subs, 2, "one failure, one retry whose reply is used");
+    // A stall after the request was sent may already be billed: speech is not retried.
+    fake.fail_next(
+        "/v1/text-to-speech",
+        3,
+        Reply::Stall(Duration::from_secs(2)),
+    );
+    let r = srv.call(&req(
+        V,
+        3,
+        "tools/call",
+        json!({"name": "speak", "arguments": {"text": "once", "raw": true}}),
+    ));
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    let tts = fake
+        .requests()
+        .iter()
+        .filter(|q| q.path.starts_with("/v1/text-to-speech"))
+        .count();
+    assert_eq!(tts, 1, "never sent twice");
+    // A misspelt name still gets close matches.
+    let r = srv.call(&req(
+        V,
+        4,
+        "tools/call",
+        json!({"name": "set_default_voice", "arguments": {"voice": "Rachl"}}),
+    ));
+    assert!(text(&r["result"]).contains("Close matches: Rachel"), "{r}");
 }

@@ -487,12 +487,23 @@ pub fn describe_error(e: &ApiError, reset_unix: Option<i64>) -> String {
         .unwrap_or_default();
     match &e.kind {
         ErrorKind::InvalidKey => format!(
-            "ElevenLabs rejected the API key (HTTP {}). Check ELEVENLABS_API_KEY or `elevenlabs.api_key` (see `mcp-elevenlabs config list`), then restart the server.",
+            "ElevenLabs rejected the API key (HTTP {}).{theirs} Check ELEVENLABS_API_KEY or `elevenlabs.api_key` (see `mcp-elevenlabs config list`); a restricted key needs permission for this endpoint.",
             e.status
         ),
         ErrorKind::Quota => {
             let reset = reset_unix
-                .map(|t| format!(" Credits reset at unix time {t} (see get_usage)."))
+                .filter(|t| *t >= 0)
+                .map(|t| {
+                    let ts = super::audio::timestamp(t as u64);
+                    format!(
+                        " Credits reset on {}-{}-{} {}:{} UTC.",
+                        &ts[0..4],
+                        &ts[4..6],
+                        &ts[6..8],
+                        &ts[9..11],
+                        &ts[11..13]
+                    )
+                })
                 .unwrap_or_else(|| " get_usage shows when they reset.".to_string());
             format!(
                 "ElevenLabs credits are exhausted for this billing period.{reset} Upgrade the plan or wait; shorter text costs fewer credits.{theirs}"
@@ -636,7 +647,7 @@ mod tests {
         assert!(!e.is_retryable());
         let msg = describe_error(&e, Some(1_767_225_600));
         assert!(
-            msg.contains("exhausted") && msg.contains("1767225600"),
+            msg.contains("exhausted") && msg.contains("2026-01-01 00:00 UTC"),
             "{msg}"
         );
         assert_eq!(

@@ -137,10 +137,12 @@ pub enum Job {
         /// Refuse streams longer than this.
         max_bytes: u64,
     },
-    /// Replace the state file (atomically, mode 0600).
+    /// Set one key of the state file, keeping the others (atomically, mode 0600).
     WriteState {
-        /// The new contents.
-        contents: Vec<u8>,
+        /// The key path, e.g. `elevenlabs.default_voice_id`.
+        key: String,
+        /// Its new value.
+        value: Value,
     },
 }
 

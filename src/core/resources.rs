@@ -121,7 +121,13 @@ pub(crate) fn audio_name(uri: &str) -> Option<&str> {
 
 /// The MIME type of an audio file by its extension.
 pub(crate) fn audio_mime(name: &str) -> &'static str {
-    match name.rsplit('.').next().unwrap_or("") {
+    match name
+        .rsplit('.')
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase()
+        .as_str()
+    {
         "mp3" => "audio/mpeg",
         "wav" => "audio/wav",
         "opus" | "ogg" => "audio/ogg",

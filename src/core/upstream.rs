@@ -80,8 +80,10 @@ pub(super) struct ToolRun {
     args: Args,
     waiting: Waiting,
     /// The job to send again on a retry.
-    last: Option<Job>,
+    last: Option<(Waiting, Job)>,
     attempt: u32,
+    /// Name resolution already fell back to an unfiltered list (for close matches).
+    broad: bool,
     subscription: Option<Subscription>,
     page: Option<VoicePage>,
     voice: Option<(String, Option<String>)>,
@@ -152,6 +154,7 @@ impl ToolRun {
             waiting: Waiting::Nothing,
             last: None,
             attempt: 0,
+            broad: false,
             subscription: None,
             page: None,
             voice: None,
@@ -253,7 +256,7 @@ impl Server {
         mut run: Box<ToolRun>,
         job: Job,
     ) {
-        run.last = Some(job.clone());
+        run.last = Some((run.waiting, job.clone()));
         run.sent_at = Some(self.now);
         let Some(job_id) = self.start_job(job, id.clone()) else {
             let text = "Too many calls in flight; try again shortly.".to_string();
@@ -276,9 +279,13 @@ impl Server {
             return;
         };
         let super::Pending { ctx, route, op, .. } = pending;
-        let super::Op::Tool(run) = op else { return };
+        let super::Op::Tool(mut run) = op else { return };
         match run.last.clone() {
-            Some(job) => self.issue(route, id, ctx, run, job),
+            Some((waiting, job)) => {
+                // The reply to the retry is read as the original would have been.
+                run.waiting = waiting;
+                self.issue(route, id, ctx, run, job);
+            }
             None => self.advance(route, id, ctx, run, None),
         }
     }
@@ -287,13 +294,20 @@ impl Server {
         if u64::from(run.attempt) >= self.config.settings.limits.max_retries {
             return None;
         }
+        let speech = matches!(run.last, Some((Waiting::Speech, _)));
         let hinted = match failure {
             Failure::Transport(
-                Transport::Cancelled | Transport::TooLarge | Transport::Setup(_),
+                Transport::Cancelled
+                | Transport::TooLarge
+                | Transport::Setup(_)
+                | Transport::Tls(_),
             )
             | Failure::Other(_) => {
                 return None;
             }
+            // A timeout or broken connection may come after ElevenLabs accepted (and billed) the
+            // text: speech is retried only when the request cannot have arrived.
+            Failure::Transport(Transport::Timeout | Transport::Io(_)) if speech => return None,
             Failure::Transport(_) => None,
             Failure::Api(e, _) if !e.is_retryable() => return None,
             Failure::Api(_, hint) => hint.map(Duration::from_millis),
@@ -344,8 +358,14 @@ impl Server {
                     Waiting::Resolve => {
                         let page = api::parse_voice_page(body).map_err(Failure::Other)?;
                         let wanted = voice_arg(run).unwrap_or_default().to_string();
-                        let voice = pick_voice(&wanted, &page.voices).map_err(Failure::Other)?;
-                        run.voice = Some((voice.voice_id.clone(), Some(voice.name.clone())));
+                        match pick_voice(&wanted, &page.voices) {
+                            Ok(voice) => {
+                                run.voice = Some((voice.voice_id.clone(), Some(voice.name.clone())))
+                            }
+                            // A misspelt name finds nothing by search: rank an unfiltered list.
+                            Err(_) if page.voices.is_empty() && !run.broad => run.broad = true,
+                            Err(why) => return Err(Failure::Other(why)),
+                        }
                     }
                     Waiting::Check => {
                         let voice: Voice = api::parse_voice(body).map_err(Failure::Other)?;
@@ -460,9 +480,9 @@ impl Server {
                 let (voice_id, name) = run.voice.clone().unwrap_or_default();
                 if !run.saved {
                     run.waiting = Waiting::Save;
-                    let contents = json!({ "elevenlabs.default_voice_id": voice_id }).to_string();
                     return Step::Job(Job::WriteState {
-                        contents: contents.into_bytes(),
+                        key: "elevenlabs.default_voice_id".to_string(),
+                        value: voice_id.into(),
                     });
                 }
                 self.config.settings.default_voice_id = Some(voice_id.clone());
@@ -513,13 +533,14 @@ impl Server {
         Self::http(run, Waiting::Voices, api::voices(&q))
     }
 
-    /// Asks for the voice behind a name (a search), or checks that an id exists.
+    /// Asks for the voice behind a name (a search, then an unfiltered list for close matches),
+    /// or checks that an id exists.
     fn resolve(run: &mut ToolRun, wanted: &str) -> Step {
         if looks_like_id(wanted) {
             return Self::http(run, Waiting::Check, api::voice(wanted));
         }
         let q = api::VoiceQuery {
-            search: Some(wanted.to_string()),
+            search: (!run.broad).then(|| wanted.to_string()),
             category: None,
             page_size: 100,
             page_token: None,

@@ -142,7 +142,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .unwrap_or(Path::new("."));
     create_private_dir(dir)?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    // Unique per write, so concurrent writers never share (or delete) each other's temp file.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
     let result = (|| {
         let mut file = private_file(&tmp)?;
         file.write_all(bytes)?;
@@ -154,6 +157,48 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Sets `key` in the JSON state file to `value`, keeping every other key (a newer version may
+/// have written some). Writes from this process are serialized.
+pub fn update_state(path: &Path, key: &str, value: serde_json::Value) -> io::Result<()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut state = match read_settings_file(path)? {
+        Some(text) => match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => serde_json::Map::new(), // unreadable: replaced (it was reported as a warning)
+        },
+        None => serde_json::Map::new(),
+    };
+    state.insert(key.to_string(), value);
+    let mut text = serde_json::to_string_pretty(&state).map_err(io::Error::other)?;
+    text.push('\n');
+    write_atomic(path, text.as_bytes())
+}
+
+/// Removes temp files of audio writers whose process is gone (a crash or a kill mid-stream).
+pub fn sweep_partials(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(".partial-")) else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        let alive = match pid {
+            Some(p) if p == std::process::id() => true,
+            Some(p) if cfg!(target_os = "linux") => Path::new(&format!("/proc/{p}")).exists(),
+            _ => true, // cannot tell: leave it
+        };
+        if !alive {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 fn create_private_dir(dir: &Path) -> io::Result<()> {
@@ -461,6 +506,34 @@ mod tests {
             .collect();
         assert_eq!(names.len(), 3, "{names:?}");
         assert!(names.iter().all(|n| !n.starts_with('.')));
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn concurrent_state_updates_keep_every_key() {
+        let dir = temp("state");
+        let path = dir.join("state.json");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(&path, r#"{"future.key": 1}"#).unwrap();
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let path = path.clone();
+                std::thread::spawn(move || update_state(&path, &format!("k{i}"), i.into()))
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap().unwrap();
+        }
+        let state: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(state.as_object().unwrap().len(), 9, "{state}");
+        assert_eq!(state["future.key"], 1);
+        let left: Vec<_> = fs::read_dir(&dir).unwrap().collect();
+        assert_eq!(left.len(), 1, "no temp files left");
+        fs::write(dir.join(".partial-4000000-1.tmp"), b"x").unwrap();
+        sweep_partials(&dir);
+        #[cfg(target_os = "linux")]
+        assert!(!dir.join(".partial-4000000-1.tmp").exists());
         fs::remove_dir_all(dir).unwrap();
     }
 

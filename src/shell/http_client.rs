@@ -15,12 +15,20 @@ const READ_STEP: usize = 16 * 1024;
 /// The longest any one call may take, streams included.
 const CALL_DEADLINE: Duration = Duration::from_secs(600);
 
-/// A configured client. Cheap to share across worker threads.
-#[derive(Debug)]
+/// A configured client. Cheap to share across worker threads. `Debug` leaves the key out.
 pub struct Client {
     agent: ureq::Agent,
     base_url: String,
     key: Option<String>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.base_url)
+            .field("key", &self.key.as_ref().map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a streamed request ended early.

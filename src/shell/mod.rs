@@ -29,15 +29,17 @@ pub fn serve(config: core::Config, paths: &Paths, log: &Logger) -> io::Result<()
     let (tx, rx) = sync_channel::<Input>(INPUT_QUEUE);
     stdio::spawn_reader(tx.clone())?;
     let writer = stdio::Writer::spawn()?;
-    let runner = Runner::new(&config, paths, tx);
+    let mut runner = Runner::new(&config, paths, tx);
+    files::sweep_partials(&runner.output_dir);
     let server = Server::new(config, Instant::now());
-    drive(server, runner, &rx, log, |bytes| {
+    drive(server, &mut runner, &rx, log, |bytes| {
         let open = writer.send(bytes);
         if !open {
             log.write(log::LogLevel::Info, "stdout closed; stopping");
         }
         open
     });
+    runner.stop(&rx, std::time::Duration::from_secs(2));
     writer.finish();
     Ok(())
 }
@@ -52,7 +54,7 @@ pub fn call_tool(
     arguments: serde_json::Value,
 ) -> serde_json::Value {
     let (tx, rx) = sync_channel::<Input>(INPUT_QUEUE);
-    let runner = Runner::new(&config, paths, tx);
+    let mut runner = Runner::new(&config, paths, tx);
     let mut server = Server::new(config, Instant::now());
     let request = serde_json::json!({
         "jsonrpc": "2.0", "id": 1, "method": "tools/call",
@@ -66,7 +68,7 @@ pub fn call_tool(
     server.handle_input(Instant::now(), Input::Stdin(line));
     let mut out = Vec::new();
     let mut reply = serde_json::Value::Null;
-    drive(server, runner, &rx, log, |bytes| {
+    drive(server, &mut runner, &rx, log, |bytes| {
         out.extend_from_slice(&bytes);
         for l in out.split(|&b| b == b'\n') {
             if let Ok(v) = serde_json::from_slice::<serde_json::Value>(l) {
@@ -89,7 +91,7 @@ pub fn call_tool(
 /// the core is finished or `stdout` returns `false`.
 fn drive(
     mut server: Server,
-    mut runner: Runner,
+    runner: &mut Runner,
     rx: &Receiver<Input>,
     log: &Logger,
     mut stdout: impl FnMut(Vec<u8>) -> bool,
@@ -229,6 +231,23 @@ impl Runner {
     fn done(&mut self, id: core::JobId) {
         self.cancels.remove(&id);
     }
+
+    /// Cancels what still runs and waits (at most `limit`) for the workers to clean up, so a
+    /// cancelled stream's temp file is gone before the process exits.
+    fn stop(&mut self, rx: &Receiver<Input>, limit: std::time::Duration) {
+        for flag in self.cancels.values() {
+            flag.store(true, Ordering::Relaxed);
+        }
+        let deadline = Instant::now() + limit;
+        while !self.cancels.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(Input::JobDone { id, .. }) => self.done(id),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    }
 }
 
 /// Does one job on a worker thread.
@@ -256,8 +275,8 @@ fn run(
     };
     match job {
         Job::ReadAudio { name, max_bytes } => files::read_audio(dir, &name, max_bytes),
-        Job::WriteState { contents } => {
-            JobResult::Written(files::write_atomic(state, &contents).map_err(|e| e.to_string()))
+        Job::WriteState { key, value } => {
+            JobResult::Written(files::update_state(state, &key, value).map_err(|e| e.to_string()))
         }
         Job::Http { request, max_body } => match client {
             Some(c) => JobResult::Http(c.call(&request, max_body)),
