@@ -181,6 +181,19 @@ pub fn timestamp(unix: u64) -> String {
     )
 }
 
+/// `YYYY-MM-DD HH:MM UTC` of a unix time, for people; `None` before 1970.
+pub fn utc_minute(unix: i64) -> Option<String> {
+    let ts = timestamp(u64::try_from(unix).ok()?);
+    Some(format!(
+        "{}-{}-{} {}:{} UTC",
+        &ts[0..4],
+        &ts[4..6],
+        &ts[6..8],
+        &ts[9..11],
+        &ts[11..13]
+    ))
+}
+
 /// A voice name made safe for a file name: lower-case ASCII letters and digits, `-` between.
 pub fn slug(name: &str) -> String {
     let mut out = String::new();
@@ -254,6 +267,11 @@ mod tests {
         assert_eq!(timestamp(0), "19700101-000000");
         assert_eq!(timestamp(1_795_791_661), "20261127-150101");
         assert_eq!(timestamp(951_782_400), "20000229-000000");
+        assert_eq!(
+            utc_minute(1_767_225_600).as_deref(),
+            Some("2026-01-01 00:00 UTC")
+        );
+        assert_eq!(utc_minute(-1), None);
         assert_eq!(slug("Rachel"), "rachel");
         assert_eq!(slug("Adam Stone (deep)"), "adam-stone-deep");
         assert_eq!(slug("日本"), "voice");

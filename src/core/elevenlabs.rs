@@ -492,18 +492,8 @@ pub fn describe_error(e: &ApiError, reset_unix: Option<i64>) -> String {
         ),
         ErrorKind::Quota => {
             let reset = reset_unix
-                .filter(|t| *t >= 0)
-                .map(|t| {
-                    let ts = super::audio::timestamp(t as u64);
-                    format!(
-                        " Credits reset on {}-{}-{} {}:{} UTC.",
-                        &ts[0..4],
-                        &ts[4..6],
-                        &ts[6..8],
-                        &ts[9..11],
-                        &ts[11..13]
-                    )
-                })
+                .and_then(super::audio::utc_minute)
+                .map(|at| format!(" Credits reset on {at}."))
                 .unwrap_or_else(|| " get_usage shows when they reset.".to_string());
             format!(
                 "ElevenLabs credits are exhausted for this billing period.{reset} Upgrade the plan or wait; shorter text costs fewer credits.{theirs}"

@@ -204,6 +204,23 @@ mod tests {
         assert_eq!(lines(&mut f), vec![Ok(b"{\"x\":1}".to_vec())]);
     }
 
+    /// Feeds `input` cut at `cuts` (clamped, sorted), then the end of stream.
+    fn split(input: &[u8], cuts: Vec<usize>, limit: usize) -> Vec<Result<Vec<u8>, usize>> {
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(input.len())).collect();
+        cuts.sort_unstable();
+        let mut f = Framer::new(limit);
+        let mut got = Vec::new();
+        let mut at = 0;
+        for cut in cuts.into_iter().chain([input.len()]) {
+            f.push(&input[at..cut]);
+            at = cut;
+            got.extend(lines(&mut f));
+        }
+        f.finish();
+        got.extend(lines(&mut f));
+        got
+    }
+
     fn whole(input: &[u8], limit: usize) -> Vec<Result<Vec<u8>, usize>> {
         let mut f = Framer::new(limit);
         f.push(input);
@@ -225,20 +242,7 @@ mod tests {
         ) {
             // Over-long lines are reported as soon as they are detected, so only compare streams
             // whose lines fit; the bounded-memory property is checked separately below.
-            let expected = whole(&input, usize::MAX);
-            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(input.len())).collect();
-            cuts.sort_unstable();
-            let mut f = Framer::new(usize::MAX);
-            let mut got = Vec::new();
-            let mut at = 0;
-            for cut in cuts.into_iter().chain([input.len()]) {
-                f.push(&input[at..cut]);
-                at = cut;
-                got.extend(lines(&mut f));
-            }
-            f.finish();
-            got.extend(lines(&mut f));
-            prop_assert_eq!(got, expected);
+            prop_assert_eq!(split(&input, cuts, usize::MAX), whole(&input, usize::MAX));
             let _ = limit;
         }
 
@@ -251,20 +255,7 @@ mod tests {
             cuts in proptest::collection::vec(0usize..200, 0..12),
             limit in 1usize..12,
         ) {
-            let expected = whole(&input, limit);
-            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(input.len())).collect();
-            cuts.sort_unstable();
-            let mut f = Framer::new(limit);
-            let mut got = Vec::new();
-            let mut at = 0;
-            for cut in cuts.into_iter().chain([input.len()]) {
-                f.push(&input[at..cut]);
-                at = cut;
-                got.extend(lines(&mut f));
-            }
-            f.finish();
-            got.extend(lines(&mut f));
-            prop_assert_eq!(got, expected);
+            prop_assert_eq!(split(&input, cuts, limit), whole(&input, limit));
         }
 
         /// Memory stays bounded and lines within the limit are never lost to a neighbour's excess.

@@ -941,18 +941,7 @@ fn render_usage(sub: &Subscription) -> Outcome {
         .unwrap_or(0);
     let reset = sub
         .next_character_count_reset_unix
-        .filter(|t| *t >= 0)
-        .map(|t| {
-            let ts = audio::timestamp(t as u64);
-            format!(
-                "{}-{}-{} {}:{} UTC",
-                &ts[0..4],
-                &ts[4..6],
-                &ts[6..8],
-                &ts[9..11],
-                &ts[11..13]
-            )
-        });
+        .and_then(audio::utc_minute);
     let text = format!(
         "Used {} of {} characters ({pct}%), {left} left{}. Plan: {} ({}).",
         sub.character_count,
