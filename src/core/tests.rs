@@ -548,3 +548,163 @@ fn stateless_blob_reads_carry_cache_hints_and_meta() {
         NAME
     );
 }
+
+fn with_key() -> Config {
+    let mut settings = Settings::default();
+    settings.api_key = Some(settings::ApiKey::new("sk_core_test_000000000000"));
+    Config::default().settings(settings, vec![])
+}
+
+fn http_ok(body: &str) -> JobResult {
+    JobResult::Http(Ok(elevenlabs::HttpResponse {
+        status: 200,
+        headers: vec![],
+        body: body.as_bytes().to_vec(),
+    }))
+}
+
+const SUBSCRIPTION: &str =
+    r#"{"tier":"free","character_count":5,"character_limit":10,"status":"free"}"#;
+
+#[test]
+fn a_transient_failure_is_retried_on_the_core_clock() {
+    let mut h = Harness::new(with_key());
+    h.init("2025-11-25");
+    assert!(
+        h.send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_usage"}}"#)
+            .is_empty()
+    );
+    let (job, request) = h.jobs.pop().unwrap();
+    assert!(
+        matches!(&request, Job::Http { request, .. } if request.path == "/v1/user/subscription")
+    );
+    let busy = elevenlabs::HttpResponse {
+        status: 503,
+        headers: vec![],
+        body: b"down".to_vec(),
+    };
+    h.server.handle_input(
+        h.now,
+        Input::JobDone {
+            id: job,
+            result: JobResult::Http(Ok(busy)),
+        },
+    );
+    assert!(h.drain().is_empty(), "no answer while a retry waits");
+    let at = h.server.poll_timeout().expect("a retry timer");
+    let wait = at - h.now;
+    assert!(
+        wait >= Duration::from_millis(400) && wait <= Duration::from_millis(600),
+        "{wait:?}"
+    );
+    // ping is answered meanwhile.
+    assert_eq!(
+        h.one(r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#)["id"],
+        2
+    );
+    h.server.handle_timeout(at);
+    h.drain();
+    let (job, request2) = h.jobs.pop().expect("the request is sent again");
+    assert_eq!(request, request2);
+    h.server.handle_input(
+        at,
+        Input::JobDone {
+            id: job,
+            result: http_ok(SUBSCRIPTION),
+        },
+    );
+    let r = h.drain();
+    assert_eq!(r[0]["id"], 1);
+    assert_eq!(r[0]["result"]["isError"], false, "{}", r[0]);
+    assert_eq!(r[0]["result"]["structuredContent"]["characters_left"], 5);
+}
+
+#[test]
+fn cancelling_during_a_retry_wait_sends_nothing_more() {
+    let mut h = Harness::new(with_key());
+    h.init("2025-11-25");
+    h.send(r#"{"jsonrpc":"2.0","id":"u","method":"tools/call","params":{"name":"get_usage"}}"#);
+    let (job, _) = h.jobs.pop().unwrap();
+    let refused = JobResult::Http(Err(elevenlabs::Transport::ConnectionRefused));
+    h.server.handle_input(
+        h.now,
+        Input::JobDone {
+            id: job,
+            result: refused,
+        },
+    );
+    assert!(h.server.poll_timeout().is_some());
+    h.send(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"u"}}"#);
+    assert_eq!(h.server.poll_timeout(), None, "the retry timer is gone");
+    h.server.handle_timeout(h.now + Duration::from_secs(120));
+    assert!(h.drain().is_empty());
+    assert!(h.jobs.is_empty());
+    assert_eq!(h.server.in_flight(), 0);
+}
+
+#[test]
+fn quota_errors_are_not_retried_and_say_when_credits_reset() {
+    let mut h = Harness::new(with_key());
+    h.init("2025-06-18");
+    // A successful get_usage teaches the core when credits reset.
+    h.send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_usage"}}"#);
+    let (job, _) = h.jobs.pop().unwrap();
+    let sub = r#"{"tier":"free","character_count":10,"character_limit":10,"status":"free","next_character_count_reset_unix":1767225600}"#;
+    h.server.handle_input(
+        h.now,
+        Input::JobDone {
+            id: job,
+            result: http_ok(sub),
+        },
+    );
+    h.drain();
+    h.send(r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"list_models"}}"#);
+    let (job, _) = h.jobs.pop().unwrap();
+    let quota = elevenlabs::HttpResponse {
+        status: 401,
+        headers: vec![],
+        body: br#"{"detail":{"status":"quota_exceeded","message":"quota"}}"#.to_vec(),
+    };
+    h.server.handle_input(
+        h.now,
+        Input::JobDone {
+            id: job,
+            result: JobResult::Http(Ok(quota)),
+        },
+    );
+    let r = h.drain();
+    let text = r[0]["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("exhausted") && text.contains("2026-01-01 00:00 UTC"),
+        "{text}"
+    );
+    assert!(h.server.poll_timeout().is_none(), "not retried");
+}
+
+#[test]
+fn tool_calls_in_a_batch_are_answered_together() {
+    let mut h = Harness::new(with_key());
+    h.init("2025-03-26");
+    let batch = r#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_usage"}},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"speak","arguments":{}}},{"jsonrpc":"2.0","id":3,"method":"ping"}]"#;
+    assert!(
+        h.send(batch).is_empty(),
+        "held until the upstream call finishes"
+    );
+    let (job, _) = h.jobs.pop().unwrap();
+    h.server.handle_input(
+        h.now,
+        Input::JobDone {
+            id: job,
+            result: http_ok(SUBSCRIPTION),
+        },
+    );
+    let r = h.drain();
+    let ids: Vec<i64> = r[0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert!(ids.contains(&1) && ids.contains(&2) && ids.contains(&3));
+}
