@@ -833,3 +833,58 @@ fn retries_reuse_the_reply_and_never_bill_speech_twice() {
     ));
     assert!(text(&r["result"]).contains("Close matches: Rachel"), "{r}");
 }
+
+#[test]
+fn speak_reports_progress_when_asked() {
+    let schemas = Schemas::load();
+    for version in ["2024-11-05", V, "2026-07-28"] {
+        let mut s = start("progress", version, &[]);
+        s.fake.set_stream(StreamConfig {
+            chunks: 12,
+            chunk_bytes: 1024,
+            chunk_delay: Duration::from_millis(100),
+            ..StreamConfig::default()
+        });
+        let mut call = req(
+            version,
+            5,
+            "tools/call",
+            json!({"name": "speak", "arguments": {"text": "slow", "raw": true}}),
+        );
+        call["params"]["_meta"]["progressToken"] = json!("tok-1");
+        let (r, notes) = s.srv.request(&call);
+        assert_eq!(r["result"]["isError"], false, "{r}");
+        let progress: Vec<&Value> = notes
+            .iter()
+            .filter(|n| n["method"] == "notifications/progress")
+            .collect();
+        assert!(progress.len() >= 2, "{version}: {notes:?}");
+        let mut last = 0;
+        for n in &progress {
+            assert_eq!(n["params"]["progressToken"], "tok-1");
+            let p = n["params"]["progress"].as_u64().unwrap();
+            assert!(p > last, "strictly increasing");
+            last = p;
+            schemas.check(version, "JSONRPCNotification", n);
+            let mut inner = (*n).clone();
+            if !schemas.declares(version, "ProgressNotification", "jsonrpc") {
+                inner.as_object_mut().unwrap().remove("jsonrpc");
+            }
+            schemas.check(version, "ProgressNotification", &inner);
+        }
+        // Without a token, none.
+        let (_, notes) = s.srv.request(&req(
+            version,
+            6,
+            "tools/call",
+            json!({"name": "speak", "arguments": {"text": "quiet", "raw": true}}),
+        ));
+        assert!(
+            notes
+                .iter()
+                .all(|n| n["method"] != "notifications/progress"),
+            "{notes:?}"
+        );
+        finish(s);
+    }
+}

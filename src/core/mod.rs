@@ -256,6 +256,13 @@ pub enum Input {
         /// Its outcome.
         result: JobResult,
     },
+    /// A running speech job has received this many audio bytes so far.
+    Progress {
+        /// Which job.
+        id: JobId,
+        /// Audio bytes so far.
+        bytes: u64,
+    },
 }
 
 /// Something for the shell to do.
@@ -409,6 +416,7 @@ impl Server {
                 }
             }
             Input::JobDone { id, result } => self.job_done(id, result),
+            Input::Progress { id, bytes } => self.job_progress(id, bytes),
         }
     }
 
@@ -822,6 +830,13 @@ impl Server {
             name: Cow<'a, str>,
             #[serde(borrow, default)]
             arguments: Option<&'a RawValue>,
+            #[serde(borrow, rename = "_meta", default)]
+            meta: Option<ProgressMeta<'a>>,
+        }
+        #[derive(Deserialize)]
+        struct ProgressMeta<'a> {
+            #[serde(borrow, rename = "progressToken", default)]
+            token: Option<&'a RawValue>,
         }
         let Some(p) = params.and_then(|p| serde_json::from_str::<P<'_>>(p.get()).ok()) else {
             return self.error(
@@ -851,7 +866,10 @@ impl Server {
             Ok(args) => match self.refusal(tool.name) {
                 Some(msg) => upstream::Outcome::error_text(msg),
                 None => {
-                    let run = upstream::ToolRun::new(tool.name, args);
+                    let mut run = upstream::ToolRun::new(tool.name, args);
+                    // A progress token is a string or an integer, like a request id.
+                    let token = p.meta.and_then(|m| m.token).and_then(Id::from_raw);
+                    run.set_progress_token(token);
                     return self.begin_tool(route, id.clone(), ctx, run);
                 }
             },

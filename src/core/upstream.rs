@@ -92,6 +92,8 @@ pub(super) struct ToolRun {
     plan: Option<Plan>,
     /// When the current job was started.
     sent_at: Option<Instant>,
+    /// `_meta.progressToken` of the call, and the last progress sent.
+    progress: Option<(Id, u64)>,
     /// Catalog: voices so far and the page tokens followed (a repeat ends the loop).
     collected: Vec<Voice>,
     tokens: Vec<String>,
@@ -164,7 +166,13 @@ impl ToolRun {
             sent_at: None,
             collected: Vec::new(),
             tokens: Vec::new(),
+            progress: None,
         }
+    }
+
+    /// Asks for `notifications/progress` under this token while audio streams.
+    pub(super) fn set_progress_token(&mut self, token: Option<Id>) {
+        self.progress = token.map(|t| (t, 0));
     }
 }
 
@@ -177,6 +185,38 @@ fn looks_like_id(s: &str) -> bool {
 }
 
 impl Server {
+    /// A speech job reported `bytes` so far: tell the client, if it asked for progress.
+    pub(super) fn job_progress(&mut self, job: super::JobId, bytes: u64) {
+        let Some(Some(id)) = self.jobs.get(&job) else {
+            return;
+        };
+        let Some(pending) = self.pending.get_mut(id) else {
+            return;
+        };
+        let version = pending.ctx.version;
+        let super::Op::Tool(run) = &mut pending.op else {
+            return;
+        };
+        let Some((token, last)) = &mut run.progress else {
+            return;
+        };
+        if bytes <= *last {
+            return; // progress must strictly increase
+        }
+        *last = bytes;
+        let mut params = json!({
+            "progressToken": serde_json::from_str::<Value>(token.as_json()).unwrap_or(Value::Null),
+            "progress": bytes,
+        });
+        if version.has_audio() {
+            params["message"] = format!("{bytes} bytes of audio received").into();
+        }
+        let note = json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": params});
+        let out = self.stdout();
+        out.extend_from_slice(note.to_string().as_bytes());
+        out.push(b'\n');
+    }
+
     /// Starts a validated tool call.
     pub(super) fn begin_tool(&mut self, route: Route, id: Id, ctx: Ctx, run: ToolRun) {
         self.advance(route, id, ctx, Box::new(run), None);

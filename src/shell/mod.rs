@@ -216,7 +216,8 @@ impl Runner {
             .name(format!("job-{}", id.0))
             .stack_size(256 * 1024)
             .spawn(move || {
-                let result = run(id, job, client, &dir, &state, &cancel);
+                let progress = Progress::new(id, &tx);
+                let result = run(job, client, &dir, &state, &cancel, progress);
                 let _ = tx.send(Input::JobDone { id, result });
             })
             .map(drop)
@@ -252,12 +253,12 @@ impl Runner {
 
 /// Does one job on a worker thread.
 fn run(
-    id: core::JobId,
     job: Job,
     client: Option<Result<Arc<Client>, String>>,
     dir: &Path,
     state: &Path,
     cancel: &AtomicBool,
+    progress: Progress<'_>,
 ) -> core::JobResult {
     use core::{JobResult, SpeechFailed};
     let client = match client {
@@ -287,21 +288,53 @@ fn run(
             sink,
             max_bytes,
         } => match client {
-            Some(c) => JobResult::Speech(speech(&c, id, &request, sink, max_bytes, dir, cancel)),
+            Some(c) => {
+                JobResult::Speech(speech(&c, &request, sink, max_bytes, dir, cancel, progress))
+            }
             None => spawn_failed(),
         },
+    }
+}
+
+/// Reports a stream's bytes to the core, at most every 250 ms (for `notifications/progress`).
+struct Progress<'a> {
+    id: core::JobId,
+    tx: &'a SyncSender<Input>,
+    bytes: u64,
+    last: Instant,
+}
+
+impl<'a> Progress<'a> {
+    fn new(id: core::JobId, tx: &'a SyncSender<Input>) -> Self {
+        Self {
+            id,
+            tx,
+            bytes: 0,
+            last: Instant::now(),
+        }
+    }
+
+    fn add(&mut self, n: usize) {
+        self.bytes += n as u64;
+        if self.last.elapsed() >= std::time::Duration::from_millis(250) {
+            self.last = Instant::now();
+            let _ = self.tx.send(Input::Progress {
+                id: self.id,
+                bytes: self.bytes,
+            });
+        }
     }
 }
 
 /// Streams synthesized audio into a new file or into memory.
 fn speech(
     client: &Client,
-    id: core::JobId,
     request: &core::elevenlabs::HttpRequest,
     sink: Sink,
     max_bytes: u64,
     dir: &Path,
     cancel: &AtomicBool,
+    mut progress: Progress<'_>,
 ) -> Result<core::SpeechDone, core::SpeechFailed> {
     use core::SpeechFailed;
     let failed = |e: StreamError, bytes: u64| match e {
@@ -319,6 +352,7 @@ fn speech(
                     return Err(io::Error::other("inline limit"));
                 }
                 data.extend_from_slice(chunk);
+                progress.add(chunk.len());
                 Ok(())
             });
             let n = data.len() as u64;
@@ -336,9 +370,13 @@ fn speech(
             })
         }
         Sink::File { name, wav } => {
-            let mut writer = files::AudioWriter::create(dir, id.0, wav)
+            let mut writer = files::AudioWriter::create(dir, progress.id.0, wav)
                 .map_err(|e| SpeechFailed::Sink(e.to_string()))?;
-            let result = client.stream(request, max_bytes, cancel, |chunk| writer.write(chunk));
+            let result = client.stream(request, max_bytes, cancel, |chunk| {
+                writer.write(chunk)?;
+                progress.add(chunk.len());
+                Ok(())
+            });
             let bytes = writer.data_bytes();
             let (head, _, first) = result.map_err(|e| failed(e, bytes))?;
             let (file, total) = writer
