@@ -856,15 +856,11 @@ impl Server {
             return self.error(route, id, jsonrpc::INVALID_PARAMS, &msg, None);
         };
         // Every path below ends in one `finish_tool` (or a cancellation), which settles this.
-        if let Route::Batch(slot) = route {
-            if let Some(b) = self.batches[slot].as_mut() {
-                b.waiting += 1;
-            }
-        }
+        self.hold(route);
         let outcome = match tools::validate(tool, p.arguments) {
-            Err(msg) => upstream::Outcome::error_text(msg),
+            Err(msg) => upstream::Outcome::error(msg),
             Ok(args) => match self.refusal(tool.name) {
-                Some(msg) => upstream::Outcome::error_text(msg),
+                Some(msg) => upstream::Outcome::error(msg),
                 None => {
                     let mut run = upstream::ToolRun::new(tool.name, args);
                     // A progress token is a string or an integer, like a request id.
@@ -973,11 +969,7 @@ impl Server {
             if let Some(why) = self.refusal("voices://catalog") {
                 return self.error(route, &id, jsonrpc::INTERNAL_ERROR, &why, None);
             }
-            if let Route::Batch(slot) = route {
-                if let Some(b) = self.batches[slot].as_mut() {
-                    b.waiting += 1;
-                }
-            }
+            self.hold(route);
             let run = upstream::ToolRun::new(upstream::CATALOG, tools::Args::default());
             return self.begin_tool(route, id, ctx, run);
         }
@@ -997,11 +989,7 @@ impl Server {
                 None,
             );
         };
-        if let Route::Batch(slot) = route {
-            if let Some(b) = self.batches[slot].as_mut() {
-                b.waiting += 1;
-            }
-        }
+        self.hold(route);
         self.pending.insert(
             id,
             Pending {
@@ -1110,6 +1098,15 @@ impl Server {
             }
         }
         self.settle(pending.route);
+    }
+
+    /// A batch member will be answered later: the batch waits for it (see [`Server::settle`]).
+    fn hold(&mut self, route: Route) {
+        if let Route::Batch(slot) = route {
+            if let Some(b) = self.batches[slot].as_mut() {
+                b.waiting += 1;
+            }
+        }
     }
 
     /// A pending batch member was answered or dropped.

@@ -127,17 +127,13 @@ pub(super) struct Outcome {
 }
 
 impl Outcome {
-    fn error(text: String) -> Self {
+    /// A failed call with this message.
+    pub(super) fn error(text: String) -> Self {
         Self {
             text,
             is_error: true,
             ..Self::default()
         }
-    }
-
-    /// A failed call with this message.
-    pub(super) fn error_text(text: String) -> Self {
-        Self::error(text)
     }
 }
 
