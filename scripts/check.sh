@@ -1,50 +1,206 @@
 #!/usr/bin/env bash
-# Everything CI runs, in order. Installs what it needs (idempotent, quiet) and fails on the first
-# problem. Usage: scripts/check.sh
+# Everything CI runs, in order: installs what it needs (scripts/install-tools.sh: idempotent,
+# quiet), fails on the first problem, and says how long each stage took.
+# Usage: scripts/check.sh
+# Env: FUZZ_SECONDS (per fuzz target, default 30).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
 # Size budgets of the stripped release binary (DESIGN.md §2; measured figures in BENCHMARKS.md).
-# No optional features exist yet, so the default build is also the --no-default-features build.
 BUDGET_DEFAULT=$((3500 * 1024))
 BUDGET_MINIMAL=$((2500 * 1024))
+# Lines of src/core/ the test suite must cover (percent).
+COVERAGE_MIN=80
+FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+MUSL=x86_64-unknown-linux-musl
+WINDOWS=x86_64-pc-windows-gnu
 
 total_start=$(date +%s)
+times=()
 stage() {
   local name=$1; shift
   local start; start=$(date +%s)
   echo "==> $name"
   "$@"
-  echo "    $name: $(( $(date +%s) - start )) s"
+  local took=$(( $(date +%s) - start ))
+  times+=("$(printf '%6d s  %s' "$took" "$name")")
+  echo "    $name: $took s"
 }
 
-tools() {
-  local have; have=$(rustup component list --installed 2>/dev/null || true)
-  for c in rustfmt clippy; do
-    grep -q "^$c" <<<"$have" || rustup component add "$c" >/dev/null 2>&1
-  done
-  command -v python3 >/dev/null || { echo "python3 is required" >&2; return 1; }
+fmt() {
+  cargo fmt --all --check
+  cargo fmt --manifest-path fuzz/Cargo.toml --all --check
 }
 
-size_check() {
-  local bin=target/release/mcp-elevenlabs size
-  size=$(stat -c %s "$bin")
-  echo "    release binary (stripped, default features = no-default-features): $size bytes"
-  if [ "$size" -gt "$BUDGET_MINIMAL" ] || [ "$size" -gt "$BUDGET_DEFAULT" ]; then
-    echo "size budget exceeded: $size > $BUDGET_MINIMAL bytes" >&2
+# clippy on every target, for every feature combination (which includes all features and no
+# default features); `cargo hack check --feature-powerset` is implied: clippy runs check.
+clippy() {
+  cargo hack clippy --locked --feature-powerset --all-targets -q -- -D warnings
+}
+
+# src/core/fence_probe.rs holds one forbidden I/O call per line; every one must be rejected.
+fence() {
+  local probe=src/core/fence_probe.rs out expected got
+  out=$(cargo clippy --locked --lib -q --message-format short -- --cfg fence_probe -D warnings 2>&1 || true)
+  expected=$(grep -n '^    [^/]' "$probe" | cut -d: -f1 | sort -un)
+  got=$(grep -o "^$probe:[0-9]*" <<<"$out" | cut -d: -f2 | sort -un)
+  if [ "$expected" != "$got" ]; then
+    echo "the core's I/O fence has a hole: lines of $probe not rejected by clippy:" >&2
+    comm -23 <(echo "$expected") <(echo "$got") >&2
+    echo "$out" | tail -20 >&2
     return 1
+  fi
+  echo "    $(wc -l <<<"$expected") forbidden calls rejected inside src/core"
+}
+
+docs() {
+  RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --document-private-items -q
+}
+
+dependency_policy() {
+  # Advisories need the network: GitHub Actions runs `cargo deny check advisories`.
+  cargo deny --locked --log-level error check licenses bans sources
+}
+
+# The test suite, instrumented: the integration tests' server processes are measured too.
+tests_and_coverage() {
+  cargo llvm-cov --locked --all-targets --no-report -q
+  local json; json=$(mktemp)
+  cargo llvm-cov report --summary-only --json --output-path "$json" -q
+  local rc=0
+  python3 - "$json" "$COVERAGE_MIN" <<'EOF' || rc=$?
+import json, sys
+data = json.load(open(sys.argv[1]))["data"][0]["files"]
+def pct(c, n): return 100.0 * c / n if n else 100.0
+core = [(f["filename"].split("/src/", 1)[-1], f["summary"]["lines"]) for f in data if "/src/core/" in f["filename"]]
+all_lines = [f["summary"]["lines"] for f in data if "/src/" in f["filename"]]
+for name, l in sorted(core):
+    print(f"    {name:24} {l['covered']:6}/{l['count']:<6} {pct(l['covered'], l['count']):5.1f}%")
+c, n = sum(l["covered"] for _, l in core), sum(l["count"] for _, l in core)
+ac, an = sum(l["covered"] for l in all_lines), sum(l["count"] for l in all_lines)
+print(f"    src/core lines covered: {c}/{n} = {pct(c, n):.1f}% (minimum {sys.argv[2]}%); all of src/: {pct(ac, an):.1f}%")
+sys.exit(0 if pct(c, n) >= float(sys.argv[2]) else 1)
+EOF
+  rm -f "$json"
+  return $rc
+}
+
+# Stripped release binaries within budget: default features, and --no-default-features when that
+# is a different build (no optional feature exists yet, so today it is the same binary).
+release_and_size() {
+  local bin=target/release/mcp-elevenlabs size defaults
+  defaults=$(cargo metadata --locked --no-deps --format-version 1 |
+    python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)["packages"][0]["features"].get("default", [])))')
+  if [ -n "$defaults" ]; then
+    cargo build --locked --release -q --no-default-features
+    size=$(stat -c %s "$bin")
+    echo "    --no-default-features: $size bytes (budget $BUDGET_MINIMAL)"
+    [ "$size" -le "$BUDGET_MINIMAL" ] || { echo "size budget exceeded: $size > $BUDGET_MINIMAL" >&2; return 1; }
+    cargo build --locked --release -q
+    size=$(stat -c %s "$bin")
+    echo "    default features ($defaults): $size bytes (budget $BUDGET_DEFAULT)"
+    [ "$size" -le "$BUDGET_DEFAULT" ] || { echo "size budget exceeded: $size > $BUDGET_DEFAULT" >&2; return 1; }
+  else
+    cargo build --locked --release -q
+    size=$(stat -c %s "$bin")
+    echo "    default = --no-default-features (no optional features yet): $size bytes (budget $BUDGET_MINIMAL)"
+    [ "$size" -le "$BUDGET_MINIMAL" ] || { echo "size budget exceeded: $size > $BUDGET_MINIMAL" >&2; return 1; }
   fi
 }
 
-stage "install tools" tools
+# Sends `initialize` on stdin and checks the reply names a protocol version.
+answers_initialize() {
+  local reply home; home=$(mktemp -d)
+  reply=$(printf '%s\n' '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"check","version":"1"}}}' |
+    env -u XDG_CONFIG_HOME -u XDG_STATE_HOME -u MCP_ELEVENLABS_CONFIG HOME="$home" timeout 10 "$1")
+  rm -rf "$home"
+  grep -q '"protocolVersion":"2025-06-18"' <<<"$reply" || { echo "no initialize reply from $1: $reply" >&2; return 1; }
+}
+
+# A fully static x86_64 musl binary: linked statically, runs, answers the handshake.
+static_musl() {
+  cargo build --locked --release -q --target "$MUSL"
+  local bin=target/$MUSL/release/mcp-elevenlabs
+  file -b "$bin" | grep -q "static" || { file "$bin" >&2; return 1; }
+  if ldd "$bin" >/dev/null 2>&1; then echo "ldd sees a dynamic executable: $bin" >&2; return 1; fi
+  "$bin" --version >/dev/null
+  answers_initialize "$bin"
+  echo "    $MUSL: $(stat -c %s "$bin") bytes, $(file -b "$bin" | cut -d, -f1,5-6 | tr -s ' ')"
+  echo "    x86_64-unknown-linux-gnu: $(stat -c %s target/release/mcp-elevenlabs) bytes"
+}
+
+# Windows: cross-built with MinGW-w64 (linked, not run: no Windows here).
+windows_build() {
+  cargo build --locked --release -q --target "$WINDOWS"
+  local bin=target/$WINDOWS/release/mcp-elevenlabs.exe
+  file -b "$bin" | grep -q "PE32+ executable" || { file "$bin" >&2; return 1; }
+  echo "    $WINDOWS: $(stat -c %s "$bin") bytes, $(file -b "$bin")"
+}
+
+# Each fuzz target for FUZZ_SECONDS from the seed corpus and the saved regressions. libFuzzer's
+# coverage instrumentation needs unstable flags: the machine's nightly when it has one, else
+# stable with RUSTC_BOOTSTRAP=1 (both work here). No sanitizer: the crate forbids unsafe code,
+# and without ASan the targets run ~10x faster (debug assertions and overflow checks stay on).
+fuzz() {
+  local toolchain=()
+  if rustup run nightly rustc --version >/dev/null 2>&1; then
+    toolchain=(+nightly)
+  else
+    export RUSTC_BOOTSTRAP=1
+  fi
+  local flags=(-O -a -s none --target-dir target/fuzz)
+  (cd fuzz && cargo "${toolchain[@]}" fuzz build "${flags[@]}" 2>&1 | grep -v '^ *\(Compiling\|Finished\|Updating\|Locking\|Downloaded\|Downloading\)' || true)
+  local work; work=$(mktemp -d)
+  local t log rc failed=0
+  for t in $(cd fuzz && cargo "${toolchain[@]}" fuzz list); do
+    mkdir -p "$work/$t" "target/fuzz/artifacts/$t"
+    log=$work/$t.log
+    rc=0
+    (cd fuzz && cargo "${toolchain[@]}" fuzz run "${flags[@]}" "$t" "$work/$t" "corpus/$t" "regressions/$t" -- \
+      -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+      -artifact_prefix="../target/fuzz/artifacts/$t/") >"$log" 2>&1 || rc=$?
+    if [ $rc -ne 0 ]; then
+      failed=1
+      echo "fuzz target $t failed:" >&2
+      grep -E -A12 "panicked|ERROR|SUMMARY" "$log" | head -40 >&2 || tail -40 "$log" >&2
+      local a
+      for a in target/fuzz/artifacts/"$t"/*; do
+        [ -f "$a" ] || continue
+        cp "$a" "fuzz/regressions/$t/"
+        echo "saved $a as fuzz/regressions/$t/$(basename "$a"): fix the bug and commit it (tests/fuzz_regressions.rs replays it)" >&2
+      done
+    else
+      awk -v t="$t" '/stat::number_of_executed_units/ {n=$2} /stat::average_exec_per_sec/ {r=$2}
+        /^#[0-9]+[ \t]+DONE/ {for (i=1;i<=NF;i++) if ($i=="cov:") c=$(i+1)}
+        END {printf "    %-8s %9d executions, %6d/s, coverage %s edges\n", t, n, r, c}' "$log"
+    fi
+  done
+  rm -rf "$work"
+  return $failed
+}
+
+contract_and_clients() {
+  cargo build --locked --release -q --example fake_elevenlabs
+  scripts/contract.sh target/release/mcp-elevenlabs
+  scripts/python-sdk.sh target/release/mcp-elevenlabs target/release/examples/fake_elevenlabs
+}
+
+stage "install tools" scripts/install-tools.sh
 stage "vendor schemas" vendor-schemas/sync
-stage "fmt" cargo fmt --all --check
-stage "clippy" cargo clippy --locked --all-targets -q -- -D warnings
-stage "tests" cargo test --locked -q
-stage "release build" cargo build --locked --release -q
-stage "size budget" size_check
-stage "fake elevenlabs" cargo build --locked -q --example fake_elevenlabs
-stage "contract (prism)" scripts/contract.sh target/release/mcp-elevenlabs
-stage "python sdk client" scripts/python-sdk.sh target/release/mcp-elevenlabs target/debug/examples/fake_elevenlabs
+stage "fmt" fmt
+stage "clippy (feature powerset, all targets)" clippy
+stage "core I/O fence" fence
+stage "docs" docs
+stage "dependency policy (cargo deny)" dependency_policy
+stage "tests + coverage" tests_and_coverage
+stage "release build + size budget" release_and_size
+stage "static musl build" static_musl
+stage "windows build" windows_build
+stage "fuzz (${FUZZ_SECONDS} s per target)" fuzz
+stage "contract (prism) + python sdk client" contract_and_clients
+stage "probe (reported, not asserted)" scripts/bench.sh --report
+
+echo "==> stage times"
+printf '%s\n' "${times[@]}"
 echo "==> all checks passed in $(( $(date +%s) - total_start )) s"

@@ -4,9 +4,15 @@
 //! [`Input`]s with the current [`Instant`], then drains [`Server::poll_output`] to `None` and
 //! waits until [`Server::poll_timeout`]. Protocol errors are outputs (JSON-RPC errors or tool
 //! results with `isError`), never `Err`.
+//!
+//! The fence is enforced: clippy's `disallowed_*` lints (listed in `clippy.toml`) are denied in
+//! this module and nowhere else.
+#![deny(clippy::disallowed_methods, clippy::disallowed_types, clippy::disallowed_macros)]
 
 pub mod audio;
 pub mod elevenlabs;
+#[cfg(fence_probe)]
+mod fence_probe;
 pub mod frame;
 pub mod jsonrpc;
 mod resources;
@@ -1387,4 +1393,5 @@ fn result_suffix(version: Version) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests make their base `Instant` with `Instant::now`
 mod tests;
