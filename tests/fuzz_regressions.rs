@@ -28,7 +28,10 @@ fn replay(target: &str, run: fn(&[u8])) {
             }
         }
     }
-    assert!(count > 0, "no seeds for {target}: run `python3 fuzz/seeds.py`");
+    assert!(
+        count > 0,
+        "no seeds for {target}: run `python3 fuzz/seeds.py`"
+    );
     assert!(failed.is_empty(), "{target} fails on: {failed:#?}");
 }
 

@@ -20,8 +20,7 @@ use mcp_elevenlabs::core::elevenlabs::{HttpResponse, Transport};
 use mcp_elevenlabs::core::frame::{Frame, Framer};
 use mcp_elevenlabs::core::settings::{self, ApiKey, Inputs, Settings};
 use mcp_elevenlabs::core::{
-    Config, FileError, Input, Job, JobId, JobResult, Output, Server, Sink, SpeechDone,
-    SpeechFailed,
+    Config, FileError, Input, Job, JobId, JobResult, Output, Server, Sink, SpeechDone, SpeechFailed,
 };
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -70,7 +69,10 @@ fn frames(limit: usize, pieces: &[&[u8]]) -> Vec<Result<Vec<u8>, usize>> {
             match frame {
                 Frame::Line(line) => {
                     assert!(!line.is_empty(), "empty lines are skipped");
-                    assert!(line.len() <= limit, "a line longer than the limit got through");
+                    assert!(
+                        line.len() <= limit,
+                        "a line longer than the limit got through"
+                    );
                     assert!(!line.contains(&b'\n'), "a line holds a newline");
                     out.push(Ok(line.to_vec()));
                 }
@@ -81,7 +83,11 @@ fn frames(limit: usize, pieces: &[&[u8]]) -> Vec<Result<Vec<u8>, usize>> {
             }
         }
         // Bounded memory: what stays buffered is at most one partial line within the limit.
-        assert!(framer.buffered() <= limit, "{} bytes buffered", framer.buffered());
+        assert!(
+            framer.buffered() <= limit,
+            "{} bytes buffered",
+            framer.buffered()
+        );
     };
     for piece in pieces {
         framer.push(piece);
@@ -150,8 +156,10 @@ pub fn config(data: &[u8]) {
 /// whole lines of JSON, the key never appears, job ids are fresh, cancels name running jobs. At
 /// the end every job fails, stdin closes and time runs on: the server must then finish.
 pub fn server(data: &[u8]) {
-    let mut settings = Settings::default();
-    settings.api_key = Some(ApiKey::new(SECRET));
+    let settings = Settings {
+        api_key: Some(ApiKey::new(SECRET)),
+        ..Settings::default()
+    };
     let mut shell = Shell::new(Config::default().settings(settings, Vec::new()));
     let check_secret = !data.windows(SECRET.len()).any(|w| w == SECRET.as_bytes());
     for line in data.split(|&b| b == b'\n') {
@@ -316,7 +324,11 @@ impl Shell {
         let Some(id) = self.running_id(k) else {
             return;
         };
-        let at = self.running.iter().position(|(j, _)| *j == id).expect("running");
+        let at = self
+            .running
+            .iter()
+            .position(|(j, _)| *j == id)
+            .expect("running");
         let (id, job) = self.running.remove(at);
         let result = result(&job);
         self.input(Input::JobDone { id, result });
@@ -329,7 +341,10 @@ impl Shell {
                     assert!(bytes.ends_with(b"\n"), "a stdout write ends mid-line");
                     for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
                         if let Err(e) = serde_json::from_slice::<serde_json::Value>(line) {
-                            panic!("invalid JSON on stdout ({e}): {}", String::from_utf8_lossy(line));
+                            panic!(
+                                "invalid JSON on stdout ({e}): {}",
+                                String::from_utf8_lossy(line)
+                            );
                         }
                     }
                     self.stdout.extend(bytes);
@@ -343,10 +358,8 @@ impl Shell {
                     if let Some(at) = self.running.iter().position(|(j, _)| *j == id) {
                         let (id, job) = self.running.remove(at);
                         let result = fail(&job, 6);
-                        self.server.handle_input(
-                            self.now,
-                            Input::JobDone { id, result },
-                        );
+                        self.server
+                            .handle_input(self.now, Input::JobDone { id, result });
                     } else {
                         assert!(self.seen.contains(&id), "cancel of unknown job {id:?}");
                     }

@@ -7,7 +7,11 @@
 //!
 //! The fence is enforced: clippy's `disallowed_*` lints (listed in `clippy.toml`) are denied in
 //! this module and nowhere else.
-#![deny(clippy::disallowed_methods, clippy::disallowed_types, clippy::disallowed_macros)]
+#![deny(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 
 pub mod audio;
 pub mod elevenlabs;

@@ -1,0 +1,189 @@
+//! Criterion benches of the pure core: framing, dispatch and session setup, no I/O involved.
+//!
+//! `cargo bench --bench core` measures; `cargo test --benches` (run by scripts/check.sh) runs each
+//! once as a smoke test. Figures are recorded in BENCHMARKS.md by hand, with the command.
+#![allow(missing_docs)] // `criterion_group!` defines an undocumented public function
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use mcp_elevenlabs::core::elevenlabs::HttpResponse;
+use mcp_elevenlabs::core::frame::{Frame, Framer};
+use mcp_elevenlabs::core::settings::{ApiKey, Settings};
+use mcp_elevenlabs::core::{Config, Input, JobResult, Output, Server};
+use std::hint::black_box;
+use std::time::Instant;
+
+/// Lines per dispatch iteration: one stdin read carrying many requests, as under load.
+const LINES: u64 = 1_000;
+
+const SUBSCRIPTION: &str = r#"{"tier":"creator","character_count":1200,"character_limit":100000,"next_character_count_reset_unix":1767225600,"status":"active"}"#;
+
+fn initialize(version: &str) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":0,"method":"initialize","params":{{"protocolVersion":"{version}","capabilities":{{}},"clientInfo":{{"name":"bench","version":"1"}}}}}}"#
+    )
+}
+
+const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+
+const DISCOVER: &str = r#"{"jsonrpc":"2.0","id":0,"method":"server/discover","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1"}}}}"#;
+
+fn config() -> Config {
+    let settings = Settings {
+        api_key: Some(ApiKey::new("sk_bench_0000000000000000")),
+        ..Settings::default()
+    };
+    Config::default().settings(settings, Vec::new())
+}
+
+/// Stdout bytes written and jobs started while draining.
+fn drain(server: &mut Server) -> (usize, Vec<mcp_elevenlabs::core::JobId>) {
+    let (mut bytes, mut jobs) = (0, Vec::new());
+    while let Some(output) = server.poll_output() {
+        match output {
+            Output::Stdout(b) => bytes += b.len(),
+            Output::Start { id, .. } => jobs.push(id),
+            Output::Cancel(_) | Output::Log { .. } => {}
+        }
+    }
+    (bytes, jobs)
+}
+
+fn lines(text: &str) -> Vec<u8> {
+    let mut out = text.as_bytes().to_vec();
+    out.push(b'\n');
+    out
+}
+
+/// A server past the 2025-06-18 handshake.
+fn ready(now: Instant) -> Server {
+    let mut server = Server::new(config(), now);
+    let mut hello = lines(&initialize("2025-06-18"));
+    hello.extend(lines(INITIALIZED));
+    server.handle_input(now, Input::Stdin(hello));
+    drain(&mut server);
+    server
+}
+
+fn framing(c: &mut Criterion) {
+    let mut stream = Vec::new();
+    let mut i = 0;
+    while stream.len() < 1 << 20 {
+        stream.extend(lines(&format!(
+            r#"{{"jsonrpc":"2.0","id":{i},"method":"tools/call","params":{{"name":"speak","arguments":{{"text":"Hello there, this is line {i}."}}}}}}"#
+        )));
+        i += 1;
+    }
+    let mut group = c.benchmark_group("framing");
+    group.throughput(Throughput::Bytes(stream.len() as u64));
+    for chunk in [64 * 1024, 4096] {
+        group.bench_function(format!("1 MiB in {chunk} B reads"), |b| {
+            b.iter(|| {
+                let mut framer = Framer::default();
+                let mut n = 0;
+                for piece in stream.chunks(chunk) {
+                    framer.push(piece);
+                    while let Some(frame) = framer.next_frame() {
+                        if let Frame::Line(line) = frame {
+                            n += line.len();
+                        }
+                    }
+                }
+                black_box(n)
+            });
+        });
+    }
+    group.finish();
+}
+
+fn dispatch(c: &mut Criterion) {
+    let now = Instant::now();
+    let mut group = c.benchmark_group("dispatch");
+    group.throughput(Throughput::Elements(LINES));
+    for (name, method) in [("ping", "ping"), ("tools/list", "tools/list")] {
+        let mut input = Vec::new();
+        for id in 1..=LINES {
+            input.extend(lines(&format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}"}}"#
+            )));
+        }
+        let mut server = ready(now);
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                server.handle_input(now, Input::Stdin(input.clone()));
+                black_box(drain(&mut server))
+            });
+        });
+    }
+    // A tools/call through the whole gate: validation, the request as data, the job's reply
+    // parsed and rendered. `get_usage` is never cached, so every call does all of it.
+    let call = lines(
+        r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"get_usage","arguments":{}}}"#,
+    );
+    let mut server = ready(now);
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("tools/call get_usage with its upstream reply", |b| {
+        b.iter(|| {
+            server.handle_input(now, Input::Stdin(call.clone()));
+            let (_, jobs) = drain(&mut server);
+            for id in jobs {
+                let reply = HttpResponse {
+                    status: 200,
+                    headers: Vec::new(),
+                    body: SUBSCRIPTION.as_bytes().to_vec(),
+                };
+                server.handle_input(
+                    now,
+                    Input::JobDone {
+                        id,
+                        result: JobResult::Http(Ok(reply)),
+                    },
+                );
+            }
+            black_box(drain(&mut server))
+        });
+    });
+    group.finish();
+}
+
+fn session_setup(c: &mut Criterion) {
+    let now = Instant::now();
+    let mut group = c.benchmark_group("session setup");
+    for version in ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"] {
+        let mut hello = lines(&initialize(version));
+        hello.extend(lines(INITIALIZED));
+        hello.extend(lines(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#));
+        group.bench_function(
+            format!("{version}: initialize, initialized, tools/list"),
+            |b| {
+                b.iter_batched(
+                    || hello.clone(),
+                    |hello| {
+                        let mut server = Server::new(config(), now);
+                        server.handle_input(now, Input::Stdin(hello));
+                        black_box(drain(&mut server))
+                    },
+                    BatchSize::SmallInput,
+                );
+            },
+        );
+    }
+    let mut hello = lines(DISCOVER);
+    hello.extend(lines(
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#,
+    ));
+    group.bench_function("2026-07-28: server/discover, tools/list", |b| {
+        b.iter_batched(
+            || hello.clone(),
+            |hello| {
+                let mut server = Server::new(config(), now);
+                server.handle_input(now, Input::Stdin(hello));
+                black_box(drain(&mut server))
+            },
+            BatchSize::SmallInput,
+        );
+    });
+    group.finish();
+}
+
+criterion_group!(benches, framing, dispatch, session_setup);
+criterion_main!(benches);
