@@ -43,7 +43,7 @@ clippy() {
 # src/core/fence_probe.rs holds one forbidden I/O call per line; every one must be rejected.
 fence() {
   local probe=src/core/fence_probe.rs out expected got
-  out=$(cargo clippy --locked --lib -q --message-format short -- --cfg fence_probe -D warnings 2>&1 || true)
+  out=$(cargo clippy --locked --lib -q --color never --message-format short -- --cfg fence_probe -D warnings 2>&1 || true)
   expected=$(grep -n '^    [^/]' "$probe" | cut -d: -f1 | sort -un)
   got=$(grep -o "^$probe:[0-9]*" <<<"$out" | cut -d: -f2 | sort -un)
   if [ "$expected" != "$got" ]; then
@@ -190,6 +190,7 @@ contract_and_clients() {
 stage "install tools" scripts/install-tools.sh
 stage "vendor schemas" vendor-schemas/sync
 stage "fmt" fmt
+stage "workflows lint" scripts/lint-workflows.sh
 stage "clippy (feature powerset, all targets)" clippy
 stage "core I/O fence" fence
 stage "docs" docs

@@ -67,6 +67,10 @@ impl Home {
             .env("XDG_CONFIG_HOME", self.dir.join("config"))
             .env("XDG_STATE_HOME", self.dir.join("state"))
             .env("XDG_DATA_HOME", self.dir.join("data"));
+        // Under `cargo llvm-cov` the server's own coverage goes where the tests' goes.
+        if let Some(profile) = std::env::var_os("LLVM_PROFILE_FILE") {
+            cmd.env("LLVM_PROFILE_FILE", profile);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
