@@ -123,11 +123,15 @@ answers_initialize() {
 static_musl() {
   cargo build --locked --release -q --target "$MUSL"
   local bin=target/$MUSL/release/mcp-elevenlabs
-  file -b "$bin" | grep -q "static" || { file "$bin" >&2; return 1; }
-  if ldd "$bin" >/dev/null 2>&1; then echo "ldd sees a dynamic executable: $bin" >&2; return 1; fi
+  # Rust's musl binaries are static-pie: `file` says "static-pie linked", ldd "statically linked".
+  file -b "$bin" | grep -Eq "static(-pie)? linked" || { file "$bin" >&2; return 1; }
+  ldd "$bin" 2>&1 | grep -Eq "statically linked|not a dynamic executable" || { ldd "$bin" >&2; return 1; }
+  if readelf -d "$bin" | grep -q NEEDED || readelf -l "$bin" | grep -q INTERP; then
+    echo "$bin needs shared libraries or an interpreter" >&2; return 1
+  fi
   "$bin" --version >/dev/null
   answers_initialize "$bin"
-  echo "    $MUSL: $(stat -c %s "$bin") bytes, $(file -b "$bin" | cut -d, -f1,5-6 | tr -s ' ')"
+  echo "    $MUSL: $(stat -c %s "$bin") bytes, $(file -b "$bin" | cut -d, -f1,2,4,6 | tr -s ' ')"
   echo "    x86_64-unknown-linux-gnu: $(stat -c %s target/release/mcp-elevenlabs) bytes"
 }
 
