@@ -27,11 +27,34 @@ const INPUT_QUEUE: usize = 16;
 /// Serves MCP over stdio until stdin closes and in-flight work is done (or its grace ends).
 pub fn serve(config: core::Config, paths: &Paths, log: &Logger) -> io::Result<()> {
     let (tx, rx) = sync_channel::<Input>(INPUT_QUEUE);
-    stdio::spawn_reader(tx.clone())?;
+    let mut runner = Runner::new(&config, paths, tx.clone());
+    let mut server = Server::new(config, Instant::now());
+    // The first read and its replies happen on this thread, before any other starts: a host's
+    // `initialize` is answered at single-threaded speed (the startup budget, DESIGN.md §2), and
+    // the reader and writer threads take over from the second read on.
+    let first = stdio::read_once();
+    let closed = matches!(first, Input::StdinClosed);
+    server.handle_input(Instant::now(), first);
+    let mut failed = Vec::new();
+    while let Some(output) = server.poll_output() {
+        if !handle_output(output, &mut runner, log, &mut failed, |b| {
+            stdio::write_now(&b)
+        }) {
+            log.write(log::LogLevel::Info, "stdout closed; stopping");
+            runner.stop(&rx, std::time::Duration::from_secs(2));
+            return Ok(());
+        }
+    }
+    for input in failed {
+        server.handle_input(Instant::now(), input);
+    }
+    if closed {
+        drop(tx);
+    } else {
+        stdio::spawn_reader(tx)?;
+    }
     let writer = stdio::Writer::spawn()?;
-    let mut runner = Runner::new(&config, paths, tx);
     files::sweep_partials(&runner.output_dir);
-    let server = Server::new(config, Instant::now());
     drive(server, &mut runner, &rx, log, |bytes| {
         let open = writer.send(bytes);
         if !open {
@@ -99,27 +122,8 @@ fn drive(
     let mut failed = Vec::new();
     loop {
         while let Some(output) = server.poll_output() {
-            match output {
-                Output::Stdout(bytes) => {
-                    if !stdout(bytes) {
-                        return;
-                    }
-                }
-                Output::Start { id, job } => {
-                    log.write(
-                        log::LogLevel::Debug,
-                        &format!("job {} started: {}", id.0, describe(&job)),
-                    );
-                    if let Err(e) = runner.start(id, job) {
-                        log.warn(&format!("could not start a worker thread: {e}"));
-                        failed.push(Input::JobDone {
-                            id,
-                            result: spawn_failed(),
-                        });
-                    }
-                }
-                Output::Cancel(id) => runner.cancel(id),
-                Output::Log { level, message } => log.core(level, &message),
+            if !handle_output(output, runner, log, &mut failed, &mut stdout) {
+                return;
             }
         }
         if !failed.is_empty() {
@@ -146,6 +150,36 @@ fn drive(
             Err(RecvTimeoutError::Disconnected) => return,
         }
     }
+}
+
+/// Acts on one output of the core; a job that cannot start is reported back through `failed`.
+/// `false` once stdout is gone.
+fn handle_output(
+    output: Output,
+    runner: &mut Runner,
+    log: &Logger,
+    failed: &mut Vec<Input>,
+    mut stdout: impl FnMut(Vec<u8>) -> bool,
+) -> bool {
+    match output {
+        Output::Stdout(bytes) => return stdout(bytes),
+        Output::Start { id, job } => {
+            log.write(
+                log::LogLevel::Debug,
+                &format!("job {} started: {}", id.0, describe(&job)),
+            );
+            if let Err(e) = runner.start(id, job) {
+                log.warn(&format!("could not start a worker thread: {e}"));
+                failed.push(Input::JobDone {
+                    id,
+                    result: spawn_failed(),
+                });
+            }
+        }
+        Output::Cancel(id) => runner.cancel(id),
+        Output::Log { level, message } => log.core(level, &message),
+    }
+    true
 }
 
 /// A job's log line, without request bodies (they hold the user's text).

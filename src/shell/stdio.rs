@@ -13,6 +13,29 @@ const READ_CHUNK: usize = 64 * 1024;
 /// Chunks of stdout waiting for the writer.
 const WRITE_QUEUE: usize = 8;
 
+/// Reads one chunk of stdin on the calling thread (before the reader thread exists).
+pub fn read_once() -> Input {
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        match io::stdin().lock().read(&mut buf) {
+            Ok(0) => return Input::StdinClosed,
+            Ok(n) => {
+                buf.truncate(n);
+                return Input::Stdin(buf);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return Input::StdinClosed,
+        }
+    }
+}
+
+/// Writes and flushes on the calling thread (before the writer thread exists). `false` once
+/// stdout is gone.
+pub fn write_now(bytes: &[u8]) -> bool {
+    let mut out = io::stdout().lock();
+    out.write_all(bytes).and_then(|()| out.flush()).is_ok()
+}
+
 /// Starts the stdin reader: chunks as [`Input::Stdin`], then [`Input::StdinClosed`].
 pub fn spawn_reader(tx: SyncSender<Input>) -> io::Result<JoinHandle<()>> {
     thread::Builder::new()
