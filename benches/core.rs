@@ -147,41 +147,36 @@ fn dispatch(c: &mut Criterion) {
 
 fn session_setup(c: &mut Criterion) {
     let now = Instant::now();
-    let mut group = c.benchmark_group("session setup");
+    let mut sessions = Vec::new();
     for version in ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"] {
         let mut hello = lines(&initialize(version));
         hello.extend(lines(INITIALIZED));
         hello.extend(lines(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#));
-        group.bench_function(
+        sessions.push((
             format!("{version}: initialize, initialized, tools/list"),
-            |b| {
-                b.iter_batched(
-                    || hello.clone(),
-                    |hello| {
-                        let mut server = Server::new(config(), now);
-                        server.handle_input(now, Input::Stdin(hello));
-                        black_box(drain(&mut server))
-                    },
-                    BatchSize::SmallInput,
-                );
-            },
-        );
+            hello,
+        ));
     }
     let mut hello = lines(DISCOVER);
     hello.extend(lines(
         r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#,
     ));
-    group.bench_function("2026-07-28: server/discover, tools/list", |b| {
-        b.iter_batched(
-            || hello.clone(),
-            |hello| {
-                let mut server = Server::new(config(), now);
-                server.handle_input(now, Input::Stdin(hello));
-                black_box(drain(&mut server))
-            },
-            BatchSize::SmallInput,
-        );
-    });
+    sessions.push(("2026-07-28: server/discover, tools/list".to_string(), hello));
+
+    let mut group = c.benchmark_group("session setup");
+    for (name, hello) in sessions {
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || hello.clone(),
+                |hello| {
+                    let mut server = Server::new(config(), now);
+                    server.handle_input(now, Input::Stdin(hello));
+                    black_box(drain(&mut server))
+                },
+                BatchSize::SmallInput,
+            );
+        });
+    }
     group.finish();
 }
 
