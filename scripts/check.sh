@@ -55,6 +55,13 @@ fence() {
   echo "    $(wc -l <<<"$expected") forbidden calls rejected inside src/core"
 }
 
+# Cargo.toml's rust-version is a promise: every target type-checks with that toolchain.
+msrv() {
+  local v; v=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
+  cargo "+$v" check --locked --all-targets -q
+  echo "    all targets check with Rust $v ($(cargo "+$v" --version | cut -d' ' -f2))"
+}
+
 docs() {
   RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --document-private-items -q
 }
@@ -197,6 +204,7 @@ stage "fmt" fmt
 stage "workflows lint" scripts/lint-workflows.sh
 stage "clippy (feature powerset, all targets)" clippy
 stage "core I/O fence" fence
+stage "MSRV" msrv
 stage "docs" docs
 stage "dependency policy (cargo deny)" dependency_policy
 stage "tests + coverage" tests_and_coverage

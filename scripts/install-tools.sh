@@ -4,6 +4,7 @@
 # ~/.cargo/bin (GitHub Actions caches that folder); a different pinned version replaces them.
 # Usage: scripts/install-tools.sh
 set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Pinned tool versions (bump deliberately; each needs rustc >= the version noted).
 CARGO_TOOLS=(
@@ -26,6 +27,11 @@ quietly() {
   fi
   rm -f "$log"
 }
+
+# The toolchain of Cargo.toml's rust-version, for the MSRV check (minimal: rustc, cargo, std).
+msrv=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
+rustup run "$msrv" rustc --version >/dev/null 2>&1 ||
+  quietly rustup toolchain install "$msrv" --profile minimal --no-self-update
 
 have_components=$(rustup component list --installed 2>/dev/null)
 for c in "${RUST_COMPONENTS[@]}"; do
