@@ -161,9 +161,13 @@ fuzz() {
   else
     export RUSTC_BOOTSTRAP=1
   fi
-  local flags=(-O -a -s none --target-dir target/fuzz)
-  (cd fuzz && cargo "${toolchain[@]}" fuzz build "${flags[@]}" 2>&1 | grep -v '^ *\(Compiling\|Finished\|Updating\|Locking\|Downloaded\|Downloading\)' || true)
+  local root=$PWD
+  local flags=(-O -a -s none --target-dir "$root/target/fuzz")
   local work; work=$(mktemp -d)
+  if ! (cd fuzz && cargo "${toolchain[@]}" fuzz build "${flags[@]}") >"$work/build.log" 2>&1; then
+    cat "$work/build.log" >&2
+    return 1
+  fi
   local t log rc failed=0
   for t in $(cd fuzz && cargo "${toolchain[@]}" fuzz list); do
     mkdir -p "$work/$t" "target/fuzz/artifacts/$t"
@@ -171,7 +175,7 @@ fuzz() {
     rc=0
     (cd fuzz && cargo "${toolchain[@]}" fuzz run "${flags[@]}" "$t" "$work/$t" "corpus/$t" "regressions/$t" -- \
       -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-      -artifact_prefix="../target/fuzz/artifacts/$t/") >"$log" 2>&1 || rc=$?
+      -artifact_prefix="$root/target/fuzz/artifacts/$t/") >"$log" 2>&1 || rc=$?
     if [ $rc -ne 0 ]; then
       failed=1
       echo "fuzz target $t failed:" >&2
