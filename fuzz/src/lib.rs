@@ -107,15 +107,13 @@ pub fn config(data: &[u8]) {
     };
     let (config_text, rest) = text.split_once("\n%%state\n").unwrap_or((text, ""));
     let (state_text, env_text) = rest.split_once("\n%%env\n").unwrap_or((rest, ""));
-    let env: HashMap<String, String> = env_text
+    let mut env: HashMap<String, String> = env_text
         .lines()
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
-        .chain([("ELEVENLABS_API_KEY".to_string(), SECRET.to_string())])
-        .fold(HashMap::new(), |mut m, (k, v)| {
-            m.entry(k).or_insert(v);
-            m
-        });
+        .collect();
+    env.entry("ELEVENLABS_API_KEY".to_string())
+        .or_insert_with(|| SECRET.to_string());
     let lookup = |name: &str| env.get(name).cloned();
     let loaded = settings::load(&Inputs {
         config: Some((config_text, "config.yaml")),
