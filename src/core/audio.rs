@@ -240,7 +240,7 @@ mod tests {
         for bad in ["mp3_44100", "pcm_x", "flac_44100", "pcm_16000_1", ""] {
             assert_eq!(Format::parse(bad), None, "{bad}");
         }
-        for name in crate::core::tools::OUTPUT_FORMATS {
+        for name in crate::core::tools::speak::OUTPUT_FORMATS {
             assert!(Format::parse(name).is_some(), "{name}");
         }
     }

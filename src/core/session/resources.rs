@@ -1,9 +1,8 @@
-//! Resources: `health://status` and the `audio://{id}` template for generated files.
+//! Resources: `health://status`, `voices://catalog` and the `audio://{id}` template for
+//! generated files, as the session lists and renders them (the service produces their data).
 
-use super::Config;
-use super::session::Version;
+use super::version::Version;
 use serde_json::{Map, Value, json};
-use std::time::Duration;
 
 /// The health resource.
 pub(crate) const HEALTH: &str = "health://status";
@@ -77,34 +76,6 @@ pub(crate) fn text_contents(version: Version, uri: &str, mime: &str, text: &str)
 pub(crate) fn blob_head(uri: &str, mime: &str) -> String {
     let item = json!({ "uri": uri, "mimeType": mime }).to_string();
     format!("{{\"contents\":[{},\"blob\":\"", item.trim_end_matches('}'))
-}
-
-/// The JSON text of `health://status`.
-pub(crate) fn health(
-    config: &Config,
-    in_flight: usize,
-    uptime: Duration,
-    upstream: Value,
-) -> String {
-    let problems: Vec<String> = config.problems.iter().map(ToString::to_string).collect();
-    let key = config.settings.api_key.is_some();
-    let status = if !problems.is_empty() {
-        "config_error"
-    } else if !key {
-        "no_api_key"
-    } else {
-        "ok"
-    };
-    json!({
-        "status": status,
-        "version": super::VERSION,
-        "config": {"ok": problems.is_empty(), "problems": problems},
-        "api_key": if key { "set" } else { "missing" },
-        "upstream": upstream,
-        "in_flight": in_flight,
-        "uptime_ms": u64::try_from(uptime.as_millis()).unwrap_or(u64::MAX),
-    })
-    .to_string()
 }
 
 /// The file name in an `audio://` URI, if it is a plain, safe name.

@@ -1,7 +1,6 @@
-//! The tool table: names, descriptions, annotations, and argument specs from which both the
-//! advertised `inputSchema` and the validation are derived, so the two cannot drift apart.
+//! Tool arguments: the specs from which both the advertised `inputSchema` and the validation are
+//! derived, so the two cannot drift apart, and the validated [`Args`] a call starts with.
 
-use super::session::Version;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use std::borrow::Cow;
@@ -38,7 +37,7 @@ pub(crate) struct Param {
     pub(crate) doc: &'static str,
 }
 
-const fn opt(name: &'static str, kind: Kind, doc: &'static str) -> Param {
+pub(crate) const fn opt(name: &'static str, kind: Kind, doc: &'static str) -> Param {
     Param {
         name,
         kind,
@@ -47,228 +46,13 @@ const fn opt(name: &'static str, kind: Kind, doc: &'static str) -> Param {
     }
 }
 
-const fn req(name: &'static str, kind: Kind, doc: &'static str) -> Param {
+pub(crate) const fn req(name: &'static str, kind: Kind, doc: &'static str) -> Param {
     Param {
         name,
         kind,
         required: true,
         doc,
     }
-}
-
-/// Honest behaviour hints.
-#[derive(Debug)]
-pub(crate) struct Hints {
-    read_only: bool,
-    destructive: bool,
-    idempotent: bool,
-    open_world: bool,
-}
-
-/// A read-only call to the ElevenLabs API.
-const READ_ONLY: Hints = Hints {
-    read_only: true,
-    destructive: false,
-    idempotent: true,
-    open_world: true,
-};
-
-/// One tool.
-#[derive(Debug)]
-pub(crate) struct Tool {
-    pub(crate) name: &'static str,
-    title: &'static str,
-    description: &'static str,
-    pub(crate) params: &'static [Param],
-    hints: Hints,
-    output_schema: Option<fn() -> Value>,
-}
-
-/// Output formats the ElevenLabs TTS endpoints accept (`wav_*` is fetched as PCM and wrapped).
-pub(crate) const OUTPUT_FORMATS: &[&str] = &[
-    "mp3_22050_32",
-    "mp3_24000_48",
-    "mp3_44100_32",
-    "mp3_44100_64",
-    "mp3_44100_96",
-    "mp3_44100_128",
-    "mp3_44100_192",
-    "opus_48000_32",
-    "opus_48000_64",
-    "opus_48000_96",
-    "opus_48000_128",
-    "opus_48000_192",
-    "pcm_8000",
-    "pcm_16000",
-    "pcm_22050",
-    "pcm_24000",
-    "pcm_32000",
-    "pcm_44100",
-    "pcm_48000",
-    "ulaw_8000",
-    "alaw_8000",
-    "wav_8000",
-    "wav_16000",
-    "wav_22050",
-    "wav_24000",
-    "wav_32000",
-    "wav_44100",
-    "wav_48000",
-];
-
-const UNIT: Kind = Kind::Num { min: 0.0, max: 1.0 };
-
-const VOICE_SETTINGS: &[Param] = &[
-    opt("stability", UNIT, ""),
-    opt("similarity_boost", UNIT, ""),
-    opt("style", UNIT, ""),
-    opt("speed", Kind::Num { min: 0.7, max: 1.2 }, ""),
-    opt("use_speaker_boost", Kind::Bool, ""),
-];
-
-const SPEAK: &[Param] = &[
-    req(
-        "text",
-        Kind::Str,
-        "What to say. Markdown, code and URLs are tidied for speech unless raw is true.",
-    ),
-    opt(
-        "voice",
-        Kind::Str,
-        "Voice id or name. Default: the configured voice.",
-    ),
-    opt(
-        "model",
-        Kind::Str,
-        "Model id. Default: eleven_flash_v2_5 or as configured.",
-    ),
-    opt(
-        "output_format",
-        Kind::OneOf(OUTPUT_FORMATS),
-        "mp3_44100_128 (default), mp3_*, opus_48000_*, pcm_*, wav_*, ulaw_8000 or alaw_8000.",
-    ),
-    opt("language", Kind::Lang, "ISO 639-1 code, e.g. en."),
-    opt(
-        "voice_settings",
-        Kind::Obj(VOICE_SETTINGS),
-        "Override the voice's settings.",
-    ),
-    opt(
-        "delivery",
-        Kind::Enum(&["file", "inline"]),
-        "file: save and link (default). inline: audio in the result.",
-    ),
-    opt(
-        "filename",
-        Kind::Str,
-        "File name inside the output directory.",
-    ),
-    opt(
-        "seed",
-        Kind::Int {
-            min: 0,
-            max: 4_294_967_295,
-        },
-        "For repeatable output.",
-    ),
-    opt("raw", Kind::Bool, "Send text exactly as given."),
-];
-
-const LIST_VOICES: &[Param] = &[
-    opt("search", Kind::Str, "Match names, descriptions and labels."),
-    opt(
-        "category",
-        Kind::Enum(&["premade", "cloned", "generated", "professional"]),
-        "",
-    ),
-    opt("page_size", Kind::Int { min: 1, max: 100 }, "Default 20."),
-    opt("cursor", Kind::Str, "next_cursor from a previous call."),
-];
-
-const SET_DEFAULT_VOICE: &[Param] = &[req("voice", Kind::Str, "Voice id or name.")];
-
-/// Every tool, in the stable order `tools/list` shows them.
-pub(crate) const TOOLS: &[Tool] = &[
-    Tool {
-        name: "speak",
-        title: "Speak",
-        description: "Turn text into speech with ElevenLabs. Spends credits (about one per character). Returns the audio as a saved file or inline.",
-        params: SPEAK,
-        hints: Hints {
-            read_only: false,
-            destructive: false,
-            idempotent: false,
-            open_world: true,
-        },
-        output_schema: Some(speak_output_schema),
-    },
-    Tool {
-        name: "list_voices",
-        title: "List voices",
-        description: "Find ElevenLabs voices: id, name, category, labels. Paginated.",
-        params: LIST_VOICES,
-        hints: READ_ONLY,
-        output_schema: None,
-    },
-    Tool {
-        name: "set_default_voice",
-        title: "Set default voice",
-        description: "Check a voice exists and make it the default for speak. Persists across restarts.",
-        params: SET_DEFAULT_VOICE,
-        hints: Hints {
-            read_only: false,
-            destructive: false,
-            idempotent: true,
-            open_world: true,
-        },
-        output_schema: None,
-    },
-    Tool {
-        name: "list_models",
-        title: "List models",
-        description: "Text-to-speech models with their character limits and languages.",
-        params: &[],
-        hints: READ_ONLY,
-        output_schema: None,
-    },
-    Tool {
-        name: "get_usage",
-        title: "Get usage",
-        description: "Characters used and left this billing period, reset time and plan.",
-        params: &[],
-        hints: READ_ONLY,
-        output_schema: None,
-    },
-];
-
-/// The `outputSchema` of `speak`: every successful result matches it, whatever the delivery.
-pub(crate) fn speak_output_schema() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "delivery": {"type": "string", "enum": ["file", "inline", "play"]},
-            "path": {"type": "string"},
-            "uri": {"type": "string"},
-            "mime_type": {"type": "string"},
-            "bytes": {"type": "integer", "minimum": 0},
-            "duration_ms": {"type": "integer", "minimum": 0},
-            "characters": {"type": "integer", "minimum": 0},
-            "voice_id": {"type": "string"},
-            "model_id": {"type": "string"},
-            "request_id": {"type": "string"}
-        },
-        "required": ["delivery", "mime_type", "bytes", "characters", "voice_id", "model_id"]
-    })
-}
-
-/// Finds a tool by name.
-pub(crate) fn find(name: &str) -> Option<&'static Tool> {
-    TOOLS.iter().find(|t| t.name == name)
-}
-
-/// The names of all tools, for error messages.
-pub(crate) fn names() -> String {
-    TOOLS.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
 }
 
 fn param_schema(p: &Param) -> Value {
@@ -308,7 +92,7 @@ fn param_schema(p: &Param) -> Value {
     Value::Object(s)
 }
 
-fn object_schema(params: &[Param]) -> Map<String, Value> {
+pub(crate) fn object_schema(params: &[Param]) -> Map<String, Value> {
     let mut s = Map::new();
     s.insert("type".into(), "object".into());
     if !params.is_empty() {
@@ -330,40 +114,6 @@ fn object_schema(params: &[Param]) -> Map<String, Value> {
     s
 }
 
-/// The `tools/list` entry of `tool` as `version` knows it.
-pub(crate) fn describe(tool: &Tool, version: Version) -> Value {
-    let mut t = Map::new();
-    t.insert("name".into(), tool.name.into());
-    if version.has_structured() {
-        t.insert("title".into(), tool.title.into());
-    }
-    t.insert("description".into(), tool.description.into());
-    t.insert(
-        "inputSchema".into(),
-        Value::Object(object_schema(tool.params)),
-    );
-    if version.has_structured() {
-        if let Some(schema) = tool.output_schema {
-            t.insert("outputSchema".into(), schema());
-        }
-    }
-    if version.has_audio() {
-        let h = &tool.hints;
-        let mut a = Map::new();
-        if !version.has_structured() {
-            a.insert("title".into(), tool.title.into());
-        }
-        a.insert("readOnlyHint".into(), h.read_only.into());
-        if !h.read_only {
-            a.insert("destructiveHint".into(), h.destructive.into());
-            a.insert("idempotentHint".into(), h.idempotent.into());
-        }
-        a.insert("openWorldHint".into(), h.open_world.into());
-        t.insert("annotations".into(), Value::Object(a));
-    }
-    Value::Object(t)
-}
-
 /// A validated argument value.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Arg {
@@ -379,25 +129,46 @@ pub(crate) enum Arg {
 pub(crate) struct Args(pub(crate) Vec<(&'static str, Arg)>);
 
 impl Args {
+    /// An argument by name.
+    pub(crate) fn get(&self, name: &str) -> Option<&Arg> {
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, a)| a)
+    }
+
     /// A string argument.
-    #[cfg_attr(not(test), allow(dead_code))] // the voice-tools issue reads arguments
     pub(crate) fn str(&self, name: &str) -> Option<&str> {
-        self.0.iter().find_map(|(n, a)| match a {
-            Arg::Str(s) if *n == name => Some(s.as_str()),
+        match self.get(name) {
+            Some(Arg::Str(s)) => Some(s.as_str()),
             _ => None,
-        })
+        }
+    }
+
+    /// A whole-number argument.
+    pub(crate) fn int(&self, name: &str) -> Option<i64> {
+        match self.get(name) {
+            Some(Arg::Int(n)) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// A boolean argument that is present and true.
+    pub(crate) fn is_true(&self, name: &str) -> bool {
+        matches!(self.get(name), Some(Arg::Bool(true)))
     }
 }
 
-/// Validates `arguments` against `tool`, returning every problem at once.
-pub(crate) fn validate(tool: &Tool, arguments: Option<&RawValue>) -> Result<Args, String> {
+/// Validates the `arguments` of tool `tool` against its `params`, returning every problem at once.
+pub(crate) fn validate(
+    tool: &str,
+    params: &'static [Param],
+    arguments: Option<&RawValue>,
+) -> Result<Args, String> {
     let mut problems = Vec::new();
     let args = match arguments {
         None => Args::default(),
         Some(raw) if raw.get() == "null" => Args::default(),
-        Some(raw) => object(tool.params, raw, "", &mut problems),
+        Some(raw) => object(params, raw, "", &mut problems),
     };
-    for p in tool.params.iter().filter(|p| p.required) {
+    for p in params.iter().filter(|p| p.required) {
         if !args.0.iter().any(|(n, _)| *n == p.name)
             && !problems
                 .iter()
@@ -410,8 +181,7 @@ pub(crate) fn validate(tool: &Tool, arguments: Option<&RawValue>) -> Result<Args
         Ok(args)
     } else {
         Err(format!(
-            "Invalid arguments for `{}`: {}.",
-            tool.name,
+            "Invalid arguments for `{tool}`: {}.",
             problems.join("; ")
         ))
     }
@@ -511,11 +281,12 @@ fn one(p: &'static Param, raw: &RawValue, prefix: &str, problems: &mut Vec<Strin
 
 #[cfg(test)]
 mod tests {
+    use super::super::{TOOLS, find};
     use super::*;
 
     fn check(tool: &str, args: &str) -> Result<Args, String> {
         let raw = RawValue::from_string(args.to_string()).unwrap();
-        validate(find(tool).unwrap(), Some(&raw))
+        validate(tool, find(tool).unwrap().params, Some(&raw))
     }
 
     #[test]
@@ -570,8 +341,8 @@ mod tests {
     #[test]
     fn schema_and_validation_agree_on_names() {
         for tool in TOOLS {
-            let schema = describe(tool, Version::V2025_11_25);
-            let props = schema["inputSchema"]["properties"]
+            let schema = Value::Object(object_schema(tool.params));
+            let props = schema["properties"]
                 .as_object()
                 .cloned()
                 .unwrap_or_default();

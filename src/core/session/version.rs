@@ -4,7 +4,7 @@
 //! stateless era (`server/discover`, and every request carries its version in `_meta`). One
 //! server speaks all five; the era is decided per message.
 
-use super::jsonrpc::NoId;
+use super::super::jsonrpc::{self, NoId};
 
 /// A protocol version this server speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -96,61 +96,9 @@ impl Version {
     /// The error code for a resource that does not exist.
     pub fn resource_not_found(self) -> i64 {
         if self.is_stateless() {
-            super::jsonrpc::INVALID_PARAMS
+            jsonrpc::INVALID_PARAMS
         } else {
-            super::jsonrpc::RESOURCE_NOT_FOUND
-        }
-    }
-}
-
-/// Log levels of `notifications/message`, least severe first (RFC 5424 order reversed).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    /// Debugging detail.
-    Debug,
-    /// Normal operation.
-    Info,
-    /// Normal but significant.
-    Notice,
-    /// Something to look at.
-    Warning,
-    /// A failure.
-    Error,
-    /// A critical failure.
-    Critical,
-    /// Act now.
-    Alert,
-    /// Unusable.
-    Emergency,
-}
-
-impl Level {
-    /// Parses an MCP level name.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "debug" => Self::Debug,
-            "info" => Self::Info,
-            "notice" => Self::Notice,
-            "warning" => Self::Warning,
-            "error" => Self::Error,
-            "critical" => Self::Critical,
-            "alert" => Self::Alert,
-            "emergency" => Self::Emergency,
-            _ => return None,
-        })
-    }
-
-    /// The MCP level name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Debug => "debug",
-            Self::Info => "info",
-            Self::Notice => "notice",
-            Self::Warning => "warning",
-            Self::Error => "error",
-            Self::Critical => "critical",
-            Self::Alert => "alert",
-            Self::Emergency => "emergency",
+            jsonrpc::RESOURCE_NOT_FOUND
         }
     }
 }
@@ -167,6 +115,7 @@ pub enum Handshake {
 
 #[cfg(test)]
 mod tests {
+    use super::super::super::event::Level;
     use super::*;
 
     #[test]

@@ -1,0 +1,244 @@
+//! The vocabulary between the core and the shell: what happens ([`Input`]), what to do
+//! ([`Output`]), the jobs the shell runs off the core loop ([`Job`]) and their results.
+//!
+//! A leaf: it imports nothing of the core but the API types it carries.
+
+use super::audio;
+use super::elevenlabs;
+use serde_json::Value;
+
+/// Identifies one job the shell runs for the core.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct JobId(pub u64);
+
+/// Work the shell does off the core loop.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Job {
+    /// Read a generated audio file from the output directory.
+    ReadAudio {
+        /// The file name (already checked to be a plain name).
+        name: String,
+        /// Refuse files larger than this.
+        max_bytes: u64,
+    },
+    /// Send a request to ElevenLabs and read the whole reply.
+    Http {
+        /// The request (the shell adds base URL and key).
+        request: elevenlabs::HttpRequest,
+        /// Refuse bodies larger than this.
+        max_body: u64,
+    },
+    /// Stream synthesized audio from ElevenLabs into a sink as it arrives.
+    Speech {
+        /// The request.
+        request: elevenlabs::HttpRequest,
+        /// Where the audio goes.
+        sink: Sink,
+        /// Refuse streams longer than this.
+        max_bytes: u64,
+    },
+    /// Set one key of the state file, keeping the others (atomically, mode 0600).
+    WriteState {
+        /// The key path, e.g. `elevenlabs.default_voice_id`.
+        key: String,
+        /// Its new value.
+        value: Value,
+    },
+}
+
+/// Where streamed audio goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sink {
+    /// A new file in the output directory (never overwriting one).
+    File {
+        /// Its name.
+        name: FileName,
+        /// Raw samples of this format: write a WAV header before them.
+        wav: Option<audio::Format>,
+    },
+    /// Memory, for inline delivery.
+    Memory {
+        /// Refuse more than this.
+        max_bytes: u64,
+    },
+}
+
+/// How the shell names a new audio file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileName {
+    /// Exactly this (with `-1`, `-2`, … added if taken).
+    Exact(String),
+    /// `{stem}-{8 hex of the content hash}.{ext}`.
+    Stem {
+        /// `YYYYMMDD-HHMMSS-voice`.
+        stem: String,
+        /// Extension without the dot.
+        ext: &'static str,
+    },
+}
+
+/// A finished synthesis.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpeechDone {
+    /// How long the first audio chunk took from arriving to being written (microseconds).
+    pub first_byte_us: Option<u64>,
+    /// Status and kept headers (`request-id`, …).
+    pub head: elevenlabs::HttpResponse,
+    /// Audio bytes received.
+    pub data_bytes: u64,
+    /// Bytes saved (audio plus any WAV header).
+    pub total_bytes: u64,
+    /// The file name, for [`Sink::File`].
+    pub file: Option<String>,
+    /// The audio, for [`Sink::Memory`].
+    pub data: Option<Vec<u8>>,
+}
+
+/// Why a synthesis failed; nothing is left under the final file name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SpeechFailed {
+    /// A non-2xx response with its body.
+    Status(elevenlabs::HttpResponse),
+    /// No response, or the stream broke after `bytes`.
+    Transport {
+        /// What went wrong.
+        error: elevenlabs::Transport,
+        /// Audio bytes that had arrived.
+        bytes: u64,
+    },
+    /// The sink failed (disk full, directory not writable).
+    Sink(String),
+    /// The audio outgrew the inline limit.
+    InlineTooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+}
+
+/// Why a file could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileError {
+    /// No such file.
+    NotFound,
+    /// Larger than the limit.
+    TooLarge {
+        /// The limit.
+        limit: u64,
+    },
+    /// Anything else, described without paths outside the output directory.
+    Other(String),
+}
+
+/// The outcome of a [`Job`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobResult {
+    /// The bytes of a [`Job::ReadAudio`].
+    Audio(Result<Vec<u8>, FileError>),
+    /// The reply to a [`Job::Http`].
+    Http(Result<elevenlabs::HttpResponse, elevenlabs::Transport>),
+    /// The end of a [`Job::Speech`].
+    Speech(Result<SpeechDone, SpeechFailed>),
+    /// The end of a [`Job::WriteState`].
+    Written(Result<(), String>),
+}
+
+/// Something that happened, for the core to act on.
+#[derive(Debug)]
+pub enum Input {
+    /// Bytes read from stdin.
+    Stdin(Vec<u8>),
+    /// Stdin reached EOF: finish or cancel in-flight work, then stop.
+    StdinClosed,
+    /// A job finished (also sent for cancelled jobs).
+    JobDone {
+        /// Which job.
+        id: JobId,
+        /// Its outcome.
+        result: JobResult,
+    },
+    /// A running speech job has received this many audio bytes so far.
+    Progress {
+        /// Which job.
+        id: JobId,
+        /// Audio bytes so far.
+        bytes: u64,
+    },
+}
+
+/// Something for the shell to do.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Write these bytes (whole lines) to stdout.
+    Stdout(Vec<u8>),
+    /// Run a job and report it with [`Input::JobDone`].
+    Start {
+        /// The job's id.
+        id: JobId,
+        /// What to do.
+        job: Job,
+    },
+    /// Abandon a job if possible; its result will be ignored.
+    Cancel(JobId),
+    /// A line for the server's own log (stderr), filtered by the shell.
+    Log {
+        /// Severity.
+        level: Level,
+        /// The message; never contains the API key.
+        message: String,
+    },
+}
+
+/// How one request is served: its version and its log level.
+
+/// Log levels of `notifications/message` and of the server's own log, least severe first
+/// (RFC 5424 order reversed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Debugging detail.
+    Debug,
+    /// Normal operation.
+    Info,
+    /// Normal but significant.
+    Notice,
+    /// Something to look at.
+    Warning,
+    /// A failure.
+    Error,
+    /// A critical failure.
+    Critical,
+    /// Act now.
+    Alert,
+    /// Unusable.
+    Emergency,
+}
+
+impl Level {
+    /// Parses an MCP level name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "debug" => Self::Debug,
+            "info" => Self::Info,
+            "notice" => Self::Notice,
+            "warning" => Self::Warning,
+            "error" => Self::Error,
+            "critical" => Self::Critical,
+            "alert" => Self::Alert,
+            "emergency" => Self::Emergency,
+            _ => return None,
+        })
+    }
+
+    /// The MCP level name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Notice => "notice",
+            Self::Warning => "warning",
+            Self::Error => "error",
+            Self::Critical => "critical",
+            Self::Alert => "alert",
+            Self::Emergency => "emergency",
+        }
+    }
+}

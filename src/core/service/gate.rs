@@ -1,0 +1,243 @@
+//! The gate every job passes: the concurrency cap and its FIFO, the retry timers, and the
+//! figures `health://status` reports about ElevenLabs. It knows jobs and the calls that own them,
+//! never what a call does.
+//!
+//! The breaker, the token bucket and the audio cache of the coming issues sit here too: each a
+//! small policy type in its own file beside `retry.rs`, consulted by [`Gate::submit`].
+
+use super::super::event::{Job, JobId, Output};
+use super::CallId;
+use super::retry::Retry;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// Jobs in flight and waiting, and the timers of calls that wait to retry.
+#[derive(Debug)]
+pub(crate) struct Gate {
+    max_running: usize,
+    max_queued: usize,
+    /// Running or queued jobs and the call each serves (`None` once the call is gone).
+    owners: BTreeMap<JobId, Option<CallId>>,
+    queued: VecDeque<(JobId, Job)>,
+    running: usize,
+    next_job: u64,
+    /// Calls waiting to retry, and when.
+    timers: Vec<(Instant, CallId)>,
+    /// Retries issued so far: the jitter's draw.
+    retries_issued: u64,
+    pub(crate) retry: Retry,
+    pub(crate) stats: Stats,
+}
+
+/// What the server has seen of ElevenLabs, for `health://status`.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) calls: u64,
+    pub(crate) failures: u64,
+    pub(crate) last_error: Option<String>,
+    pub(crate) last_latency_ms: Option<u64>,
+    pub(crate) last_first_byte_us: Option<u64>,
+}
+
+impl Gate {
+    pub(crate) fn new(max_running: u64, max_queued: usize, retry: Retry) -> Self {
+        Self {
+            max_running: usize::try_from(max_running).unwrap_or(usize::MAX).max(1),
+            max_queued,
+            owners: BTreeMap::new(),
+            queued: VecDeque::new(),
+            running: 0,
+            next_job: 0,
+            timers: Vec::new(),
+            retries_issued: 0,
+            retry,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Starts `job` for `call`, or queues it behind the cap; `None` when the queue is full too.
+    pub(crate) fn submit(
+        &mut self,
+        call: CallId,
+        job: Job,
+        out: &mut VecDeque<Output>,
+    ) -> Option<JobId> {
+        if self.running >= self.max_running && self.queued.len() >= self.max_queued {
+            return None;
+        }
+        let id = JobId(self.next_job);
+        self.next_job += 1;
+        self.owners.insert(id, Some(call));
+        if self.running < self.max_running {
+            self.running += 1;
+            out.push_back(Output::Start { id, job });
+        } else {
+            self.queued.push_back((id, job));
+        }
+        Some(id)
+    }
+
+    /// A job ended: its slot goes to the next queued job. Returns the call it served, if it is
+    /// still there; `None` for a job the gate does not know.
+    pub(crate) fn finished(
+        &mut self,
+        id: JobId,
+        out: &mut VecDeque<Output>,
+    ) -> Option<Option<CallId>> {
+        let owner = self.owners.remove(&id)?;
+        self.running = self.running.saturating_sub(1);
+        while self.running < self.max_running {
+            let Some((next, job)) = self.queued.pop_front() else {
+                break;
+            };
+            self.running += 1;
+            out.push_back(Output::Start { id: next, job });
+        }
+        Some(owner)
+    }
+
+    /// The call a running job serves.
+    pub(crate) fn owner(&self, id: JobId) -> Option<CallId> {
+        self.owners.get(&id).copied().flatten()
+    }
+
+    /// Its call is gone: a queued job is dropped, a running one cancelled (its result, which
+    /// still comes, frees the slot).
+    pub(crate) fn withdraw(&mut self, id: JobId, out: &mut VecDeque<Output>) {
+        if let Some(pos) = self.queued.iter().position(|(j, _)| *j == id) {
+            self.queued.remove(pos);
+            self.owners.remove(&id);
+        } else if let Some(owner) = self.owners.get_mut(&id) {
+            *owner = None;
+            out.push_back(Output::Cancel(id));
+        }
+    }
+
+    /// Wakes `call` at `at` to retry.
+    pub(crate) fn schedule(&mut self, at: Instant, call: CallId) {
+        self.timers.push((at, call));
+    }
+
+    /// Forgets the timer of `call`.
+    pub(crate) fn unschedule(&mut self, call: CallId) {
+        self.timers.retain(|(_, c)| *c != call);
+    }
+
+    /// The next call whose retry is due at `now`.
+    pub(crate) fn due(&mut self, now: Instant) -> Option<CallId> {
+        let pos = self.timers.iter().position(|(at, _)| *at <= now)?;
+        self.retries_issued += 1;
+        Some(self.timers.remove(pos).1)
+    }
+
+    /// The jitter's draw for the next retry.
+    pub(crate) fn draw(&self) -> u64 {
+        self.retries_issued
+    }
+
+    /// When the next retry is due.
+    pub(crate) fn next_timer(&self) -> Option<Instant> {
+        self.timers.iter().map(|(at, _)| *at).min()
+    }
+
+    /// An upstream job's reply arrived `latency` after it was sent.
+    pub(crate) fn record_reply(&mut self, latency: Option<Duration>) {
+        self.stats.calls += 1;
+        if let Some(l) = latency {
+            self.stats.last_latency_ms = Some(u64::try_from(l.as_millis()).unwrap_or(u64::MAX));
+        }
+    }
+
+    /// The `upstream` object of `health://status`.
+    pub(crate) fn to_json(&self, base_url: &str) -> Value {
+        let s = &self.stats;
+        json!({
+            "base_url": base_url,
+            "calls": s.calls,
+            "failures": s.failures,
+            "last_error": s.last_error,
+            "last_latency_ms": s.last_latency_ms,
+            "last_first_audio_byte_added_us": s.last_first_byte_us,
+            "retries_waiting": self.timers.len(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::elevenlabs::models;
+    use super::*;
+    use proptest::prelude::*;
+
+    fn job() -> Job {
+        Job::Http {
+            request: models(),
+            max_body: 1,
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Submit,
+        Finish(usize),
+        Withdraw(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            Just(Op::Submit),
+            (0usize..16).prop_map(Op::Finish),
+            (0usize..16).prop_map(Op::Withdraw),
+        ]
+    }
+
+    proptest! {
+        /// Never more than the cap running; every submitted job starts once at most; the queue
+        /// stays bounded; a withdrawn queued job never starts.
+        #[test]
+        fn the_cap_holds_and_every_job_starts_at_most_once(
+            cap in 1u64..4, max_queued in 0usize..4, ops in proptest::collection::vec(op(), 0..60),
+        ) {
+            let mut gate = Gate::new(cap, max_queued, Retry::new(0, 0));
+            let mut out = VecDeque::new();
+            let mut started: Vec<JobId> = Vec::new();
+            let mut running: Vec<JobId> = Vec::new();
+            let mut submitted: Vec<JobId> = Vec::new();
+            let mut withdrawn_queued: Vec<JobId> = Vec::new();
+            for (n, op) in ops.into_iter().enumerate() {
+                match op {
+                    Op::Submit => {
+                        if let Some(id) = gate.submit(CallId(n as u64), job(), &mut out) {
+                            submitted.push(id);
+                        }
+                    }
+                    Op::Finish(k) if !running.is_empty() => {
+                        let id = running.remove(k % running.len());
+                        prop_assert!(gate.finished(id, &mut out).is_some());
+                    }
+                    Op::Withdraw(k) if !submitted.is_empty() => {
+                        let id = submitted[k % submitted.len()];
+                        if !started.contains(&id) && gate.owners.contains_key(&id) {
+                            withdrawn_queued.push(id);
+                        }
+                        gate.withdraw(id, &mut out);
+                    }
+                    _ => {}
+                }
+                while let Some(o) = out.pop_front() {
+                    if let Output::Start { id, .. } = o {
+                        prop_assert!(!started.contains(&id), "started twice");
+                        started.push(id);
+                        running.push(id);
+                    }
+                }
+                prop_assert!(running.len() as u64 <= cap);
+                prop_assert!(gate.queued.len() <= max_queued);
+            }
+            for id in withdrawn_queued {
+                prop_assert!(!started.contains(&id), "a withdrawn queued job started");
+            }
+        }
+    }
+}

@@ -1,0 +1,526 @@
+//! The voice service: one per process, shared by every MCP session. It runs tool calls (and the
+//! resource reads that need jobs) and owns what they share: the settings, the [`Memory`] of
+//! models and voices, and the [`gate`] every ElevenLabs job passes.
+//!
+//! Pure like the rest of the core: time in, jobs out. A session starts a call with
+//! [`Service::start`]; the answer comes back at once ([`Started::Done`]) or later as an
+//! [`Event`] tagged with the session, which whoever drives the sessions routes to it.
+//!
+//! Order of use (as quinn-proto's endpoint): feed `start`/`cancel`/`handle_*`, then drain
+//! [`Service::poll_output`] (jobs for the shell) and [`Service::poll_event`] (answers for
+//! sessions), then wait until [`Service::poll_timeout`].
+
+pub(crate) mod gate;
+pub(crate) mod retry;
+
+use super::Config;
+use super::elevenlabs as api;
+use super::event::{FileError, Job, JobId, JobResult, Level, Output, SpeechFailed};
+use super::tools::{self, Call, Cx, Failure, Memory, Outcome, Reply, Step, Tool, catalog};
+use gate::Gate;
+use retry::Retry;
+use serde_json::json;
+use serde_json::value::RawValue;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Instant;
+
+/// Identifies a session of the service's clients (one for stdio; one per client over HTTP).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SessionId(pub u64);
+
+/// Identifies one call in the service, across all sessions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CallId(pub(crate) u64);
+
+/// What a session asks the service for.
+#[derive(Debug)]
+pub(crate) enum Request<'a> {
+    /// Call a tool with these (unvalidated) arguments.
+    Tool {
+        tool: &'static Tool,
+        arguments: Option<&'a RawValue>,
+    },
+    /// Read `voices://catalog`.
+    Catalog,
+    /// Read a generated audio file (`audio://{name}`, the name already checked).
+    ReadAudio { name: String },
+}
+
+/// How a request started.
+#[derive(Debug)]
+pub(crate) enum Started {
+    /// It runs: its answer comes as an [`Event`].
+    Running(CallId),
+    /// Answered at once (bad arguments, a refusal, a cache hit, a full queue).
+    Done(Answer),
+}
+
+/// The answer to a request.
+#[derive(Debug)]
+pub(crate) enum Answer {
+    /// A tool's (or the catalog's) outcome.
+    Tool(Outcome),
+    /// The bytes of an audio file.
+    Audio(Result<Vec<u8>, FileError>),
+    /// A resource read that cannot run now; the message says why.
+    Refused(String),
+}
+
+/// Something for a session.
+#[derive(Debug)]
+pub(crate) struct Event {
+    /// The session that started the call.
+    pub(crate) session: SessionId,
+    /// The call.
+    pub(crate) call: CallId,
+    /// What happened.
+    pub(crate) kind: EventKind,
+}
+
+/// What happened to a call.
+#[derive(Debug)]
+pub(crate) enum EventKind {
+    /// Its audio stream has brought this many bytes so far.
+    Progress(u64),
+    /// It finished.
+    Done(Answer),
+}
+
+/// One call in flight.
+#[derive(Debug)]
+struct Entry {
+    session: SessionId,
+    work: Work,
+    /// The job running for it; `None` while a retry waits.
+    job: Option<JobId>,
+    /// Retries so far.
+    attempt: u32,
+    /// The job to send again on a retry.
+    last: Option<Job>,
+    /// When the current job was sent.
+    sent_at: Option<Instant>,
+}
+
+#[derive(Debug)]
+enum Work {
+    Call(Box<dyn Call>),
+    ReadAudio,
+}
+
+/// The shared voice service.
+#[derive(Debug)]
+pub struct Service {
+    config: Config,
+    started: Instant,
+    now: Instant,
+    memory: Memory,
+    gate: Gate,
+    calls: BTreeMap<CallId, Entry>,
+    next_call: u64,
+    events: VecDeque<Event>,
+    out: VecDeque<Output>,
+}
+
+impl Service {
+    /// A service that starts at `now`.
+    pub fn new(config: Config, now: Instant) -> Self {
+        let limits = &config.settings.limits;
+        let retry = Retry::new(limits.max_retries, config.rng_seed);
+        Self {
+            gate: Gate::new(limits.max_concurrent, config.max_queued, retry),
+            config,
+            started: now,
+            now,
+            memory: Memory::default(),
+            calls: BTreeMap::new(),
+            next_call: 0,
+            events: VecDeque::new(),
+            out: VecDeque::new(),
+        }
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    // ---- inputs -------------------------------------------------------------------------
+
+    /// Starts a request for `session`.
+    pub(crate) fn start(
+        &mut self,
+        now: Instant,
+        session: SessionId,
+        request: Request<'_>,
+    ) -> Started {
+        self.tick(now);
+        let call = match request {
+            Request::Tool { tool, arguments } => {
+                let args = match tools::args::validate(tool.name, tool.params, arguments) {
+                    Ok(args) => args,
+                    Err(msg) => return Started::Done(Answer::Tool(Outcome::error(msg))),
+                };
+                if let Some(msg) = self.refusal(tool.name) {
+                    return Started::Done(Answer::Tool(Outcome::error(msg)));
+                }
+                (tool.start)(args)
+            }
+            Request::Catalog => match self.refusal(catalog::NAME) {
+                Some(why) => return Started::Done(Answer::Refused(why)),
+                None => catalog::start(),
+            },
+            Request::ReadAudio { name } => return self.read_audio(session, name),
+        };
+        let id = self.new_call();
+        let entry = Entry {
+            session,
+            work: Work::Call(call),
+            job: None,
+            attempt: 0,
+            last: None,
+            sent_at: None,
+        };
+        match self.drive(id, entry, None) {
+            Some(outcome) => Started::Done(Answer::Tool(outcome)),
+            None => Started::Running(id),
+        }
+    }
+
+    /// Drops a call without answering it; its job is cancelled.
+    pub(crate) fn cancel(&mut self, call: CallId) {
+        let Some(entry) = self.calls.remove(&call) else {
+            return;
+        };
+        self.gate.unschedule(call);
+        if let Some(job) = entry.job {
+            self.gate.withdraw(job, &mut self.out);
+        }
+    }
+
+    /// A job finished (also sent for cancelled jobs).
+    pub fn handle_job(&mut self, now: Instant, id: JobId, result: JobResult) {
+        self.tick(now);
+        let Some(Some(call)) = self.gate.finished(id, &mut self.out) else {
+            return;
+        };
+        let Some(mut entry) = self.calls.remove(&call) else {
+            return;
+        };
+        entry.job = None;
+        if let Work::ReadAudio = entry.work {
+            let answer = match result {
+                JobResult::Audio(r) => r,
+                other => Err(FileError::Other(format!(
+                    "internal error: unexpected job result {other:?}"
+                ))),
+            };
+            return self.answer(entry.session, call, Answer::Audio(answer));
+        }
+        let upstream = matches!(result, JobResult::Http(_) | JobResult::Speech(_));
+        if upstream {
+            let latency = entry
+                .sent_at
+                .map(|at| self.now.saturating_duration_since(at));
+            self.gate.record_reply(latency);
+        }
+        if let JobResult::Speech(Ok(done)) = &result {
+            if let Some(us) = done.first_byte_us {
+                self.gate.stats.last_first_byte_us = Some(us);
+                self.log(
+                    Level::Debug,
+                    format!("speak: first audio byte written {us} us after it arrived"),
+                );
+            }
+        }
+        let reply = self.classify(result);
+        // Only the service's failures count, not the caller's (an unknown voice name).
+        if let (Err(failure @ (Failure::Transport(_) | Failure::Api(..))), true) =
+            (&reply, upstream)
+        {
+            self.gate.stats.failures += 1;
+            self.gate.stats.last_error = Some(self.describe(failure));
+        }
+        let session = entry.session;
+        if let Some(outcome) = self.drive(call, entry, Some(reply)) {
+            self.answer(session, call, Answer::Tool(outcome));
+        }
+    }
+
+    /// A running speech job has received `bytes` audio bytes so far.
+    pub fn handle_progress(&mut self, now: Instant, id: JobId, bytes: u64) {
+        self.tick(now);
+        let Some(call) = self.gate.owner(id) else {
+            return;
+        };
+        if let Some(entry) = self.calls.get(&call) {
+            let session = entry.session;
+            self.events.push_back(Event {
+                session,
+                call,
+                kind: EventKind::Progress(bytes),
+            });
+        }
+    }
+
+    /// Sends again the jobs whose retry is due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.tick(now);
+        while let Some(call) = self.gate.due(self.now) {
+            let Some(entry) = self.calls.remove(&call) else {
+                continue;
+            };
+            let session = entry.session;
+            let finished = match entry.last.clone() {
+                // The reply to the retry is read as the original's would have been.
+                Some(job) => self.issue(call, entry, job),
+                None => self.drive(call, entry, None),
+            };
+            if let Some(outcome) = finished {
+                self.answer(session, call, Answer::Tool(outcome));
+            }
+        }
+    }
+
+    // ---- outputs ------------------------------------------------------------------------
+
+    /// The next thing for the shell to do (start or cancel a job, log a line).
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// The next answer or progress report for a session.
+    #[must_use]
+    pub(crate) fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Service::handle_timeout`] should next be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.gate.next_timer()
+    }
+
+    /// Calls in flight, over all sessions.
+    pub fn in_flight(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// The JSON text of `health://status` at `now`.
+    pub(crate) fn health(&mut self, now: Instant) -> String {
+        self.tick(now);
+        let problems: Vec<String> = self
+            .config
+            .problems
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let key = self.config.settings.api_key.is_some();
+        let status = if !problems.is_empty() {
+            "config_error"
+        } else if !key {
+            "no_api_key"
+        } else {
+            "ok"
+        };
+        let uptime = self.now.saturating_duration_since(self.started);
+        json!({
+            "status": status,
+            "version": super::VERSION,
+            "config": {"ok": problems.is_empty(), "problems": problems},
+            "api_key": if key { "set" } else { "missing" },
+            "upstream": self.gate.to_json(&self.config.settings.base_url),
+            "in_flight": self.calls.len(),
+            "uptime_ms": u64::try_from(uptime.as_millis()).unwrap_or(u64::MAX),
+        })
+        .to_string()
+    }
+
+    // ---- calls --------------------------------------------------------------------------
+
+    fn tick(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+    }
+
+    fn new_call(&mut self) -> CallId {
+        let id = CallId(self.next_call);
+        self.next_call += 1;
+        id
+    }
+
+    fn read_audio(&mut self, session: SessionId, name: String) -> Started {
+        let id = self.new_call();
+        let job = Job::ReadAudio {
+            name,
+            max_bytes: self.config.max_read_bytes,
+        };
+        let Some(job) = self.gate.submit(id, job, &mut self.out) else {
+            let why = "too many requests in flight; try again shortly".to_string();
+            return Started::Done(Answer::Refused(why));
+        };
+        let entry = Entry {
+            session,
+            work: Work::ReadAudio,
+            job: Some(job),
+            attempt: 0,
+            last: None,
+            sent_at: None,
+        };
+        self.calls.insert(id, entry);
+        Started::Running(id)
+    }
+
+    /// Moves a call on with `reply` (`None` to begin) until it waits for a job (kept in
+    /// `calls`) or finishes (its outcome returned).
+    fn drive(
+        &mut self,
+        id: CallId,
+        mut entry: Entry,
+        reply: Option<Result<Reply, Failure>>,
+    ) -> Option<Outcome> {
+        let Work::Call(call) = &mut entry.work else {
+            return Some(Outcome::error("internal error: not a tool call".into()));
+        };
+        let mut cx = Cx {
+            now: self.now,
+            wall_now: self.wall_now(),
+            config: &self.config,
+            memory: &mut self.memory,
+        };
+        let step = match reply {
+            None => call.advance(&mut cx, None),
+            Some(Ok(reply)) => call.advance(&mut cx, Some(reply)),
+            Some(Err(failure)) => Err(failure),
+        };
+        match step {
+            Ok(Step::Job(job)) => self.issue(id, entry, job),
+            Ok(Step::Done(outcome)) => Some(outcome),
+            Err(failure) => {
+                let speech = matches!(entry.last, Some(Job::Speech { .. }));
+                let draw = self.gate.draw();
+                let Some(delay) = self.gate.retry.delay(&failure, speech, entry.attempt, draw)
+                else {
+                    return Some(Outcome::error(self.describe(&failure)));
+                };
+                entry.attempt += 1;
+                let tool = match &entry.work {
+                    Work::Call(call) => call.tool(),
+                    Work::ReadAudio => "read",
+                };
+                self.log(
+                    Level::Info,
+                    format!("{tool}: retrying in {} ms", delay.as_millis()),
+                );
+                self.gate.schedule(self.now + delay, id);
+                self.calls.insert(id, entry);
+                None
+            }
+        }
+    }
+
+    /// Starts `job` for a call and remembers it for a retry.
+    fn issue(&mut self, id: CallId, mut entry: Entry, job: Job) -> Option<Outcome> {
+        entry.last = Some(job.clone());
+        entry.sent_at = Some(self.now);
+        let Some(job) = self.gate.submit(id, job, &mut self.out) else {
+            return Some(Outcome::error(
+                "Too many calls in flight; try again shortly.".to_string(),
+            ));
+        };
+        entry.job = Some(job);
+        self.calls.insert(id, entry);
+        None
+    }
+
+    /// A job's result as a call receives it: the reply, or a failure for the retry policy.
+    fn classify(&self, result: JobResult) -> Result<Reply, Failure> {
+        let s = &self.config.settings;
+        match result {
+            JobResult::Http(Err(t)) => Err(Failure::Transport(t)),
+            JobResult::Http(Ok(resp)) if !(200..300).contains(&resp.status) => {
+                Err(api_failure(&resp))
+            }
+            JobResult::Http(Ok(resp)) => Ok(Reply::Http(resp)),
+            JobResult::Speech(Ok(done)) => Ok(Reply::Speech(done)),
+            JobResult::Speech(Err(SpeechFailed::Status(resp))) => Err(api_failure(&resp)),
+            JobResult::Speech(Err(SpeechFailed::Transport { error, bytes })) if bytes > 0 => {
+                // Audio was already flowing: a retry would bill the text twice.
+                let text =
+                    api::describe_transport(&error, &s.base_url, s.limits.request_timeout_ms);
+                Err(Failure::Other(format!(
+                    "{text} The stream broke after {bytes} bytes; nothing was saved."
+                )))
+            }
+            JobResult::Speech(Err(SpeechFailed::Transport { error, .. })) => {
+                Err(Failure::Transport(error))
+            }
+            JobResult::Speech(Err(SpeechFailed::Sink(why))) => Err(Failure::Other(format!(
+                "Could not save the audio: {why}. Check that `output.dir` is writable and has space."
+            ))),
+            JobResult::Speech(Err(SpeechFailed::InlineTooLarge { limit })) => {
+                Err(Failure::Other(format!(
+                    "The audio is larger than {limit} bytes, the inline limit (`limits.max_inline_bytes`): use `delivery: \"file\"` for long text or high bitrates."
+                )))
+            }
+            JobResult::Written(result) => Ok(Reply::Written(result)),
+            JobResult::Audio(_) => Err(Failure::Other(
+                "internal error: unexpected file read".into(),
+            )),
+        }
+    }
+
+    fn describe(&self, failure: &Failure) -> String {
+        let s = &self.config.settings;
+        match failure {
+            Failure::Transport(t) => {
+                api::describe_transport(t, &s.base_url, s.limits.request_timeout_ms)
+            }
+            Failure::Api(e, _) => api::describe_error(e, self.memory.last_reset),
+            Failure::Other(text) => text.clone(),
+        }
+    }
+
+    /// Why a validated call cannot run: broken settings first, then the missing key.
+    fn refusal(&self, tool: &str) -> Option<String> {
+        if !self.config.problems.is_empty() {
+            let list: Vec<String> = self
+                .config
+                .problems
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            return Some(format!(
+                "The mcp-elevenlabs configuration has problems, so `{tool}` cannot run: {}. Fix them (check with `mcp-elevenlabs config list`), then restart the server.",
+                list.join("; ")
+            ));
+        }
+        if self.config.settings.api_key.is_none() {
+            return Some("No ElevenLabs API key: run `mcp-elevenlabs --init` and put the key in the config file, or set ELEVENLABS_API_KEY in the server's environment, then restart the server.".to_string());
+        }
+        None
+    }
+
+    fn answer(&mut self, session: SessionId, call: CallId, answer: Answer) {
+        self.events.push_back(Event {
+            session,
+            call,
+            kind: EventKind::Done(answer),
+        });
+    }
+
+    fn log(&mut self, level: Level, message: String) {
+        self.out.push_back(Output::Log { level, message });
+    }
+
+    /// Wall-clock seconds now: the start time the shell gave plus the elapsed core time.
+    fn wall_now(&self) -> u64 {
+        self.config.start_unix + self.now.saturating_duration_since(self.started).as_secs()
+    }
+}
+
+fn api_failure(resp: &api::HttpResponse) -> Failure {
+    Failure::Api(
+        api::parse_error(resp.status, &resp.body),
+        api::retry_after_ms(resp),
+    )
+}

@@ -1,0 +1,180 @@
+//! The retry schedule: which failures are tried again, and after how long. A pure policy: the
+//! gate asks it with the attempt number and a random draw, and schedules the answer on the
+//! core's clock.
+//!
+//! Transient failures (connection errors, 408/429/5xx) are retried up to `limits.max_retries`
+//! times, after ElevenLabs' `Retry-After` when it sends one, else after an exponential backoff
+//! from 500 ms with ±20% jitter; never longer than a minute. Speech is retried only when the
+//! request cannot have reached ElevenLabs, because a retry after a timeout could bill the text
+//! twice.
+
+use super::super::elevenlabs::Transport;
+use super::super::tools::Failure;
+use std::time::Duration;
+
+/// Longest pause before a retry, whatever `Retry-After` says.
+pub(crate) const MAX_WAIT: Duration = Duration::from_secs(60);
+/// The first backoff.
+const BASE: Duration = Duration::from_millis(500);
+
+/// The retry schedule of one service.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Retry {
+    /// Retries allowed after the first attempt.
+    max_retries: u64,
+    /// Seed of the jitter (from the shell; pinned in tests).
+    seed: u64,
+}
+
+impl Retry {
+    pub(crate) fn new(max_retries: u64, seed: u64) -> Self {
+        Self { max_retries, seed }
+    }
+
+    /// How long to wait before trying again after `failure`, the `attempt`-th retry so far
+    /// (0 for the first failure); `None` when it must not be retried. `speech` says the failed
+    /// job was a synthesis; `draw` varies the jitter (the number of retries issued so far).
+    pub(crate) fn delay(
+        &self,
+        failure: &Failure,
+        speech: bool,
+        attempt: u32,
+        draw: u64,
+    ) -> Option<Duration> {
+        if u64::from(attempt) >= self.max_retries {
+            return None;
+        }
+        let hint = match failure {
+            Failure::Transport(
+                Transport::Cancelled
+                | Transport::TooLarge
+                | Transport::Setup(_)
+                | Transport::Tls(_),
+            )
+            | Failure::Other(_) => return None,
+            // A timeout or broken connection may come after ElevenLabs accepted (and billed) the
+            // text: speech is retried only when the request cannot have arrived.
+            Failure::Transport(Transport::Timeout | Transport::Io(_)) if speech => return None,
+            Failure::Transport(_) => None,
+            Failure::Api(e, _) if !e.is_retryable() => return None,
+            Failure::Api(_, hint) => hint.map(Duration::from_millis),
+        };
+        Some(
+            hint.unwrap_or_else(|| self.backoff(attempt, draw))
+                .min(MAX_WAIT),
+        )
+    }
+
+    /// The backoff before retry `attempt + 1`: 500 ms doubling (up to 32 s), ±20%.
+    pub(crate) fn backoff(&self, attempt: u32, draw: u64) -> Duration {
+        let base = BASE * (1u32 << attempt.min(6));
+        jitter(base, self.seed, draw)
+    }
+}
+
+/// `base` ±20%, from splitmix64 over the seed and the draw: deterministic for a seed.
+fn jitter(base: Duration, seed: u64, draw: u64) -> Duration {
+    let mut z = seed ^ draw.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    let base_ms = base.as_millis() as u64;
+    let spread = base_ms / 5;
+    let offset = if spread == 0 { 0 } else { z % (2 * spread + 1) };
+    Duration::from_millis(base_ms - spread + offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::elevenlabs::{ApiError, ErrorKind};
+    use super::*;
+    use proptest::prelude::*;
+
+    fn transient() -> Failure {
+        Failure::Transport(Transport::ConnectionRefused)
+    }
+
+    fn api(status: u16, retry_after_ms: Option<u64>) -> Failure {
+        let body = format!(r#"{{"detail":{{"status":"x","message":"m{status}"}}}}"#);
+        let e = super::super::super::elevenlabs::parse_error(status, body.as_bytes());
+        Failure::Api(e, retry_after_ms)
+    }
+
+    proptest! {
+        #[test]
+        fn never_longer_than_a_minute_and_bounded_in_attempts(
+            max in 0u64..10, attempt in 0u32..40, draw: u64, seed: u64,
+            hint in proptest::option::of(0u64..10_000_000),
+        ) {
+            let r = Retry::new(max, seed);
+            for failure in [transient(), api(503, hint), api(429, hint)] {
+                let d = r.delay(&failure, false, attempt, draw);
+                prop_assert_eq!(d.is_some(), u64::from(attempt) < max);
+                if let Some(d) = d {
+                    prop_assert!(d <= MAX_WAIT);
+                }
+            }
+        }
+
+        #[test]
+        fn backoff_is_the_doubling_base_within_twenty_percent(attempt in 0u32..40, draw: u64, seed: u64) {
+            let r = Retry::new(u64::MAX, seed);
+            let base = BASE.as_millis() as u64 * (1 << attempt.min(6));
+            let got = r.delay(&transient(), false, attempt, draw).unwrap().as_millis() as u64;
+            prop_assert!(got >= base - base / 5 && got <= base + base / 5, "{got} vs {base}");
+            prop_assert_eq!(r.delay(&transient(), false, attempt, draw), Some(Duration::from_millis(got)));
+        }
+
+        #[test]
+        fn retry_after_wins_but_is_capped(hint in 0u64..200_000, attempt in 0u32..5, draw: u64) {
+            let r = Retry::new(5, 7);
+            let d = r.delay(&api(429, Some(hint)), false, attempt, draw).unwrap();
+            prop_assert_eq!(d, Duration::from_millis(hint).min(MAX_WAIT));
+        }
+    }
+
+    #[test]
+    fn jitter_spreads_over_draws() {
+        let r = Retry::new(3, 42);
+        let mut seen: Vec<Duration> = (0..200).map(|d| r.backoff(0, d)).collect();
+        seen.sort();
+        seen.dedup();
+        assert!(seen.len() > 50, "only {} distinct waits", seen.len());
+    }
+
+    #[test]
+    fn only_transient_failures_are_retried() {
+        let r = Retry::new(3, 0);
+        let never = [
+            Failure::Other("bad voice".into()),
+            Failure::Transport(Transport::Cancelled),
+            Failure::Transport(Transport::TooLarge),
+            Failure::Transport(Transport::Tls("bad cert".into())),
+            Failure::Transport(Transport::Setup("bad CA file".into())),
+            api(400, None),
+            api(401, None),
+            api(422, None),
+        ];
+        for f in &never {
+            assert_eq!(r.delay(f, false, 0, 0), None, "{f:?}");
+        }
+        for f in [transient(), api(500, None), api(503, None), api(429, None)] {
+            assert!(r.delay(&f, false, 0, 0).is_some(), "{f:?}");
+        }
+        // Speech after a timeout may have been billed: not retried; a refused connection is.
+        let timeout = Failure::Transport(Transport::Timeout);
+        assert!(r.delay(&timeout, false, 0, 0).is_some());
+        assert_eq!(r.delay(&timeout, true, 0, 0), None);
+        assert!(r.delay(&transient(), true, 0, 0).is_some());
+        let quota = Failure::Api(
+            ApiError {
+                status: 401,
+                kind: ErrorKind::Quota,
+                code: Some("quota_exceeded".into()),
+                message: None,
+            },
+            None,
+        );
+        assert_eq!(r.delay(&quota, false, 0, 0), None);
+    }
+}

@@ -1,0 +1,731 @@
+//! The MCP session: one per client. JSON-RPC envelopes, protocol versions and their eras, the
+//! handshake, batches, `logging/setLevel`, cancellation routing, `tools/list`, resources, and
+//! which request waits for which call of the voice service.
+//!
+//! A session knows tools only through their descriptors ([`tools::TOOLS`]) and the service's
+//! narrow interface: start a call, cancel it, and the [`EventKind`]s routed back to it (the call
+//! progressed or finished). It never sees jobs. Framing is not its business either: it takes one
+//! message (or one batch) at a time, so stdio frames lines for it and an HTTP body is one message.
+
+mod meta;
+mod outbox;
+mod render;
+mod resources;
+mod version;
+
+pub use super::event::Level;
+pub use version::{
+    Handshake, META_CAPABILITIES, META_LOG_LEVEL, META_SERVER_INFO, META_VERSION, Version,
+};
+
+use super::event::Output;
+use super::jsonrpc::{self, Id, Message, NoId};
+use super::service::{Answer, CallId, EventKind, Request, Service, SessionId, Started};
+use super::tools::{self, Outcome};
+use meta::{Meta, check_cursor, level_error};
+use outbox::{Outbox, Route};
+use render::{INSTRUCTIONS, capabilities, server_info};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+/// Messages accepted in one JSON-RPC batch (2025-03-26).
+const MAX_BATCH_ITEMS: usize = 100;
+
+/// How one request is served: its version and its log level.
+#[derive(Clone, Copy, Debug)]
+struct Ctx {
+    version: Version,
+    log: Option<Level>,
+}
+
+/// A request waiting for a call of the service.
+#[derive(Debug)]
+struct Pending {
+    call: CallId,
+    ctx: Ctx,
+    route: Route,
+    op: Op,
+    /// `_meta.progressToken` of a tool call, and the last progress sent.
+    progress: Option<(Id, u64)>,
+}
+
+/// What a pending request asked for.
+#[derive(Debug)]
+enum Op {
+    Tool(&'static str),
+    Catalog,
+    Audio { uri: String },
+}
+
+/// One client's MCP session.
+#[derive(Debug)]
+pub struct Session {
+    id: SessionId,
+    handshake: Handshake,
+    /// Level set with `logging/setLevel` (handshake era).
+    log_level: Option<Level>,
+    pending: HashMap<Id, Pending>,
+    /// The request each running call answers, in the order the calls started.
+    calls: BTreeMap<CallId, Id>,
+    outbox: Outbox,
+    /// `tools/list` result objects, rendered once per version.
+    tools_list: [Option<String>; 5],
+}
+
+impl Session {
+    /// A new session; `id` tags the calls it starts in the service.
+    pub fn new(id: SessionId) -> Self {
+        Self {
+            id,
+            handshake: Handshake::None,
+            log_level: None,
+            pending: HashMap::new(),
+            calls: BTreeMap::new(),
+            outbox: Outbox::default(),
+            tools_list: Default::default(),
+        }
+    }
+
+    /// This session's id.
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
+
+    // ---- inputs -------------------------------------------------------------------------
+
+    /// Handles one message, or one batch (a JSON array), from the client.
+    pub fn handle_message(&mut self, now: Instant, bytes: &[u8], service: &mut Service) {
+        if bytes.first() == Some(&b'[') {
+            self.handle_batch(now, bytes, service);
+        } else {
+            self.handle_one(now, bytes, Route::Direct, service);
+        }
+    }
+
+    /// A message was dropped for being longer than `limit` bytes.
+    pub fn handle_too_long(&mut self, limit: usize) {
+        self.outbox.log(
+            Level::Warning,
+            format!("dropped a message longer than {limit} bytes"),
+        );
+        let msg = format!("message too long: the limit is {limit} bytes per line");
+        self.outbox.error_unknown_id(
+            Route::Direct,
+            None,
+            self.no_id(),
+            jsonrpc::INVALID_REQUEST,
+            &msg,
+        );
+    }
+
+    /// One of this session's calls progressed or finished (routed from [`Service`]'s events).
+    pub(crate) fn handle_event(&mut self, call: CallId, kind: EventKind) {
+        match kind {
+            EventKind::Progress(bytes) => self.progress(call, bytes),
+            EventKind::Done(answer) => {
+                let Some(id) = self.calls.remove(&call) else {
+                    return;
+                };
+                let Some(pending) = self.pending.remove(&id) else {
+                    return;
+                };
+                let Pending { ctx, route, op, .. } = pending;
+                self.answer(route, &id, ctx, op, answer);
+                self.outbox.settle(route);
+            }
+        }
+    }
+
+    /// Cancels every request in flight (the client is gone); returns how many there were.
+    pub fn cancel_all(&mut self, service: &mut Service) -> usize {
+        let ids: Vec<Id> = self.calls.values().cloned().collect();
+        for id in &ids {
+            self.cancel(id, service);
+        }
+        ids.len()
+    }
+
+    // ---- outputs ------------------------------------------------------------------------
+
+    /// The next output: bytes for the client, or a line for the server's log.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outbox.pop()
+    }
+
+    /// A line for the server's log, queued in order with this session's output.
+    pub fn log(&mut self, level: Level, message: String) {
+        self.outbox.log(level, message);
+    }
+
+    /// Nothing waits to be polled.
+    pub fn is_drained(&self) -> bool {
+        self.outbox.is_empty()
+    }
+
+    /// Requests waiting for a call.
+    pub fn in_flight(&self) -> usize {
+        self.pending.len()
+    }
+
+    // ---- envelopes ----------------------------------------------------------------------
+
+    /// How to write errors whose id is unknown, before any request tells us the version.
+    fn no_id(&self) -> NoId {
+        match self.handshake {
+            Handshake::Initialized(v) => v.no_id(),
+            Handshake::None => NoId::Omit,
+        }
+    }
+
+    fn error_unknown_id(&mut self, route: Route, id: Option<&Id>, code: i64, message: &str) {
+        let no_id = self.no_id();
+        self.outbox
+            .error_unknown_id(route, id, no_id, code, message);
+    }
+
+    fn handle_batch(&mut self, now: Instant, line: &[u8], service: &mut Service) {
+        let items: Vec<&RawValue> = match serde_json::from_slice(line) {
+            Ok(items) => items,
+            Err(e) => {
+                let msg = format!("parse error: {e}");
+                return self.error_unknown_id(Route::Direct, None, jsonrpc::PARSE_ERROR, &msg);
+            }
+        };
+        if !matches!(self.handshake, Handshake::Initialized(v) if v.has_batches()) {
+            let msg =
+                "JSON-RPC batches are only accepted after negotiating protocol version 2025-03-26";
+            return self.error_unknown_id(Route::Direct, None, jsonrpc::INVALID_REQUEST, msg);
+        }
+        if items.is_empty() {
+            return self.error_unknown_id(
+                Route::Direct,
+                None,
+                jsonrpc::INVALID_REQUEST,
+                "empty batch",
+            );
+        }
+        if items.len() > MAX_BATCH_ITEMS {
+            let msg = format!("batch too large: at most {MAX_BATCH_ITEMS} messages per batch");
+            return self.error_unknown_id(Route::Direct, None, jsonrpc::INVALID_REQUEST, &msg);
+        }
+        let slot = self.outbox.open_batch();
+        for item in items {
+            self.handle_one(now, item.get().as_bytes(), Route::Batch(slot), service);
+        }
+        self.outbox.close_batch(slot);
+    }
+
+    fn handle_one(&mut self, now: Instant, bytes: &[u8], route: Route, service: &mut Service) {
+        match jsonrpc::parse(bytes) {
+            Err(invalid) => {
+                self.error_unknown_id(route, invalid.id.as_ref(), invalid.code, &invalid.message);
+            }
+            Ok(Message::Response) => self.outbox.log(
+                Level::Debug,
+                "ignored a response: this server sends no requests".into(),
+            ),
+            Ok(Message::Notification { method, params }) => {
+                self.handle_notification(&method, params, service)
+            }
+            Ok(Message::Request { id, method, params }) => {
+                self.handle_request(now, id, &method, params, route, service)
+            }
+        }
+    }
+
+    // ---- requests -----------------------------------------------------------------------
+
+    fn handle_request(
+        &mut self,
+        now: Instant,
+        id: Id,
+        method: &str,
+        params: Option<&RawValue>,
+        route: Route,
+        service: &mut Service,
+    ) {
+        if self.pending.contains_key(&id) {
+            // Answering with this id would look like the reply to the request in flight.
+            let msg = format!(
+                "request id {} is already used by a request in flight",
+                id.as_json().chars().take(64).collect::<String>()
+            );
+            return self.error_unknown_id(route, None, jsonrpc::INVALID_REQUEST, &msg);
+        }
+        if method == "initialize" {
+            return self.initialize(id, params, route);
+        }
+        let meta = match Meta::parse(params) {
+            Ok(meta) => meta,
+            Err(msg) => {
+                return self
+                    .outbox
+                    .error(route, &id, jsonrpc::INVALID_PARAMS, &msg, None);
+            }
+        };
+        let ctx = if method == "server/discover" || meta.version.is_some() {
+            match stateless_ctx(method, &meta) {
+                Ok(ctx) => ctx,
+                Err((code, msg, data)) => {
+                    return self.outbox.error(route, &id, code, &msg, data.as_deref());
+                }
+            }
+        } else {
+            match self.handshake {
+                Handshake::Initialized(version) => Ctx {
+                    version,
+                    log: self.log_level,
+                },
+                Handshake::None if method == "ping" => Ctx {
+                    version: Version::LATEST_HANDSHAKE,
+                    log: None,
+                },
+                Handshake::None => {
+                    let msg = format!(
+                        "missing _meta[\"{META_VERSION}\"]: send `initialize` first (protocol 2024-11-05 to 2025-11-25), or give every request _meta with \"{META_VERSION}\" and \"{META_CAPABILITIES}\" (2026-07-28)",
+                    );
+                    return self
+                        .outbox
+                        .error(route, &id, jsonrpc::INVALID_PARAMS, &msg, None);
+                }
+            }
+        };
+        let version = ctx.version;
+        match method {
+            "ping" if !version.is_stateless() => {
+                self.outbox.result(route, &id, version, "{}".into())
+            }
+            "server/discover" => self.outbox.result(route, &id, version, render::discover()),
+            "tools/list" => self.tools_list(route, &id, version, params),
+            "tools/call" => self.tools_call(now, route, id, ctx, params, service),
+            "resources/list" | "resources/templates/list" => {
+                if let Err(msg) = check_cursor(params) {
+                    return self
+                        .outbox
+                        .error(route, &id, jsonrpc::INVALID_PARAMS, &msg, None);
+                }
+                let body = if method == "resources/list" {
+                    resources::list(version)
+                } else {
+                    resources::templates(version)
+                };
+                self.outbox.result(route, &id, version, body);
+            }
+            "resources/read" => self.resources_read(now, route, id, ctx, params, service),
+            "logging/setLevel" if !version.is_stateless() => {
+                self.set_level(route, &id, version, params)
+            }
+            _ => {
+                let shown: String = method.chars().take(64).collect();
+                let msg = format!(
+                    "method not found: `{shown}` (protocol {})",
+                    version.as_str()
+                );
+                self.outbox
+                    .error(route, &id, jsonrpc::METHOD_NOT_FOUND, &msg, None);
+            }
+        }
+    }
+
+    fn initialize(&mut self, id: Id, params: Option<&RawValue>, route: Route) {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct P<'a> {
+            #[serde(borrow)]
+            protocol_version: Cow<'a, str>,
+        }
+        if let Handshake::Initialized(_) = self.handshake {
+            let msg = "already initialized";
+            return self
+                .outbox
+                .error(route, &id, jsonrpc::INVALID_REQUEST, msg, None);
+        }
+        let Some(p) = params.and_then(|p| serde_json::from_str::<P<'_>>(p.get()).ok()) else {
+            let msg = "initialize needs `protocolVersion`";
+            return self
+                .outbox
+                .error(route, &id, jsonrpc::INVALID_PARAMS, msg, None);
+        };
+        let version = match Version::parse(&p.protocol_version) {
+            Some(v) if !v.is_stateless() => v,
+            _ => Version::LATEST_HANDSHAKE,
+        };
+        self.handshake = Handshake::Initialized(version);
+        let body = json!({
+            "protocolVersion": version.as_str(),
+            "capabilities": capabilities(),
+            "serverInfo": server_info(version),
+            "instructions": INSTRUCTIONS,
+        });
+        self.outbox.log(
+            Level::Info,
+            format!("initialized at protocol {}", version.as_str()),
+        );
+        self.outbox.result(route, &id, version, body.to_string());
+    }
+
+    fn set_level(&mut self, route: Route, id: &Id, version: Version, params: Option<&RawValue>) {
+        #[derive(Deserialize)]
+        struct P<'a> {
+            #[serde(borrow)]
+            level: Cow<'a, str>,
+        }
+        let Some(p) = params.and_then(|p| serde_json::from_str::<P<'_>>(p.get()).ok()) else {
+            let msg = "logging/setLevel needs `level`";
+            return self
+                .outbox
+                .error(route, id, jsonrpc::INVALID_PARAMS, msg, None);
+        };
+        match Level::parse(&p.level) {
+            Some(level) => {
+                self.log_level = Some(level);
+                self.outbox.result(route, id, version, "{}".into());
+            }
+            None => {
+                let msg = level_error(&p.level);
+                self.outbox
+                    .error(route, id, jsonrpc::INVALID_PARAMS, &msg, None)
+            }
+        }
+    }
+
+    fn tools_list(&mut self, route: Route, id: &Id, version: Version, params: Option<&RawValue>) {
+        if let Err(msg) = check_cursor(params) {
+            return self
+                .outbox
+                .error(route, id, jsonrpc::INVALID_PARAMS, &msg, None);
+        }
+        let slot = version.index();
+        let body = self.tools_list[slot]
+            .take()
+            .unwrap_or_else(|| render::tools_list(version));
+        self.outbox.raw_result(route, id, &body);
+        self.tools_list[slot] = Some(body);
+    }
+
+    fn tools_call(
+        &mut self,
+        now: Instant,
+        route: Route,
+        id: Id,
+        ctx: Ctx,
+        params: Option<&RawValue>,
+        service: &mut Service,
+    ) {
+        #[derive(Deserialize)]
+        struct P<'a> {
+            #[serde(borrow)]
+            name: Cow<'a, str>,
+            #[serde(borrow, default)]
+            arguments: Option<&'a RawValue>,
+            #[serde(borrow, rename = "_meta", default)]
+            meta: Option<ProgressMeta<'a>>,
+        }
+        #[derive(Deserialize)]
+        struct ProgressMeta<'a> {
+            #[serde(borrow, rename = "progressToken", default)]
+            token: Option<&'a RawValue>,
+        }
+        let Some(p) = params.and_then(|p| serde_json::from_str::<P<'_>>(p.get()).ok()) else {
+            let msg = "tools/call needs `name` (a string) and optional `arguments` (an object)";
+            return self
+                .outbox
+                .error(route, &id, jsonrpc::INVALID_PARAMS, msg, None);
+        };
+        let Some(tool) = tools::find(&p.name) else {
+            let shown: String = p.name.chars().take(64).collect();
+            let msg = format!(
+                "unknown tool `{shown}`; this server has: {}",
+                tools::names()
+            );
+            return self
+                .outbox
+                .error(route, &id, jsonrpc::INVALID_PARAMS, &msg, None);
+        };
+        let request = Request::Tool {
+            tool,
+            arguments: p.arguments,
+        };
+        match service.start(now, self.id, request) {
+            Started::Done(answer) => self.answer(route, &id, ctx, Op::Tool(tool.name), answer),
+            Started::Running(call) => {
+                // A progress token is a string or an integer, like a request id.
+                let token = p.meta.and_then(|m| m.token).and_then(Id::from_raw);
+                let progress = token.map(|t| (t, 0));
+                self.wait(id, call, ctx, route, Op::Tool(tool.name), progress);
+            }
+        }
+    }
+
+    fn resources_read(
+        &mut self,
+        now: Instant,
+        route: Route,
+        id: Id,
+        ctx: Ctx,
+        params: Option<&RawValue>,
+        service: &mut Service,
+    ) {
+        #[derive(Deserialize)]
+        struct P {
+            uri: String,
+        }
+        let Some(p) = params.and_then(|p| serde_json::from_str::<P>(p.get()).ok()) else {
+            let msg = "resources/read needs `uri` (a string)";
+            return self
+                .outbox
+                .error(route, &id, jsonrpc::INVALID_PARAMS, msg, None);
+        };
+        let (request, op) = if p.uri == resources::HEALTH {
+            let body = service.health(now);
+            let body = resources::text_contents(ctx.version, &p.uri, "application/json", &body);
+            return self.outbox.result(route, &id, ctx.version, body);
+        } else if p.uri == resources::CATALOG {
+            (Request::Catalog, Op::Catalog)
+        } else if let Some(name) = resources::audio_name(&p.uri) {
+            let request = Request::ReadAudio {
+                name: name.to_string(),
+            };
+            (request, Op::Audio { uri: p.uri })
+        } else {
+            return self.not_found(route, &id, ctx, &p.uri);
+        };
+        match service.start(now, self.id, request) {
+            Started::Done(answer) => self.answer(route, &id, ctx, op, answer),
+            Started::Running(call) => self.wait(id, call, ctx, route, op, None),
+        }
+    }
+
+    /// Request `id` waits for `call`; a batch it belongs to waits for it.
+    fn wait(
+        &mut self,
+        id: Id,
+        call: CallId,
+        ctx: Ctx,
+        route: Route,
+        op: Op,
+        progress: Option<(Id, u64)>,
+    ) {
+        self.outbox.hold(route);
+        self.calls.insert(call, id.clone());
+        let pending = Pending {
+            call,
+            ctx,
+            route,
+            op,
+            progress,
+        };
+        self.pending.insert(id, pending);
+    }
+
+    // ---- answers ------------------------------------------------------------------------
+
+    fn answer(&mut self, route: Route, id: &Id, ctx: Ctx, op: Op, answer: Answer) {
+        match (op, answer) {
+            (Op::Tool(tool), Answer::Tool(outcome)) => {
+                self.finish_tool(route, id, ctx, tool, outcome)
+            }
+            (Op::Catalog, Answer::Tool(outcome)) if !outcome.is_error => {
+                let text = outcome.structured.unwrap_or_default().to_string();
+                let body = resources::text_contents(
+                    ctx.version,
+                    resources::CATALOG,
+                    "application/json",
+                    &text,
+                );
+                self.outbox.result(route, id, ctx.version, body);
+            }
+            (Op::Catalog, Answer::Tool(Outcome { text: why, .. })) | (_, Answer::Refused(why)) => {
+                self.outbox
+                    .error(route, id, jsonrpc::INTERNAL_ERROR, &why, None)
+            }
+            (Op::Audio { uri }, Answer::Audio(read)) => self.audio(route, id, ctx, &uri, read),
+            (op, answer) => {
+                let msg = format!("internal error: {op:?} answered with {answer:?}");
+                self.outbox
+                    .error(route, id, jsonrpc::INTERNAL_ERROR, &msg, None);
+            }
+        }
+    }
+
+    fn finish_tool(&mut self, route: Route, id: &Id, ctx: Ctx, tool: &str, outcome: Outcome) {
+        if outcome.is_error {
+            self.outbox
+                .log(Level::Info, format!("tools/call {tool}: {}", outcome.text));
+            self.notify_log(ctx, Level::Warning, &format!("{tool}: {}", outcome.text));
+        } else {
+            self.outbox
+                .log(Level::Debug, format!("tools/call {tool}: ok"));
+        }
+        let body = render::tool_result(ctx.version, outcome);
+        self.outbox.result(route, id, ctx.version, body);
+    }
+
+    fn audio(
+        &mut self,
+        route: Route,
+        id: &Id,
+        ctx: Ctx,
+        uri: &str,
+        read: Result<Vec<u8>, super::event::FileError>,
+    ) {
+        use super::event::FileError;
+        match read {
+            Ok(bytes) => self.outbox.blob_result(route, id, ctx.version, uri, &bytes),
+            Err(FileError::NotFound) => self.not_found(route, id, ctx, uri),
+            Err(FileError::TooLarge { limit }) => {
+                let msg = format!(
+                    "{uri} is larger than {limit} bytes; open the file from the output directory instead"
+                );
+                self.outbox
+                    .error(route, id, jsonrpc::INTERNAL_ERROR, &msg, None);
+            }
+            Err(FileError::Other(why)) => {
+                let msg = format!("could not read {uri}: {why}");
+                self.outbox
+                    .error(route, id, jsonrpc::INTERNAL_ERROR, &msg, None);
+            }
+        }
+    }
+
+    fn not_found(&mut self, route: Route, id: &Id, ctx: Ctx, uri: &str) {
+        let data = json!({ "uri": uri }).to_string();
+        let shown: String = uri.chars().take(200).collect();
+        let msg = format!("resource not found: {shown}");
+        let code = ctx.version.resource_not_found();
+        self.outbox.error(route, id, code, &msg, Some(&data));
+    }
+
+    /// Sends `notifications/progress` for a call whose request carried a progress token.
+    fn progress(&mut self, call: CallId, bytes: u64) {
+        let Some(id) = self.calls.get(&call) else {
+            return;
+        };
+        let Some(pending) = self.pending.get_mut(id) else {
+            return;
+        };
+        let version = pending.ctx.version;
+        let Some((token, last)) = &mut pending.progress else {
+            return;
+        };
+        if bytes <= *last {
+            return; // progress must strictly increase
+        }
+        *last = bytes;
+        let mut params = json!({
+            "progressToken": serde_json::from_str::<Value>(token.as_json()).unwrap_or(Value::Null),
+            "progress": bytes,
+        });
+        if version.has_audio() {
+            params["message"] = format!("{bytes} bytes of audio received").into();
+        }
+        let note = json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": params});
+        self.outbox.notification(&note.to_string());
+    }
+
+    /// Sends `notifications/message` if the request's (or session's) level admits it.
+    fn notify_log(&mut self, ctx: Ctx, level: Level, data: &str) {
+        match ctx.log {
+            Some(min) if level >= min => {}
+            _ => return,
+        }
+        let msg = json!({
+            "jsonrpc": "2.0",
+            "method": "notifications/message",
+            "params": {"level": level.as_str(), "logger": super::NAME, "data": data},
+        });
+        self.outbox.notification(&msg.to_string());
+    }
+
+    // ---- notifications and cancellation -------------------------------------------------
+
+    fn handle_notification(
+        &mut self,
+        method: &str,
+        params: Option<&RawValue>,
+        service: &mut Service,
+    ) {
+        match method {
+            "notifications/initialized" => {}
+            "notifications/cancelled" => {
+                #[derive(Deserialize)]
+                #[serde(rename_all = "camelCase")]
+                struct P<'a> {
+                    #[serde(borrow)]
+                    request_id: &'a RawValue,
+                }
+                let id = params
+                    .and_then(|p| serde_json::from_str::<P<'_>>(p.get()).ok())
+                    .and_then(|p| Id::from_raw(p.request_id));
+                if let Some(id) = id {
+                    if self.pending.contains_key(&id) {
+                        self.outbox.log(
+                            Level::Info,
+                            format!("request {} cancelled by the client", id.as_json()),
+                        );
+                        self.cancel(&id, service);
+                    }
+                }
+            }
+            other => {
+                let shown: String = other.chars().take(64).collect();
+                self.outbox
+                    .log(Level::Debug, format!("ignored notification {shown}"));
+            }
+        }
+    }
+
+    /// Drops a request without answering it, and its call.
+    fn cancel(&mut self, id: &Id, service: &mut Service) {
+        let Some(pending) = self.pending.remove(id) else {
+            return;
+        };
+        self.calls.remove(&pending.call);
+        service.cancel(pending.call);
+        self.outbox.settle(pending.route);
+    }
+}
+
+/// The context of a request in the stateless era, or the error that refuses it.
+fn stateless_ctx(method: &str, meta: &Meta<'_>) -> Result<Ctx, (i64, String, Option<String>)> {
+    // `server/discover` without `_meta` is answered anyway: it is how a client learns what to send.
+    let requested = meta
+        .version
+        .as_deref()
+        .unwrap_or(Version::V2026_07_28.as_str());
+    if Version::parse(requested) != Some(Version::V2026_07_28) {
+        let supported: Vec<&str> = Version::ALL.iter().map(|v| v.as_str()).collect();
+        let data = json!({"supported": supported, "requested": requested}).to_string();
+        let msg = if Version::parse(requested).is_some() {
+            format!(
+                "protocol {requested} needs the `initialize` handshake; per-request _meta is for 2026-07-28"
+            )
+        } else {
+            let shown: String = requested.chars().take(32).collect();
+            format!("unsupported protocol version {shown:?}")
+        };
+        return Err((jsonrpc::UNSUPPORTED_VERSION, msg, Some(data)));
+    }
+    if method != "server/discover" && !meta.has_capabilities {
+        return Err((
+            jsonrpc::INVALID_PARAMS,
+            format!("missing _meta[\"{META_CAPABILITIES}\"] (an object; {{}} if none)"),
+            None,
+        ));
+    }
+    let log = match meta.log_level.as_deref() {
+        None => None,
+        Some(l) => {
+            Some(Level::parse(l).ok_or_else(|| (jsonrpc::INVALID_PARAMS, level_error(l), None))?)
+        }
+    };
+    Ok(Ctx {
+        version: Version::V2026_07_28,
+        log,
+    })
+}
