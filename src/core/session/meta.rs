@@ -1,9 +1,13 @@
 //! What a request's `params` say about how to serve it: its `_meta` (2026-07-28: version,
 //! client capabilities, log level), and the checks shared by the list methods.
 
-use super::version::{META_CAPABILITIES, META_LOG_LEVEL, META_VERSION};
+use super::super::event::Level;
+use super::super::jsonrpc;
+use super::Ctx;
+use super::version::{META_CAPABILITIES, META_LOG_LEVEL, META_VERSION, Version};
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::json;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 
@@ -86,4 +90,46 @@ pub(super) fn check_cursor(params: Option<&RawValue>) -> Result<(), String> {
             Err("invalid cursor: this list has a single page, so no cursor is valid".to_string())
         }
     }
+}
+
+/// The context of a request in the stateless era, or the error that refuses it.
+pub(super) fn stateless_ctx(
+    method: &str,
+    meta: &Meta<'_>,
+) -> Result<Ctx, (i64, String, Option<String>)> {
+    // `server/discover` without `_meta` is answered anyway: it is how a client learns what to send.
+    let requested = meta
+        .version
+        .as_deref()
+        .unwrap_or(Version::V2026_07_28.as_str());
+    if Version::parse(requested) != Some(Version::V2026_07_28) {
+        let supported: Vec<&str> = Version::ALL.iter().map(|v| v.as_str()).collect();
+        let data = json!({"supported": supported, "requested": requested}).to_string();
+        let msg = if Version::parse(requested).is_some() {
+            format!(
+                "protocol {requested} needs the `initialize` handshake; per-request _meta is for 2026-07-28"
+            )
+        } else {
+            let shown: String = requested.chars().take(32).collect();
+            format!("unsupported protocol version {shown:?}")
+        };
+        return Err((jsonrpc::UNSUPPORTED_VERSION, msg, Some(data)));
+    }
+    if method != "server/discover" && !meta.has_capabilities {
+        return Err((
+            jsonrpc::INVALID_PARAMS,
+            format!("missing _meta[\"{META_CAPABILITIES}\"] (an object; {{}} if none)"),
+            None,
+        ));
+    }
+    let log = match meta.log_level.as_deref() {
+        None => None,
+        Some(l) => {
+            Some(Level::parse(l).ok_or_else(|| (jsonrpc::INVALID_PARAMS, level_error(l), None))?)
+        }
+    };
+    Ok(Ctx {
+        version: Version::V2026_07_28,
+        log,
+    })
 }

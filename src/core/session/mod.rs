@@ -7,6 +7,7 @@
 //! progressed or finished). It never sees jobs. Framing is not its business either: it takes one
 //! message (or one batch) at a time, so stdio frames lines for it and an HTTP body is one message.
 
+mod answer;
 mod meta;
 mod outbox;
 mod render;
@@ -20,14 +21,14 @@ pub use version::{
 
 use super::event::Output;
 use super::jsonrpc::{self, Id, Message, NoId};
-use super::service::{Answer, CallId, EventKind, Request, Service, SessionId, Started};
-use super::tools::{self, Outcome};
-use meta::{Meta, check_cursor, level_error};
+use super::service::{CallId, EventKind, Request, Service, SessionId, Started};
+use super::tools;
+use meta::{Meta, check_cursor, level_error, stateless_ctx};
 use outbox::{Outbox, Route};
 use render::{INSTRUCTIONS, capabilities, server_info};
 use serde::Deserialize;
+use serde_json::json;
 use serde_json::value::RawValue;
-use serde_json::{Value, json};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
@@ -134,7 +135,7 @@ impl Session {
                     return;
                 };
                 let Pending { ctx, route, op, .. } = pending;
-                self.answer(route, &id, ctx, op, answer);
+                answer::answer(&mut self.outbox, route, &id, ctx, op, answer);
                 self.outbox.settle(route);
             }
         }
@@ -452,7 +453,14 @@ impl Session {
             arguments: p.arguments,
         };
         match service.start(now, self.id, request) {
-            Started::Done(answer) => self.answer(route, &id, ctx, Op::Tool(tool.name), answer),
+            Started::Done(answer) => answer::answer(
+                &mut self.outbox,
+                route,
+                &id,
+                ctx,
+                Op::Tool(tool.name),
+                answer,
+            ),
             Started::Running(call) => {
                 // A progress token is a string or an integer, like a request id.
                 let token = p.meta.and_then(|m| m.token).and_then(Id::from_raw);
@@ -493,10 +501,10 @@ impl Session {
             };
             (request, Op::Audio { uri: p.uri })
         } else {
-            return self.not_found(route, &id, ctx, &p.uri);
+            return answer::not_found(&mut self.outbox, route, &id, ctx, &p.uri);
         };
         match service.start(now, self.id, request) {
-            Started::Done(answer) => self.answer(route, &id, ctx, op, answer),
+            Started::Done(answer) => answer::answer(&mut self.outbox, route, &id, ctx, op, answer),
             Started::Running(call) => self.wait(id, call, ctx, route, op, None),
         }
     }
@@ -523,84 +531,6 @@ impl Session {
         self.pending.insert(id, pending);
     }
 
-    // ---- answers ------------------------------------------------------------------------
-
-    fn answer(&mut self, route: Route, id: &Id, ctx: Ctx, op: Op, answer: Answer) {
-        match (op, answer) {
-            (Op::Tool(tool), Answer::Tool(outcome)) => {
-                self.finish_tool(route, id, ctx, tool, outcome)
-            }
-            (Op::Catalog, Answer::Tool(outcome)) if !outcome.is_error => {
-                let text = outcome.structured.unwrap_or_default().to_string();
-                let body = resources::text_contents(
-                    ctx.version,
-                    resources::CATALOG,
-                    "application/json",
-                    &text,
-                );
-                self.outbox.result(route, id, ctx.version, body);
-            }
-            (Op::Catalog, Answer::Tool(Outcome { text: why, .. })) | (_, Answer::Refused(why)) => {
-                self.outbox
-                    .error(route, id, jsonrpc::INTERNAL_ERROR, &why, None)
-            }
-            (Op::Audio { uri }, Answer::Audio(read)) => self.audio(route, id, ctx, &uri, read),
-            (op, answer) => {
-                let msg = format!("internal error: {op:?} answered with {answer:?}");
-                self.outbox
-                    .error(route, id, jsonrpc::INTERNAL_ERROR, &msg, None);
-            }
-        }
-    }
-
-    fn finish_tool(&mut self, route: Route, id: &Id, ctx: Ctx, tool: &str, outcome: Outcome) {
-        if outcome.is_error {
-            self.outbox
-                .log(Level::Info, format!("tools/call {tool}: {}", outcome.text));
-            self.notify_log(ctx, Level::Warning, &format!("{tool}: {}", outcome.text));
-        } else {
-            self.outbox
-                .log(Level::Debug, format!("tools/call {tool}: ok"));
-        }
-        let body = render::tool_result(ctx.version, outcome);
-        self.outbox.result(route, id, ctx.version, body);
-    }
-
-    fn audio(
-        &mut self,
-        route: Route,
-        id: &Id,
-        ctx: Ctx,
-        uri: &str,
-        read: Result<Vec<u8>, super::event::FileError>,
-    ) {
-        use super::event::FileError;
-        match read {
-            Ok(bytes) => self.outbox.blob_result(route, id, ctx.version, uri, &bytes),
-            Err(FileError::NotFound) => self.not_found(route, id, ctx, uri),
-            Err(FileError::TooLarge { limit }) => {
-                let msg = format!(
-                    "{uri} is larger than {limit} bytes; open the file from the output directory instead"
-                );
-                self.outbox
-                    .error(route, id, jsonrpc::INTERNAL_ERROR, &msg, None);
-            }
-            Err(FileError::Other(why)) => {
-                let msg = format!("could not read {uri}: {why}");
-                self.outbox
-                    .error(route, id, jsonrpc::INTERNAL_ERROR, &msg, None);
-            }
-        }
-    }
-
-    fn not_found(&mut self, route: Route, id: &Id, ctx: Ctx, uri: &str) {
-        let data = json!({ "uri": uri }).to_string();
-        let shown: String = uri.chars().take(200).collect();
-        let msg = format!("resource not found: {shown}");
-        let code = ctx.version.resource_not_found();
-        self.outbox.error(route, id, code, &msg, Some(&data));
-    }
-
     /// Sends `notifications/progress` for a call whose request carried a progress token.
     fn progress(&mut self, call: CallId, bytes: u64) {
         let Some(id) = self.calls.get(&call) else {
@@ -617,29 +547,7 @@ impl Session {
             return; // progress must strictly increase
         }
         *last = bytes;
-        let mut params = json!({
-            "progressToken": serde_json::from_str::<Value>(token.as_json()).unwrap_or(Value::Null),
-            "progress": bytes,
-        });
-        if version.has_audio() {
-            params["message"] = format!("{bytes} bytes of audio received").into();
-        }
-        let note = json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": params});
-        self.outbox.notification(&note.to_string());
-    }
-
-    /// Sends `notifications/message` if the request's (or session's) level admits it.
-    fn notify_log(&mut self, ctx: Ctx, level: Level, data: &str) {
-        match ctx.log {
-            Some(min) if level >= min => {}
-            _ => return,
-        }
-        let msg = json!({
-            "jsonrpc": "2.0",
-            "method": "notifications/message",
-            "params": {"level": level.as_str(), "logger": super::NAME, "data": data},
-        });
-        self.outbox.notification(&msg.to_string());
+        answer::progress(&mut self.outbox, version, token, bytes);
     }
 
     // ---- notifications and cancellation -------------------------------------------------
@@ -689,43 +597,4 @@ impl Session {
         service.cancel(pending.call);
         self.outbox.settle(pending.route);
     }
-}
-
-/// The context of a request in the stateless era, or the error that refuses it.
-fn stateless_ctx(method: &str, meta: &Meta<'_>) -> Result<Ctx, (i64, String, Option<String>)> {
-    // `server/discover` without `_meta` is answered anyway: it is how a client learns what to send.
-    let requested = meta
-        .version
-        .as_deref()
-        .unwrap_or(Version::V2026_07_28.as_str());
-    if Version::parse(requested) != Some(Version::V2026_07_28) {
-        let supported: Vec<&str> = Version::ALL.iter().map(|v| v.as_str()).collect();
-        let data = json!({"supported": supported, "requested": requested}).to_string();
-        let msg = if Version::parse(requested).is_some() {
-            format!(
-                "protocol {requested} needs the `initialize` handshake; per-request _meta is for 2026-07-28"
-            )
-        } else {
-            let shown: String = requested.chars().take(32).collect();
-            format!("unsupported protocol version {shown:?}")
-        };
-        return Err((jsonrpc::UNSUPPORTED_VERSION, msg, Some(data)));
-    }
-    if method != "server/discover" && !meta.has_capabilities {
-        return Err((
-            jsonrpc::INVALID_PARAMS,
-            format!("missing _meta[\"{META_CAPABILITIES}\"] (an object; {{}} if none)"),
-            None,
-        ));
-    }
-    let log = match meta.log_level.as_deref() {
-        None => None,
-        Some(l) => {
-            Some(Level::parse(l).ok_or_else(|| (jsonrpc::INVALID_PARAMS, level_error(l), None))?)
-        }
-    };
-    Ok(Ctx {
-        version: Version::V2026_07_28,
-        log,
-    })
 }

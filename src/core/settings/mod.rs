@@ -1,0 +1,222 @@
+//! Settings: `config.yaml`, the state file and environment variables, merged and validated.
+//!
+//! Pure: the shell reads the files and the environment and hands their text and a lookup
+//! function here. Precedence is env > state > config file > built-in default. Every problem
+//! (unknown key, bad value, broken YAML) is collected with the place it came from and the key
+//! path, never stopping the load: the server must start with a broken file and explain it.
+
+mod load;
+
+pub(crate) use load::edit_distance;
+pub use load::{TEMPLATE, env_names, is_state_key, key_paths, load, show};
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The ElevenLabs API key. `Debug` and `Display` mask it; only [`ApiKey::expose`] gives it out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Wraps a key.
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+
+    /// The key itself, for the `xi-api-key` header and for redacting logs. Never print it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The key as shown to people: `sk_…a1b2` (prefix kept, last four characters).
+    pub fn masked(&self) -> String {
+        let chars: Vec<char> = self.0.chars().collect();
+        if chars.len() < 12 {
+            return "…".to_string();
+        }
+        let prefix: String = match self.0.find('_') {
+            Some(i) if i <= 4 => self.0[..=i].to_string(),
+            _ => String::new(),
+        };
+        let tail: String = chars[chars.len() - 4..].iter().collect();
+        format!("{prefix}…{tail}")
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+impl fmt::Display for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+/// How `speak` hands audio back by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Save a file in the output directory and return a link to it.
+    File,
+    /// Return the audio inside the tool result.
+    Inline,
+    /// Play it on this machine.
+    Play,
+}
+
+impl Delivery {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::File => "file",
+            Self::Inline => "inline",
+            Self::Play => "play",
+        }
+    }
+}
+
+/// Limits on upstream calls.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Bound on connecting and on each wait for bytes (a stall), not on a whole stream.
+    pub request_timeout_ms: u64,
+    /// Retries after the first attempt for retryable failures.
+    pub max_retries: u64,
+    /// Upstream calls in flight at once.
+    pub max_concurrent: u64,
+    /// Failures within the window that open the circuit breaker.
+    pub breaker_failures: u64,
+    /// The breaker's counting window.
+    pub breaker_window_ms: u64,
+    /// How long the breaker stays open before a probe.
+    pub breaker_cooldown_ms: u64,
+    /// The largest audio `speak` returns inline; above it the call suggests `file`.
+    pub max_inline_bytes: u64,
+}
+
+/// The merged settings the server runs with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// `elevenlabs.api_key`.
+    pub api_key: Option<ApiKey>,
+    /// `elevenlabs.default_voice_id`.
+    pub default_voice_id: Option<String>,
+    /// `elevenlabs.model`.
+    pub model: String,
+    /// `elevenlabs.optimize_streaming`.
+    pub optimize_streaming: bool,
+    /// `elevenlabs.base_url`, without a trailing slash.
+    pub base_url: String,
+    /// `elevenlabs.ca_file`: PEM certificates added to the built-in roots.
+    pub ca_file: Option<String>,
+    /// `output.dir`; `None` means the platform data directory.
+    pub output_dir: Option<String>,
+    /// `output.delivery`.
+    pub delivery: Delivery,
+    /// `player`: argv of a program reading audio on stdin; empty means auto-detect.
+    pub player: Vec<String>,
+    /// `limits.*`.
+    pub limits: Limits,
+}
+
+/// The built-in default voice (Rachel, premade).
+pub const DEFAULT_VOICE_ID: &str = "21m00Tcm4TlvDq8ikWAM";
+/// The built-in default model.
+pub const DEFAULT_MODEL: &str = "eleven_flash_v2_5";
+/// The global API host.
+pub const DEFAULT_BASE_URL: &str = "https://api.elevenlabs.io";
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            api_key: None,
+            default_voice_id: None,
+            model: DEFAULT_MODEL.to_string(),
+            optimize_streaming: true,
+            base_url: DEFAULT_BASE_URL.to_string(),
+            ca_file: None,
+            output_dir: None,
+            delivery: Delivery::File,
+            player: Vec::new(),
+            limits: Limits {
+                request_timeout_ms: 30_000,
+                max_retries: 2,
+                max_concurrent: 4,
+                breaker_failures: 5,
+                breaker_window_ms: 60_000,
+                breaker_cooldown_ms: 30_000,
+                max_inline_bytes: 4 << 20,
+            },
+        }
+    }
+}
+
+/// Where a value came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The built-in default.
+    Default,
+    /// The config file.
+    File,
+    /// The state file the server writes.
+    State,
+    /// An environment variable.
+    Env(&'static str),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Default => f.write_str("default"),
+            Self::File => f.write_str("config file"),
+            Self::State => f.write_str("state file"),
+            Self::Env(name) => write!(f, "env {name}"),
+        }
+    }
+}
+
+/// Something wrong in one of the inputs. Never contains the API key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// The file path or `env NAME` the problem is in.
+    pub origin: String,
+    /// The key path, such as `limits.max_retries`; empty for a file that does not parse.
+    pub key: String,
+    /// What is wrong and what is allowed.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}: {}", self.origin, self.message)
+        } else {
+            write!(f, "{}: `{}` {}", self.origin, self.key, self.message)
+        }
+    }
+}
+
+/// The result of [`load`].
+#[derive(Clone, Debug, Default)]
+pub struct Loaded {
+    /// The merged settings (defaults where an input was missing or bad).
+    pub settings: Settings,
+    /// The source of each key's value, by key path.
+    pub sources: BTreeMap<&'static str, Source>,
+    /// What was wrong in the config file or environment; tools refuse to run until fixed.
+    pub problems: Vec<Problem>,
+    /// What was wrong in the state file (the server's own data): reported, then ignored.
+    pub warnings: Vec<Problem>,
+}
+
+/// The inputs to [`load`]: file texts with the names to report them by, and an env lookup.
+pub struct Inputs<'a> {
+    /// Text of `config.yaml` and its path, if the file exists.
+    pub config: Option<(&'a str, &'a str)>,
+    /// Text of the state file and its path, if it exists.
+    pub state: Option<(&'a str, &'a str)>,
+    /// Looks up an environment variable.
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+}
