@@ -188,8 +188,6 @@ pub enum Output {
     },
 }
 
-/// How one request is served: its version and its log level.
-
 /// Log levels of `notifications/message` and of the server's own log, least severe first
 /// (RFC 5424 order reversed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

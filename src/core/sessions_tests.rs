@@ -21,8 +21,10 @@ struct Pair {
 
 impl Pair {
     fn new() -> Self {
-        let mut settings = Settings::default();
-        settings.api_key = Some(ApiKey::new("sk_two_sessions_0000000000"));
+        let settings = Settings {
+            api_key: Some(ApiKey::new("sk_two_sessions_0000000000")),
+            ..Settings::default()
+        };
         let now = Instant::now();
         Self {
             service: Service::new(Config::default().settings(settings, vec![]), now),
