@@ -1,7 +1,7 @@
 //! The sans-IO core: bytes and events in, bytes and commands out.
 //!
 //! No file, socket, thread, clock or environment access happens here. The shell feeds
-//! [`Input`]s with the current [`Instant`], then drains [`Server::poll_output`] to `None` and
+//! [`Input`]s with the current `Instant`, then drains [`Server::poll_output`] to `None` and
 //! waits until [`Server::poll_timeout`]. Protocol errors are outputs (JSON-RPC errors or tool
 //! results with `isError`), never `Err`.
 //!

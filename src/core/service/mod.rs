@@ -1,13 +1,13 @@
 //! The voice service: one per process, shared by every MCP session. It runs tool calls (and the
-//! resource reads that need jobs) and owns what they share: the settings, the [`Memory`] of
-//! models and voices, and the [`gate`] every ElevenLabs job passes.
+//! resource reads that need jobs) and owns what they share: the settings, the `Memory` of
+//! models and voices, and the `gate` every ElevenLabs job passes.
 //!
 //! Pure like the rest of the core: time in, jobs out. A session starts a call with
-//! [`Service::start`]; the answer comes back at once ([`Started::Done`]) or later as an
-//! [`Event`] tagged with the session, which whoever drives the sessions routes to it.
+//! `Service::start`; the answer comes back at once (`Started::Done`) or later as an
+//! `Event` tagged with the session, which whoever drives the sessions routes to it.
 //!
 //! Order of use (as quinn-proto's endpoint): feed `start`/`cancel`/`handle_*`, then drain
-//! [`Service::poll_output`] (jobs for the shell) and [`Service::poll_event`] (answers for
+//! [`Service::poll_output`] (jobs for the shell) and `Service::poll_event` (answers for
 //! sessions), then wait until [`Service::poll_timeout`].
 
 pub(crate) mod gate;

@@ -2,8 +2,8 @@
 //! handshake, batches, `logging/setLevel`, cancellation routing, `tools/list`, resources, and
 //! which request waits for which call of the voice service.
 //!
-//! A session knows tools only through their descriptors ([`tools::TOOLS`]) and the service's
-//! narrow interface: start a call, cancel it, and the [`EventKind`]s routed back to it (the call
+//! A session knows tools only through their descriptors (`tools::TOOLS`) and the service's
+//! narrow interface: start a call, cancel it, and the `EventKind`s routed back to it (the call
 //! progressed or finished). It never sees jobs. Framing is not its business either: it takes one
 //! message (or one batch) at a time, so stdio frames lines for it and an HTTP body is one message.
 

@@ -198,7 +198,7 @@ impl fmt::Display for Problem {
     }
 }
 
-/// The result of [`load`].
+/// The result of [`load()`].
 #[derive(Clone, Debug, Default)]
 pub struct Loaded {
     /// The merged settings (defaults where an input was missing or bad).
@@ -211,7 +211,7 @@ pub struct Loaded {
     pub warnings: Vec<Problem>,
 }
 
-/// The inputs to [`load`]: file texts with the names to report them by, and an env lookup.
+/// The inputs to [`load()`]: file texts with the names to report them by, and an env lookup.
 pub struct Inputs<'a> {
     /// Text of `config.yaml` and its path, if the file exists.
     pub config: Option<(&'a str, &'a str)>,
