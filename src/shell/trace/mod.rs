@@ -17,7 +17,7 @@
 //! - last `{"end":{"inputs":K,"drained":true}}` (missing if the server died).
 //!
 //! The API key never appears (masked with a string of its length, so lengths and limits stay
-//! the same); audio only as length and SHA-256 (see [`scrub`]). The spoken text and the requests
+//! the same); audio only as length and SHA-256 (see `scrub.rs`). The spoken text and the requests
 //! are kept: they are what a bug report needs.
 
 mod codec;
