@@ -14,28 +14,46 @@ macro_rules! tell {
     }};
 }
 
+mod help;
+
+use help::{
+    CLEAN_HELP, CONFIG_HELP, INIT_HELP, LIST_HELP, MAIN_HELP, MODELS_HELP, PATH_HELP, REPLAY_HELP,
+    SERVE_HELP, SPEAK_HELP, TEST_HELP, USAGE_HELP, VOICES_HELP,
+};
 use lexopt::prelude::*;
 use mcp_elevenlabs::core::settings::{self, Loaded};
 use mcp_elevenlabs::shell::files::{self, Paths};
 use mcp_elevenlabs::shell::{self, log::Logger};
 use std::ffi::OsString;
 use std::io::{self, BufRead, IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// What the user asked for.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Command {
-    Serve,
+    /// `[serve] [--trace FILE]`.
+    Serve {
+        trace: Option<PathBuf>,
+    },
+    /// `replay FILE`.
+    Replay(PathBuf),
     Help(&'static str),
     Version,
-    ConfigInit { force: bool },
+    ConfigInit {
+        force: bool,
+    },
     ConfigList,
     ConfigPath,
-    ConfigClean { yes: bool },
+    ConfigClean {
+        yes: bool,
+    },
     ConfigTest,
     Models,
     Usage,
-    Voices { search: Option<String> },
+    Voices {
+        search: Option<String>,
+    },
     Speak(SpeakArgs),
 }
 
@@ -46,126 +64,8 @@ pub(crate) struct SpeakArgs {
     pub(crate) voice: Option<String>,
     pub(crate) model: Option<String>,
     pub(crate) format: Option<String>,
-    pub(crate) out: Option<std::path::PathBuf>,
+    pub(crate) out: Option<PathBuf>,
 }
-
-pub(crate) const MAIN_HELP: &str = "\
-mcp-elevenlabs: an MCP server that gives AI agents a voice with ElevenLabs.
-
-Usage:
-  mcp-elevenlabs [serve]          Serve MCP over stdio (what MCP hosts run)
-  mcp-elevenlabs --init           Write a config template (same as `config init`)
-  mcp-elevenlabs config <command> Manage the configuration (init, list, path, clean, test)
-  mcp-elevenlabs speak TEXT       Turn TEXT into an audio file and print its path
-  mcp-elevenlabs voices           List voices (--search Q)
-  mcp-elevenlabs models           List text-to-speech models
-  mcp-elevenlabs usage            Show characters used and left
-
-Options:
-  -h, --help       Show help (also after any command)
-  -V, --version    Show the version
-
-Files:
-  config   $MCP_ELEVENLABS_CONFIG, else $XDG_CONFIG_HOME/mcp-elevenlabs/config.yaml
-           (~/.config/mcp-elevenlabs/config.yaml; %APPDATA% on Windows)
-  state    $XDG_STATE_HOME/mcp-elevenlabs/state.json (what the server remembers)
-  audio    output.dir, else $XDG_DATA_HOME/mcp-elevenlabs/audio
-
-Environment (wins over the files):
-  ELEVENLABS_API_KEY, ELEVENLABS_BASE_URL (URL or us|eu|in|sg), ELEVENLABS_VOICE_ID,
-  ELEVENLABS_MODEL_ID, ELEVENLABS_OUTPUT_DIR, ELEVENLABS_CA_FILE (extra PEM roots),
-  MCP_ELEVENLABS_LOG (error|warn|info|debug); HTTPS_PROXY, ALL_PROXY and NO_PROXY are honoured.
-  The deprecated official server's ELEVENLABS_MCP_BASE_PATH, ELEVENLABS_MCP_OUTPUT_MODE,
-  ELEVENLABS_API_RESIDENCY and ELEVENLABS_DEFAULT_VOICE_ID work too.
-
-Exit codes: 0 ok, 1 a check or call failed, 2 usage or configuration error.
-";
-
-const SERVE_HELP: &str = "\
-Usage: mcp-elevenlabs [serve]
-
-Serve the Model Context Protocol over stdin/stdout (protocol versions 2024-11-05 to
-2026-07-28). Logs go to stderr at the level of MCP_ELEVENLABS_LOG (default warn).
-The server exits when stdin closes, after in-flight calls finish (at most 5 s).
-A missing API key or a broken config file does not stop it: tools then explain the fix.
-";
-
-const CONFIG_HELP: &str = "\
-Usage: mcp-elevenlabs config <command>
-
-Commands:
-  init [--force]   Write the commented config template (refuses to overwrite without --force)
-  list             Show every setting, its value (API key masked) and where it came from
-  path             Print the config file path
-  clean [--yes]    Delete the config and state files (asks first unless --yes)
-  test             Check the API key, default voice and model against ElevenLabs (exit 1 if not)
-";
-
-const TEST_HELP: &str = "\
-Usage: mcp-elevenlabs config test
-
-Check against the ElevenLabs API that the API key is accepted, the default voice exists and the
-model exists and does text to speech. Prints one line per check; exits 0 if all pass, 1 with the
-reason if one fails, 2 if the configuration itself has problems.
-";
-
-const SPEAK_HELP: &str = "\
-Usage: mcp-elevenlabs speak TEXT [--voice V] [--model M] [--format F] [--out FILE]
-
-Turn TEXT into speech, save it and print the file's path. Without --out the file goes to the
-output directory (output.dir) under a new name; with --out it is written to FILE, which must not
-exist yet. Markdown, code and URLs in TEXT are tidied for speech.
-  --voice V    voice id or name (default: the configured voice)
-  --model M    model id (default: elevenlabs.model)
-  --format F   output format, e.g. mp3_44100_128 (default), wav_24000, opus_48000_64
-  --out FILE   where to write the audio
-";
-
-const VOICES_HELP: &str = "\
-Usage: mcp-elevenlabs voices [--search Q]
-
-List the account's voices (name, id, category, labels), up to 100.
-";
-
-const MODELS_HELP: &str = "\
-Usage: mcp-elevenlabs models
-
-List the text-to-speech models with their character limits and languages.
-";
-
-const USAGE_HELP: &str = "\
-Usage: mcp-elevenlabs usage
-
-Show the characters used and left in this billing period, when they reset, and the plan.
-";
-
-const INIT_HELP: &str = "\
-Usage: mcp-elevenlabs config init [--force]
-       mcp-elevenlabs --init [--force]
-
-Write the commented config template to the config path (mode 0600). An existing file is
-kept unless --force is given.
-";
-
-const LIST_HELP: &str = "\
-Usage: mcp-elevenlabs config list
-
-Show each setting, its value (the API key masked like sk_…a1b2) and its source: env, state
-file, config file or default. Exits 2 if the config has problems, after listing them.
-";
-
-const PATH_HELP: &str = "\
-Usage: mcp-elevenlabs config path
-
-Print the path of the config file (whether or not it exists).
-";
-
-const CLEAN_HELP: &str = "\
-Usage: mcp-elevenlabs config clean [--yes]
-
-Delete the config file and the state file. Generated audio is left alone. Asks for
-confirmation on stdin unless --yes is given.
-";
 
 /// Parses the arguments after the program name.
 pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, lexopt::Error> {
@@ -174,11 +74,12 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command,
     let mut in_config = false;
     let mut force = false;
     let mut yes = false;
+    let mut trace: Option<PathBuf> = None;
     while let Some(arg) = parser.next()? {
         match arg {
             Short('h') | Long("help") => {
                 return Ok(Command::Help(match (&command, in_config) {
-                    (Some(Command::Serve), _) => SERVE_HELP,
+                    (Some(Command::Serve { .. }), _) => SERVE_HELP,
                     (Some(Command::ConfigInit { .. }), _) => INIT_HELP,
                     (Some(Command::ConfigList), _) => LIST_HELP,
                     (Some(Command::ConfigPath), _) => PATH_HELP,
@@ -193,12 +94,20 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command,
             Long("init") if command.is_none() && !in_config => {
                 command = Some(Command::ConfigInit { force: false })
             }
+            Long("trace")
+                if !in_config && matches!(command, None | Some(Command::Serve { .. })) =>
+            {
+                trace = Some(parser.value()?.into());
+            }
             Long("force") if matches!(command, Some(Command::ConfigInit { .. })) => force = true,
             Long("yes") | Short('y') if matches!(command, Some(Command::ConfigClean { .. })) => {
                 yes = true
             }
             Value(value) if command.is_none() => {
                 let value = value.string()?;
+                if trace.is_some() && value != "serve" {
+                    return Err("--trace goes with `serve` (or no command)".into());
+                }
                 match (in_config, value.as_str()) {
                     (false, "speak") => return parse_speak(&mut parser),
                     (false, "voices") => return parse_voices(&mut parser),
@@ -209,7 +118,8 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command,
                     (true, "test") => {
                         return parse_bare(&mut parser, Command::ConfigTest, TEST_HELP);
                     }
-                    (false, "serve") => command = Some(Command::Serve),
+                    (false, "replay") => return parse_replay(&mut parser),
+                    (false, "serve") => command = Some(Command::Serve { trace: None }),
                     (false, "config") => in_config = true,
                     (true, "init") => command = Some(Command::ConfigInit { force: false }),
                     (true, "list") => command = Some(Command::ConfigList),
@@ -222,7 +132,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command,
                         .into());
                     }
                     (false, other) => {
-                        return Err(format!("unknown command {other:?} (expected serve, config, speak, voices, models or usage)").into());
+                        return Err(format!("unknown command {other:?} (expected serve, config, speak, voices, models, usage or replay)").into());
                     }
                 }
             }
@@ -233,7 +143,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command,
         None if in_config => {
             return Err("missing config command (init, list, path, clean or test)".into());
         }
-        None => Command::Serve,
+        None | Some(Command::Serve { .. }) => Command::Serve { trace },
         Some(Command::ConfigInit { .. }) => Command::ConfigInit { force },
         Some(Command::ConfigClean { .. }) => Command::ConfigClean { yes },
         Some(other) => other,
@@ -253,6 +163,34 @@ fn parse_bare(
         };
     }
     Ok(command)
+}
+
+fn parse_replay(parser: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
+    let mut file: Option<PathBuf> = None;
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(REPLAY_HELP)),
+            Value(v) if file.is_none() => file = Some(v.into()),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(Command::Replay(
+        file.ok_or("replay needs the FILE of a trace")?,
+    ))
+}
+
+/// `replay FILE`: 0 identical, 1 diverged (the first difference on stdout), 2 not a trace.
+pub(crate) fn replay(file: &std::path::Path) -> ExitCode {
+    match shell::trace::replay_file(file) {
+        Ok(r) => {
+            say!("{r}");
+            ExitCode::from(u8::from(!r.is_identical()))
+        }
+        Err(e) => {
+            tell!("mcp-elevenlabs replay: {}: {e}", file.display());
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn parse_voices(parser: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
@@ -497,7 +435,7 @@ pub(crate) fn speak(
         Ok(r) => r,
         Err(code) => return code,
     };
-    let saved = std::path::PathBuf::from(
+    let saved = PathBuf::from(
         result["structuredContent"]["path"]
             .as_str()
             .unwrap_or_default(),
@@ -627,8 +565,18 @@ mod tests {
 
     #[test]
     fn commands() {
-        assert_eq!(p(&[]), Ok(Command::Serve));
-        assert_eq!(p(&["serve"]), Ok(Command::Serve));
+        assert_eq!(p(&[]), Ok(Command::Serve { trace: None }));
+        assert_eq!(p(&["serve"]), Ok(Command::Serve { trace: None }));
+        let traced = Ok(Command::Serve {
+            trace: Some("t.jsonl".into()),
+        });
+        assert_eq!(p(&["--trace", "t.jsonl"]), traced);
+        assert_eq!(p(&["serve", "--trace", "t.jsonl"]), traced);
+        assert_eq!(p(&["--trace=t.jsonl", "serve"]), traced);
+        assert_eq!(
+            p(&["replay", "t.jsonl"]),
+            Ok(Command::Replay("t.jsonl".into()))
+        );
         assert_eq!(p(&["--version"]), Ok(Command::Version));
         assert_eq!(p(&["--init"]), Ok(Command::ConfigInit { force: false }));
         assert_eq!(
@@ -655,6 +603,7 @@ mod tests {
     fn help_everywhere() {
         assert_eq!(p(&["--help"]), Ok(Command::Help(MAIN_HELP)));
         assert_eq!(p(&["serve", "-h"]), Ok(Command::Help(SERVE_HELP)));
+        assert_eq!(p(&["replay", "--help"]), Ok(Command::Help(REPLAY_HELP)));
         assert_eq!(p(&["config", "--help"]), Ok(Command::Help(CONFIG_HELP)));
         assert_eq!(
             p(&["config", "init", "--help"]),
@@ -693,5 +642,14 @@ mod tests {
         assert!(p(&["speak", "a", "b"]).is_err());
         assert!(p(&["models", "x"]).is_err());
         assert!(p(&["--bogus"]).is_err());
+        assert!(p(&["replay"]).unwrap_err().contains("FILE"));
+        assert!(p(&["replay", "a", "b"]).is_err());
+        assert!(p(&["serve", "--trace"]).is_err());
+        assert!(
+            p(&["--trace", "t", "speak", "hi"])
+                .unwrap_err()
+                .contains("--trace")
+        );
+        assert!(p(&["config", "list", "--trace", "t"]).is_err());
     }
 }

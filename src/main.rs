@@ -26,7 +26,16 @@ fn main() -> ExitCode {
         cli::Command::ConfigPath => cli::config_path(&paths),
         cli::Command::ConfigClean { yes } => cli::config_clean(&paths, yes),
         cli::Command::ConfigTest => cli::config_test(&paths),
-        cli::Command::Serve => serve(&paths),
+        cli::Command::Serve { trace } => {
+            // The flag wins over the environment; an empty variable means no trace.
+            let trace = trace.or_else(|| {
+                std::env::var_os("MCP_ELEVENLABS_TRACE")
+                    .filter(|v| !v.is_empty())
+                    .map(std::path::PathBuf::from)
+            });
+            serve(&paths, trace.as_deref())
+        }
+        cli::Command::Replay(file) => cli::replay(&file),
         cli::Command::Models => call(&paths, "list_models", serde_json::json!({})),
         cli::Command::Usage => call(&paths, "get_usage", serde_json::json!({})),
         cli::Command::Voices { search } => {
@@ -87,9 +96,9 @@ fn setup(paths: &Paths) -> (core::Config, Logger) {
     (config, log)
 }
 
-fn serve(paths: &Paths) -> ExitCode {
+fn serve(paths: &Paths, trace: Option<&std::path::Path>) -> ExitCode {
     let (config, log) = setup(paths);
-    match shell::serve(config, paths, &log) {
+    match shell::serve(config, paths, &log, trace) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log.write(shell::log::LogLevel::Error, &format!("stopped: {e}"));

@@ -5,6 +5,7 @@ pub mod files;
 pub mod http_client;
 pub mod log;
 pub mod stdio;
+pub mod trace;
 
 use crate::core::elevenlabs::Transport;
 use crate::core::settings::Settings;
@@ -20,15 +21,24 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::thread;
 use std::time::Instant;
+use trace::{Recorder, Traced};
 
 /// Inputs waiting for the core loop (stdin chunks and job results).
 const INPUT_QUEUE: usize = 16;
 
 /// Serves MCP over stdio until stdin closes and in-flight work is done (or its grace ends).
-pub fn serve(config: core::Config, paths: &Paths, log: &Logger) -> io::Result<()> {
+/// With `trace`, every input and output of the core is recorded there (see [`trace`]).
+pub fn serve(
+    config: core::Config,
+    paths: &Paths,
+    log: &Logger,
+    trace: Option<&Path>,
+) -> io::Result<()> {
     let (tx, rx) = sync_channel::<Input>(INPUT_QUEUE);
     let mut runner = Runner::new(&config, paths, tx.clone());
-    let mut server = Server::new(config, Instant::now());
+    let start = Instant::now();
+    let recorder = trace.and_then(|path| Recorder::create(path, &config, start, log));
+    let mut server = Traced::new(Server::new(config, start), recorder);
     // The first read and its replies happen on this thread, before any other starts: a host's
     // `initialize` is answered at single-threaded speed (the startup budget, DESIGN.md §2), and
     // the reader and writer threads take over from the second read on.
@@ -42,6 +52,7 @@ pub fn serve(config: core::Config, paths: &Paths, log: &Logger) -> io::Result<()
         }) {
             log.write(log::LogLevel::Info, "stdout closed; stopping");
             runner.stop(&rx, std::time::Duration::from_secs(2));
+            server.finish();
             return Ok(());
         }
     }
@@ -55,13 +66,14 @@ pub fn serve(config: core::Config, paths: &Paths, log: &Logger) -> io::Result<()
     }
     let writer = stdio::Writer::spawn()?;
     files::sweep_partials(&runner.output_dir);
-    drive(server, &mut runner, &rx, log, |bytes| {
+    drive(&mut server, &mut runner, &rx, log, |bytes| {
         let open = writer.send(bytes);
         if !open {
             log.write(log::LogLevel::Info, "stdout closed; stopping");
         }
         open
     });
+    server.finish();
     runner.stop(&rx, std::time::Duration::from_secs(2));
     writer.finish();
     Ok(())
@@ -78,7 +90,7 @@ pub fn call_tool(
 ) -> serde_json::Value {
     let (tx, rx) = sync_channel::<Input>(INPUT_QUEUE);
     let mut runner = Runner::new(&config, paths, tx);
-    let mut server = Server::new(config, Instant::now());
+    let mut server = Traced::new(Server::new(config, Instant::now()), None);
     let request = serde_json::json!({
         "jsonrpc": "2.0", "id": 1, "method": "tools/call",
         "params": {"name": tool, "arguments": arguments, "_meta": {
@@ -91,7 +103,7 @@ pub fn call_tool(
     server.handle_input(Instant::now(), Input::Stdin(line));
     let mut out = Vec::new();
     let mut reply = serde_json::Value::Null;
-    drive(server, &mut runner, &rx, log, |bytes| {
+    drive(&mut server, &mut runner, &rx, log, |bytes| {
         out.extend_from_slice(&bytes);
         for l in out.split(|&b| b == b'\n') {
             if let Ok(v) = serde_json::from_slice::<serde_json::Value>(l) {
@@ -113,7 +125,7 @@ pub fn call_tool(
 /// The loop: drain the core's outputs, run jobs, wait for inputs or the next timer. Ends when
 /// the core is finished or `stdout` returns `false`.
 fn drive(
-    mut server: Server,
+    server: &mut Traced,
     runner: &mut Runner,
     rx: &Receiver<Input>,
     log: &Logger,

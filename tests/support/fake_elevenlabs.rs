@@ -410,6 +410,10 @@ impl FakeElevenLabs {
         lock(&self.shared.state).models.clone()
     }
 
+    pub fn set_models(&self, models: Vec<Value>) {
+        lock(&self.shared.state).models = models;
+    }
+
     pub fn voices(&self) -> Vec<Value> {
         lock(&self.shared.state).voices.clone()
     }

@@ -1,0 +1,196 @@
+//! The core's `Config` as the first line of a trace: everything that shapes behaviour, the API
+//! key only as `"set"` or `"missing"` (a replay then gives the core [`REPLAY_KEY`]).
+
+use super::codec::{Res, bool_at, field, opt_str_at, str_at, u64_at, unknown, usize_at, variant};
+use crate::core::Config;
+use crate::core::settings::{self, ApiKey, Delivery, Limits, Problem, Settings, Source};
+use serde_json::{Map, Value, json};
+use std::time::Duration;
+
+/// The key a replay gives the core when the recorded session had one (the core only asks
+/// whether a key is set; the shell, which sends it, does not run in a replay).
+pub(crate) const REPLAY_KEY: &str = "sk_trace_replay_placeholder_key";
+
+/// Everything of [`Config`] that shapes behaviour; the key only as `"set"` or `"missing"`.
+pub(crate) fn encode_config(c: &Config) -> Value {
+    let Config {
+        settings,
+        problems,
+        max_line,
+        shutdown_grace,
+        max_queued,
+        max_read_bytes,
+        output_dir,
+        sources,
+        start_unix,
+        rng_seed,
+    } = c;
+    let sources: Map<String, Value> = sources
+        .iter()
+        .map(|(k, s)| ((*k).to_string(), source_value(s)))
+        .collect();
+    json!({
+        "settings": encode_settings(settings),
+        "problems": problems.iter().map(|p| json!({"origin": p.origin, "key": p.key, "message": p.message})).collect::<Vec<_>>(),
+        "max_line": max_line,
+        "shutdown_grace_ns": nanos(*shutdown_grace),
+        "max_queued": max_queued,
+        "max_read_bytes": max_read_bytes,
+        "output_dir": output_dir,
+        "sources": sources,
+        "start_unix": start_unix,
+        "rng_seed": rng_seed,
+    })
+}
+
+pub(crate) fn decode_config(v: &Value) -> Res<Config> {
+    let p = "config";
+    let problems = field(v, p, "problems")?
+        .as_array()
+        .ok_or("config.problems: expected an array")?
+        .iter()
+        .map(|q| {
+            let p = "config.problems[]";
+            Ok(Problem {
+                origin: str_at(q, p, "origin")?.to_string(),
+                key: str_at(q, p, "key")?.to_string(),
+                message: str_at(q, p, "message")?.to_string(),
+            })
+        })
+        .collect::<Res<Vec<_>>>()?;
+    let mut sources = std::collections::BTreeMap::new();
+    for (k, s) in field(v, p, "sources")?
+        .as_object()
+        .ok_or("config.sources: expected an object")?
+    {
+        let key = settings::key_paths()
+            .find(|path| path == k)
+            .ok_or_else(|| format!("config.sources: unknown setting `{k}`"))?;
+        sources.insert(key, decode_source(key, s)?);
+    }
+    Ok(Config {
+        settings: decode_settings(field(v, p, "settings")?)?,
+        problems,
+        max_line: usize_at(v, p, "max_line")?,
+        shutdown_grace: Duration::from_nanos(u64_at(v, p, "shutdown_grace_ns")?),
+        max_queued: usize_at(v, p, "max_queued")?,
+        max_read_bytes: u64_at(v, p, "max_read_bytes")?,
+        output_dir: str_at(v, p, "output_dir")?.to_string(),
+        sources,
+        start_unix: u64_at(v, p, "start_unix")?,
+        rng_seed: u64_at(v, p, "rng_seed")?,
+    })
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn source_value(s: &Source) -> Value {
+    match s {
+        Source::Default => "default".into(),
+        Source::File => "file".into(),
+        Source::State => "state".into(),
+        Source::Env(name) => json!({ "env": name }),
+    }
+}
+
+fn decode_source(key: &'static str, v: &Value) -> Res<Source> {
+    let path = format!("config.sources.{key}");
+    match variant(v, &path)? {
+        ("default", _) => Ok(Source::Default),
+        ("file", _) => Ok(Source::File),
+        ("state", _) => Ok(Source::State),
+        ("env", Value::String(name)) => settings::env_names(key)
+            .iter()
+            .find(|n| *n == name)
+            .map(|n| Source::Env(n))
+            .ok_or_else(|| format!("{path}: `{name}` is not a variable of `{key}`")),
+        (other, _) => unknown(&path, other),
+    }
+}
+
+fn encode_settings(s: &Settings) -> Value {
+    let Settings {
+        api_key,
+        default_voice_id,
+        model,
+        optimize_streaming,
+        base_url,
+        ca_file,
+        output_dir,
+        delivery,
+        player,
+        limits,
+    } = s;
+    let Limits {
+        request_timeout_ms,
+        max_retries,
+        max_concurrent,
+        breaker_failures,
+        breaker_window_ms,
+        breaker_cooldown_ms,
+        max_inline_bytes,
+    } = limits;
+    json!({
+        "api_key": if api_key.is_some() { "set" } else { "missing" },
+        "default_voice_id": default_voice_id,
+        "model": model,
+        "optimize_streaming": optimize_streaming,
+        "base_url": base_url,
+        "ca_file": ca_file,
+        "output_dir": output_dir,
+        "delivery": delivery.as_str(),
+        "player": player,
+        "limits": {
+            "request_timeout_ms": request_timeout_ms,
+            "max_retries": max_retries,
+            "max_concurrent": max_concurrent,
+            "breaker_failures": breaker_failures,
+            "breaker_window_ms": breaker_window_ms,
+            "breaker_cooldown_ms": breaker_cooldown_ms,
+            "max_inline_bytes": max_inline_bytes,
+        },
+    })
+}
+
+fn decode_settings(v: &Value) -> Res<Settings> {
+    let p = "config.settings";
+    let api_key = match str_at(v, p, "api_key")? {
+        "set" => Some(ApiKey::new(REPLAY_KEY)),
+        "missing" => None,
+        other => return unknown(&format!("{p}.api_key"), other),
+    };
+    let delivery = match str_at(v, p, "delivery")? {
+        "file" => Delivery::File,
+        "inline" => Delivery::Inline,
+        "play" => Delivery::Play,
+        other => return unknown(&format!("{p}.delivery"), other),
+    };
+    let player = field(v, p, "player")?
+        .as_array()
+        .and_then(|a| a.iter().map(|s| s.as_str().map(String::from)).collect())
+        .ok_or("config.settings.player: expected an array of strings")?;
+    let l = field(v, p, "limits")?;
+    let lp = "config.settings.limits";
+    Ok(Settings {
+        api_key,
+        default_voice_id: opt_str_at(v, p, "default_voice_id")?,
+        model: str_at(v, p, "model")?.to_string(),
+        optimize_streaming: bool_at(v, p, "optimize_streaming")?,
+        base_url: str_at(v, p, "base_url")?.to_string(),
+        ca_file: opt_str_at(v, p, "ca_file")?,
+        output_dir: opt_str_at(v, p, "output_dir")?,
+        delivery,
+        player,
+        limits: Limits {
+            request_timeout_ms: u64_at(l, lp, "request_timeout_ms")?,
+            max_retries: u64_at(l, lp, "max_retries")?,
+            max_concurrent: u64_at(l, lp, "max_concurrent")?,
+            breaker_failures: u64_at(l, lp, "breaker_failures")?,
+            breaker_window_ms: u64_at(l, lp, "breaker_window_ms")?,
+            breaker_cooldown_ms: u64_at(l, lp, "breaker_cooldown_ms")?,
+            max_inline_bytes: u64_at(l, lp, "max_inline_bytes")?,
+        },
+    })
+}
