@@ -376,7 +376,7 @@ fn a_tampered_trace_names_the_first_divergent_input() {
     let (code, out, _) = replay_text("tamper-output", &(changed.join("\n") + "\n"));
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.starts_with(&format!("replay: first divergence at input {n} (output ")),
+        out.starts_with(&format!("replay: first divergence at input {n} (stdout output ")),
         "{out}"
     );
     assert!(out.contains("expected ") && out.contains(", got "), "{out}");

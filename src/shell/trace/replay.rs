@@ -1,6 +1,8 @@
 //! Replays a trace: a fresh core from the trace's config, each recorded input fed at its recorded
-//! instant, each output compared with the recorded one, in order. Pure apart from reading the
-//! file and taking one base `Instant`.
+//! instant, and its outputs compared with the recorded ones, in order within each of the three
+//! channels the shell serves: the client's bytes (`stdout`), jobs (`start`, `cancel`) and the log.
+//! How the channels interleave within one input is not compared: the client, the workers and
+//! stderr cannot observe it. Pure apart from reading the file and taking one base `Instant`.
 
 use super::codec;
 use super::config::{self, REPLAY_KEY};
@@ -53,7 +55,9 @@ pub struct Divergence {
     pub input_value: Value,
     /// Nanoseconds after start.
     pub t_ns: u64,
-    /// 1-based index among that input's outputs.
+    /// The channel: `stdout`, `jobs` or `log`.
+    pub channel: &'static str,
+    /// 1-based index among that input's outputs on the channel.
     pub output: usize,
     /// The recorded output (`None`: the trace has no more).
     pub expected: Option<Value>,
@@ -108,8 +112,9 @@ impl fmt::Display for Replay {
         let show = |v: &Option<Value>, none: &str| v.as_ref().map_or(none.to_string(), shorten);
         writeln!(
             f,
-            "replay: first divergence at input {} (output {}): expected {}, got {}",
+            "replay: first divergence at input {} ({} output {}): expected {}, got {}",
             d.input,
+            d.channel,
             d.output,
             show(&d.expected, "no further output"),
             show(&d.got, "no further output"),
@@ -153,22 +158,44 @@ impl Step {
     /// The first difference; with `partial`, recorded outputs may stop early (the shell stopped
     /// polling, or the server died).
     fn compare(&self, partial: bool) -> Option<Divergence> {
-        let len = if partial {
-            self.expected.len()
-        } else {
-            self.expected.len().max(self.got.len())
-        };
-        (0..len).find_map(|i| {
-            let (e, g) = (self.expected.get(i), self.got.get(i));
-            (e != g).then(|| Divergence {
-                input: self.n,
-                input_value: self.input.clone(),
-                t_ns: self.t_ns,
-                output: i + 1,
-                expected: e.cloned(),
-                got: g.cloned(),
+        CHANNELS.iter().find_map(|&channel| {
+            let on = |v: &&Value| channel_of(v) == channel;
+            let expected: Vec<&Value> = self.expected.iter().filter(on).collect();
+            let got: Vec<&Value> = self.got.iter().filter(on).collect();
+            let len = if partial {
+                expected.len()
+            } else {
+                expected.len().max(got.len())
+            };
+            (0..len).find_map(|i| {
+                let (e, g) = (expected.get(i), got.get(i));
+                (e != g).then(|| Divergence {
+                    input: self.n,
+                    input_value: self.input.clone(),
+                    t_ns: self.t_ns,
+                    channel,
+                    output: i + 1,
+                    expected: e.map(|v| (*v).clone()),
+                    got: g.map(|v| (*v).clone()),
+                })
             })
         })
+    }
+}
+
+/// The shell's output channels, each compared in order.
+const CHANNELS: [&str; 3] = ["stdout", "jobs", "log"];
+
+/// The channel of an encoded output.
+fn channel_of(output: &Value) -> &'static str {
+    match output
+        .as_object()
+        .and_then(|o| o.keys().next())
+        .map(String::as_str)
+    {
+        Some("stdout") => "stdout",
+        Some("log") => "log",
+        _ => "jobs",
     }
 }
 
