@@ -376,7 +376,9 @@ fn a_tampered_trace_names_the_first_divergent_input() {
     let (code, out, _) = replay_text("tamper-output", &(changed.join("\n") + "\n"));
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.starts_with(&format!("replay: first divergence at input {n} (stdout output ")),
+        out.starts_with(&format!(
+            "replay: first divergence at input {n} (stdout output "
+        )),
         "{out}"
     );
     assert!(out.contains("expected ") && out.contains(", got "), "{out}");
@@ -561,5 +563,41 @@ fn regenerate_committed_traces() {
         std::fs::write(&file, &text).unwrap();
         let (code, out, err) = replay(&file);
         assert_eq!(code, 0, "{name}: {out}{err}");
+    }
+}
+
+/// Three calls still streaming when stdin closes are cancelled when the shutdown grace ends, in an
+/// order that does not change between runs: the trace replays identically every time.
+#[test]
+fn a_shutdown_with_calls_in_flight_replays_identically() {
+    let mut s = Rec::start("shutdown", HANDSHAKE);
+    s.fake.set_stream(StreamConfig {
+        chunks: 400,
+        chunk_bytes: 256,
+        chunk_delay: Duration::from_millis(50),
+        ..StreamConfig::default()
+    });
+    for text in ["One.", "Two.", "Three."] {
+        let id = s.next_id();
+        s.srv.send(&req(
+            HANDSHAKE,
+            id,
+            "tools/call",
+            json!({"name": "speak", "arguments": {"text": text, "raw": true}}),
+        ));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let trace = s.finish();
+    let cancels = lines(&trace)
+        .iter()
+        .filter(|l| l["output"].get("cancel").is_some())
+        .count();
+    assert_eq!(cancels, 3, "the grace ended with three streams cancelled");
+    let home = Home::new("shutdown-replays");
+    let file = home.dir.join("t.jsonl");
+    std::fs::write(&file, &trace).unwrap();
+    for _ in 0..5 {
+        let (code, out, err) = replay(&file);
+        assert_eq!(code, 0, "{out}{err}");
     }
 }
