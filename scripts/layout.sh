@@ -3,7 +3,7 @@
 # before its `#[cfg(test)]` section (files named *tests.rs are test modules and exempt); (2) no
 # module of the core imports upward: the leaves import no layer, tools import neither the
 # service nor the session, the service does not import the session. Prints every offender.
-# (3) no type has inherent `impl` blocks in more than one file.
+# (3) every inherent `impl` block sits in the file that defines its type.
 # Usage: scripts/layout.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -41,14 +41,21 @@ forbid "a tool reaches into the service or the session" '(service|session|server
 forbid "the service reaches into the session" '(session|server)::' src/core/service/*.rs
 forbid "the session reaches into the stdio server" '[^_]server::' src/core/session/*.rs
 
-# An inherent `impl T` in more than one file hides where T's fields change.
-spread=$(for f in $(find src -name '*.rs' ! -name '*tests.rs'); do
-  awk '/^#\[cfg\(test\)\]/ { exit } /^impl(<[^>]*>)? [A-Za-z_][A-Za-z0-9_]*(<[^>]*>)? \{/ {
-    t = $0; sub(/^impl(<[^>]*>)? /, "", t); sub(/[< {].*/, "", t); print t
-  }' "$f" | sort -u | sed "s|\$| $f|"
-done | sort | awk '{ files[$1] = files[$1] " " $2; n[$1]++ } END { for (t in n) if (n[t] > 1) print t ":" files[t] }')
+# An inherent `impl T` away from T's definition hides where T's fields change.
+spread=$(for f in $(find src -name '*.rs' ! -name '*tests.rs' | sort); do
+  awk '
+    /^#\[cfg\(test\)\]/ { exit }
+    /^(pub(\([a-z]+\))? )?(struct|enum) / {
+      t = $0; sub(/^(pub(\([a-z]+\))? )?(struct|enum) /, "", t); sub(/[^A-Za-z0-9_].*/, "", t); defined[t] = 1
+    }
+    /^impl(<[^>]*>)? [A-Za-z_][A-Za-z0-9_:]*(<[^>]*>)? \{/ {
+      t = $0; sub(/^impl(<[^>]*>)? /, "", t); sub(/[< {].*/, "", t); impls[t] = FNR
+    }
+    END { for (t in impls) if (!(t in defined)) print FILENAME ":" impls[t] ": impl " t }
+  ' "$f"
+done)
 if [ -n "$spread" ]; then
-  echo "layout: inherent impls of one type in several files:" >&2
+  echo "layout: inherent impls away from their type's definition:" >&2
   echo "$spread" | sed 's/^/    /' >&2
   status=1
 fi
