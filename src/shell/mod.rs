@@ -5,6 +5,10 @@ pub mod files;
 pub mod http_client;
 pub mod log;
 pub mod stdio;
+#[cfg(feature = "trace")]
+pub mod trace;
+#[cfg(not(feature = "trace"))]
+#[path = "trace_off.rs"]
 pub mod trace;
 
 use crate::core::elevenlabs::Transport;
