@@ -16,7 +16,10 @@ pub enum Recorder {}
 impl Recorder {
     /// Warns that tracing is not built in.
     pub fn create(path: &Path, _: &core::Config, _: Instant, log: &Logger) -> Option<Self> {
-        log.warn(&format!("not writing the trace {}: {MISSING}", path.display()));
+        log.warn(&format!(
+            "not writing the trace {}: {MISSING}",
+            path.display()
+        ));
         None
     }
 }
