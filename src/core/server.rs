@@ -104,7 +104,10 @@ impl Server {
 
     /// Stdin closed and nothing is left in flight: the shell may exit once output is drained.
     pub fn is_finished(&self) -> bool {
-        self.closing.is_some() && self.session.in_flight() == 0 && self.session.is_drained()
+        self.closing.is_some()
+            && self.session.in_flight() == 0
+            && self.session.is_drained()
+            && self.service.is_drained()
     }
 
     /// Requests waiting for a job.

@@ -184,11 +184,12 @@ fn handle_output(
                 log::LogLevel::Debug,
                 &format!("job {} started: {}", id.0, describe(&job)),
             );
+            let failed_to_spawn = spawn_failed(&job);
             if let Err(e) = runner.start(id, job) {
                 log.warn(&format!("could not start a worker thread: {e}"));
                 failed.push(Input::JobDone {
                     id,
-                    result: spawn_failed(),
+                    result: failed_to_spawn,
                 });
             }
         }
@@ -209,10 +210,22 @@ fn describe(job: &Job) -> String {
     }
 }
 
-fn spawn_failed() -> core::JobResult {
-    core::JobResult::Http(Err(Transport::Io(
-        "the server could not start a worker thread".into(),
-    )))
+/// Why a job did not run.
+const NO_WORKER: &str = "the server could not start a worker thread";
+
+/// The result of a job that could not start, in the job's own kind (so a failed state-file
+/// write is not counted as an ElevenLabs failure, nor retried as one).
+fn spawn_failed(job: &Job) -> core::JobResult {
+    use core::{FileError, JobResult, SpeechFailed};
+    match job {
+        Job::ReadAudio { .. } => JobResult::Audio(Err(FileError::Other(NO_WORKER.into()))),
+        Job::Http { .. } => JobResult::Http(Err(Transport::Io(NO_WORKER.into()))),
+        Job::Speech { .. } => JobResult::Speech(Err(SpeechFailed::Transport {
+            error: Transport::Io(NO_WORKER.into()),
+            bytes: 0,
+        })),
+        Job::WriteState { .. } => JobResult::Written(Err(NO_WORKER.into())),
+    }
 }
 
 /// Runs jobs on worker threads and keeps what they share.
@@ -331,7 +344,7 @@ fn run(
         }
         Job::Http { request, max_body } => match client {
             Some(c) => JobResult::Http(c.call(&request, max_body)),
-            None => spawn_failed(),
+            None => JobResult::Http(Err(Transport::Io(NO_WORKER.into()))),
         },
         Job::Speech {
             request,
@@ -341,7 +354,7 @@ fn run(
             Some(c) => {
                 JobResult::Speech(speech(&c, &request, sink, max_bytes, dir, cancel, progress))
             }
-            None => spawn_failed(),
+            None => JobResult::Http(Err(Transport::Io(NO_WORKER.into()))),
         },
     }
 }

@@ -139,9 +139,9 @@ impl Service {
         }
     }
 
-    /// The configuration it runs with.
-    pub fn config(&self) -> &Config {
-        &self.config
+    /// Nothing waits to be polled (outputs or events).
+    pub fn is_drained(&self) -> bool {
+        self.out.is_empty() && self.events.is_empty()
     }
 
     // ---- inputs -------------------------------------------------------------------------
@@ -403,10 +403,7 @@ impl Service {
                     return Some(Outcome::error(self.describe(&failure)));
                 };
                 entry.attempt += 1;
-                let tool = match &entry.work {
-                    Work::Call(call) => call.tool(),
-                    Work::ReadAudio => "read",
-                };
+                let tool = call.tool();
                 self.log(
                     Level::Info,
                     format!("{tool}: retrying in {} ms", delay.as_millis()),

@@ -141,13 +141,12 @@ impl Session {
         }
     }
 
-    /// Cancels every request in flight (the client is gone); returns how many there were.
-    pub fn cancel_all(&mut self, service: &mut Service) -> usize {
+    /// Cancels every request in flight (the client is gone), in the order their calls started.
+    pub fn cancel_all(&mut self, service: &mut Service) {
         let ids: Vec<Id> = self.calls.values().cloned().collect();
         for id in &ids {
             self.cancel(id, service);
         }
-        ids.len()
     }
 
     // ---- outputs ------------------------------------------------------------------------

@@ -93,9 +93,10 @@ pub(crate) trait Call: fmt::Debug {
     /// The tool's name, for logs and messages.
     fn tool(&self) -> &'static str;
 
-    /// Moves the call on: `None` to begin, else the reply to the job it last asked for. On
-    /// `Err` the call keeps its state, so the same job may be sent again and its reply read
-    /// as the first would have been.
+    /// Moves the call on: `None` to begin, else the reply to the job it last asked for. After
+    /// it returns [`Step::Job`], its state reads that job's reply, however often the gate sends
+    /// the job (retries never reach the call: the gate keeps failed jobs to itself). `Err` ends
+    /// the call with the failure's message.
     fn advance(&mut self, cx: &mut Cx<'_>, reply: Option<Reply>) -> Result<Step, Failure>;
 }
 
@@ -153,8 +154,13 @@ pub(crate) enum Failure {
 impl Failure {
     /// A reply (or a start, `None`) that the call's state has no use for: a bug of the service.
     fn unexpected(reply: Option<&Reply>) -> Self {
-        let what = reply.map_or_else(|| "a second start".to_string(), |r| format!("{r:?}"));
-        Self::Other(format!("internal error: unexpected {what}"))
+        let what = match reply {
+            None => "a second start",
+            Some(Reply::Http(_)) => "an HTTP reply",
+            Some(Reply::Speech(_)) => "a finished synthesis",
+            Some(Reply::Written(_)) => "a state-file write",
+        };
+        Self::Other(format!("internal error: the call did not wait for {what}"))
     }
 }
 
@@ -171,7 +177,7 @@ pub(crate) struct Outcome {
     pub(crate) text: String,
     /// The call failed: `isError`.
     pub(crate) is_error: bool,
-    /// `structuredContent` (also shown as text to clients before 2025-06-18).
+    /// `structuredContent` (shown as text to clients before 2025-06-18 when it goes with audio).
     pub(crate) structured: Option<Value>,
     /// Audio that goes with it.
     pub(crate) media: Option<Media>,
