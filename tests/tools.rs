@@ -863,3 +863,57 @@ fn speak_reports_progress_when_asked() {
         finish(s);
     }
 }
+
+/// A burst of 500s opens the breaker: the next call fails fast without reaching ElevenLabs, and
+/// `health://status` says so; after the cool-down one probe goes and, answered, closes it.
+#[test]
+fn a_burst_of_server_errors_opens_the_breaker() {
+    let home = Home::new("breaker");
+    let fake = FakeElevenLabs::start(KEY);
+    home.write_config(&format!(
+        "elevenlabs:\n  api_key: {KEY}\n  base_url: {}\nlimits:\n  max_retries: 0\n  breaker_failures: 3\n  breaker_cooldown_ms: 1000\n",
+        fake.url()
+    ));
+    let mut srv = Server::start(&home, &[]);
+    srv.call(&initialize(1, V));
+    fake.fail_next("/v1/user/subscription", 3, Reply::internal_error());
+    for id in 2..5 {
+        let r = srv.call(&req(V, id, "tools/call", json!({"name": "get_usage"})));
+        assert!(text(&r["result"]).contains("HTTP 500"), "{r}");
+    }
+    fake.clear_requests();
+    let started = std::time::Instant::now();
+    let r = srv.call(&req(V, 5, "tools/call", json!({"name": "get_usage"})));
+    assert!(started.elapsed() < Duration::from_millis(500), "fails fast");
+    assert_eq!(r["result"]["isError"], true);
+    assert!(text(&r["result"]).contains("Nothing was sent"), "{r}");
+    assert!(fake.requests().is_empty(), "no request while open");
+    let r = srv.call(&req(
+        V,
+        6,
+        "resources/read",
+        json!({"uri": "health://status"}),
+    ));
+    let health: Value =
+        serde_json::from_str(r["result"]["contents"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(health["upstream"]["breaker"]["state"], "open", "{health}");
+    assert_eq!(health["upstream"]["failures"], 3);
+    std::thread::sleep(Duration::from_millis(1100));
+    let r = srv.call(&req(V, 7, "tools/call", json!({"name": "get_usage"})));
+    assert_eq!(r["result"]["isError"], false, "the probe succeeds: {r}");
+    assert_eq!(fake.requests().len(), 1, "one probe");
+    let r = srv.call(&req(
+        V,
+        8,
+        "resources/read",
+        json!({"uri": "health://status"}),
+    ));
+    let health: Value =
+        serde_json::from_str(r["result"]["contents"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(health["upstream"]["breaker"]["state"], "closed", "{health}");
+    assert!(health["upstream"]["latency_ms"]["p95"].is_u64(), "{health}");
+    let (status, stderr, _) = srv.finish(Duration::from_secs(10));
+    assert!(status.is_some_and(|st| st.success()), "{stderr}");
+    assert!(stderr.contains("circuit breaker open"), "{stderr}");
+    assert!(stderr.contains("circuit breaker closed"), "{stderr}");
+}

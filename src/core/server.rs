@@ -130,11 +130,14 @@ impl Server {
         }
     }
 
-    /// Hands the service's answers and progress reports to the session.
+    /// Hands the service's answers, progress reports and notices to the session.
     fn route(&mut self) {
         while let Some(event) = self.service.poll_event() {
             debug_assert_eq!(event.session, self.session.id());
             self.session.handle_event(event.call, event.kind);
+        }
+        while let Some((level, text)) = self.service.poll_notice() {
+            self.session.handle_notice(level, &text);
         }
     }
 

@@ -711,3 +711,182 @@ fn tool_calls_in_a_batch_are_answered_together() {
     assert_eq!(ids.len(), 3);
     assert!(ids.contains(&1) && ids.contains(&2) && ids.contains(&3));
 }
+
+/// A config whose breaker opens after three failures, without retries.
+fn fragile() -> Config {
+    let mut config = with_key();
+    config.settings.limits.max_retries = 0;
+    config.settings.limits.breaker_failures = 3;
+    config
+}
+
+fn usage_call(id: u32) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"get_usage"}}}}"#
+    )
+}
+
+fn server_error() -> JobResult {
+    JobResult::Http(Ok(elevenlabs::HttpResponse {
+        status: 500,
+        headers: vec![],
+        body: b"{}".to_vec(),
+    }))
+}
+
+#[test]
+fn the_breaker_opens_fails_fast_probes_and_closes() {
+    let mut h = Harness::new(fragile());
+    h.init("2025-11-25");
+    h.one(r#"{"jsonrpc":"2.0","id":90,"method":"logging/setLevel","params":{"level":"warning"}}"#);
+    let mut notices = Vec::new();
+    for id in 1..=3 {
+        assert!(h.send(&usage_call(id)).is_empty());
+        let (job, _) = h.jobs.pop().unwrap();
+        h.server.handle_input(
+            h.now,
+            Input::JobDone {
+                id: job,
+                result: server_error(),
+            },
+        );
+        for reply in h.drain() {
+            if reply["method"] == "notifications/message" {
+                notices.push(reply["params"]["data"].as_str().unwrap().to_string());
+            } else {
+                assert_eq!(reply["result"]["isError"], true, "{reply}");
+            }
+        }
+    }
+    let breaker: Vec<&String> = notices
+        .iter()
+        .filter(|n| n.starts_with("circuit breaker"))
+        .collect();
+    assert_eq!(breaker.len(), 1, "{notices:?}");
+    assert!(
+        breaker[0].starts_with("circuit breaker open:"),
+        "{notices:?}"
+    );
+    assert!(
+        notices[2].starts_with("get_usage:"),
+        "the failure's own notice first"
+    );
+
+    // Open: the next call fails at once, without a job.
+    let replies = h.send(&usage_call(4));
+    let r = replies
+        .iter()
+        .find(|m| m["id"] == 4)
+        .expect("an answer to 4");
+    assert_eq!(r["result"]["isError"], true);
+    let text = r["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("next one goes in 30 s") && text.contains("Nothing was sent"),
+        "{text}"
+    );
+    assert!(h.jobs.is_empty(), "nothing sent while open");
+    let health = h.one(
+        r#"{"jsonrpc":"2.0","id":5,"method":"resources/read","params":{"uri":"health://status"}}"#,
+    );
+    let health: Value =
+        serde_json::from_str(health["result"]["contents"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(health["upstream"]["breaker"]["state"], "open");
+    assert_eq!(health["upstream"]["breaker"]["next_probe_in_ms"], 30_000);
+
+    // After the cool-down one probe goes; a second call meanwhile still fails fast.
+    h.now += Duration::from_secs(30);
+    let replies = h.send(&usage_call(6));
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert!(
+        replies[0]["params"]["data"]
+            .as_str()
+            .unwrap()
+            .starts_with("circuit breaker half-open")
+    );
+    assert_eq!(h.jobs.len(), 1, "the probe");
+    let r = h.send(&usage_call(7));
+    let r = r.iter().find(|m| m["id"] == 7).expect("an answer to 7");
+    assert!(
+        r["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("test request")
+    );
+    let (probe, _) = h.jobs.pop().unwrap();
+    h.server.handle_input(
+        h.now,
+        Input::JobDone {
+            id: probe,
+            result: http_ok(SUBSCRIPTION),
+        },
+    );
+    let replies = h.drain();
+    let six = replies
+        .iter()
+        .find(|m| m["id"] == 6)
+        .expect("the probe's answer");
+    assert_eq!(six["result"]["isError"], false);
+    assert!(replies.iter().any(|m| {
+        m["params"]["data"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("circuit breaker closed"))
+    }));
+
+    // Closed again: calls go.
+    assert!(h.send(&usage_call(8)).is_empty());
+    assert_eq!(h.jobs.len(), 1);
+}
+
+#[test]
+fn a_failed_probe_reopens_and_a_cancelled_one_hands_over() {
+    let mut h = Harness::new(fragile());
+    h.init("2025-11-25");
+    for id in 1..=3 {
+        h.send(&usage_call(id));
+        let (job, _) = h.jobs.pop().unwrap();
+        h.server.handle_input(
+            h.now,
+            Input::JobDone {
+                id: job,
+                result: server_error(),
+            },
+        );
+        h.drain();
+    }
+    h.now += Duration::from_secs(31);
+    // The probe is cancelled: the next call becomes the probe.
+    h.send(&usage_call(10));
+    let (probe, _) = h.jobs.pop().unwrap();
+    h.send(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":10}}"#);
+    h.server.handle_input(
+        h.now,
+        Input::JobDone {
+            id: probe,
+            result: JobResult::Http(Err(elevenlabs::Transport::Cancelled)),
+        },
+    );
+    assert!(h.drain().is_empty(), "no answer to a cancelled request");
+    assert!(
+        h.send(&usage_call(11)).is_empty(),
+        "the next call is the probe"
+    );
+    let (probe, _) = h.jobs.pop().unwrap();
+    h.server.handle_input(
+        h.now,
+        Input::JobDone {
+            id: probe,
+            result: server_error(),
+        },
+    );
+    h.drain();
+    // Reopened: fails fast again for a whole cool-down.
+    h.now += Duration::from_secs(29);
+    let r = h.one(&usage_call(12));
+    assert!(
+        r["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("next one goes in 1 s")
+    );
+    assert!(h.jobs.is_empty());
+}

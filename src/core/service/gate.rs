@@ -2,15 +2,30 @@
 //! figures `health://status` reports about ElevenLabs. It knows jobs and the calls that own them,
 //! never what a call does.
 //!
-//! The breaker, the token bucket and the audio cache of the coming issues sit here too: each a
-//! small policy type in its own file beside `retry.rs`, consulted by [`Gate::submit`].
+//! The policies sit beside it, each a small pure type in its own file: the retry schedule
+//! (`retry.rs`) and the circuit breaker (`breaker.rs`), which [`Gate::submit`] consults for every
+//! request to ElevenLabs. The token bucket and the audio cache of the coming issues join them.
 
-use super::super::event::{Job, JobId, Output};
+use super::super::elevenlabs::Transport;
+use super::super::event::{Job, JobId, JobResult, Output, SpeechFailed};
 use super::CallId;
+use super::breaker::{Admit, Breaker, Health, State, Transition};
 use super::retry::Retry;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
+
+/// Upstream latencies kept for the percentiles of `health://status`.
+const LATENCY_SAMPLES: usize = 100;
+
+/// Why a job was not started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The running jobs are at the cap and the FIFO behind them is full.
+    Full,
+    /// The breaker is open until then (`None`: its probe is out).
+    Open { until: Option<Instant> },
+}
 
 /// Jobs in flight and waiting, and the timers of calls that wait to retry.
 #[derive(Debug)]
@@ -27,6 +42,11 @@ pub(crate) struct Gate {
     /// Retries issued so far: the jitter's draw.
     retries_issued: u64,
     pub(crate) retry: Retry,
+    pub(crate) breaker: Breaker,
+    /// The job that is the breaker's probe.
+    probe: Option<JobId>,
+    /// Breaker transitions not yet reported.
+    transitions: VecDeque<Transition>,
     pub(crate) stats: Stats,
 }
 
@@ -38,10 +58,12 @@ pub(crate) struct Stats {
     pub(crate) last_error: Option<String>,
     pub(crate) last_latency_ms: Option<u64>,
     pub(crate) last_first_byte_us: Option<u64>,
+    /// The latest upstream latencies in milliseconds.
+    latencies: VecDeque<u64>,
 }
 
 impl Gate {
-    pub(crate) fn new(max_running: u64, max_queued: usize, retry: Retry) -> Self {
+    pub(crate) fn new(max_running: u64, max_queued: usize, retry: Retry, breaker: Breaker) -> Self {
         Self {
             max_running: usize::try_from(max_running).unwrap_or(usize::MAX).max(1),
             max_queued,
@@ -52,22 +74,40 @@ impl Gate {
             timers: Vec::new(),
             retries_issued: 0,
             retry,
+            breaker,
+            probe: None,
+            transitions: VecDeque::new(),
             stats: Stats::default(),
         }
     }
 
-    /// Starts `job` for `call`, or queues it behind the cap; `None` when the queue is full too.
+    /// Starts `job` for `call` at `now`, or queues it behind the cap; refused when the queue is
+    /// full too, or when the job is a request to ElevenLabs and the breaker is open.
     pub(crate) fn submit(
         &mut self,
+        now: Instant,
         call: CallId,
         job: Job,
         out: &mut VecDeque<Output>,
-    ) -> Option<JobId> {
+    ) -> Result<JobId, Refused> {
         if self.running >= self.max_running && self.queued.len() >= self.max_queued {
-            return None;
+            return Err(Refused::Full);
+        }
+        let mut probe = false;
+        if matches!(job, Job::Http { .. } | Job::Speech { .. }) {
+            let (admit, transition) = self.breaker.admit(now);
+            self.transitions.extend(transition);
+            match admit {
+                Admit::Yes => {}
+                Admit::Probe => probe = true,
+                Admit::No { until } => return Err(Refused::Open { until }),
+            }
         }
         let id = JobId(self.next_job);
         self.next_job += 1;
+        if probe {
+            self.probe = Some(id);
+        }
         self.owners.insert(id, Some(call));
         if self.running < self.max_running {
             self.running += 1;
@@ -75,17 +115,28 @@ impl Gate {
         } else {
             self.queued.push_back((id, job));
         }
-        Some(id)
+        Ok(id)
     }
 
-    /// A job ended: its slot goes to the next queued job. Returns the call it served, if it is
-    /// still there; `None` for a job the gate does not know.
+    /// A job ended at `now` with `result`: the breaker learns from it, and its slot goes to the
+    /// next queued job. Returns the call it served, if it is still there; `None` for a job the
+    /// gate does not know.
     pub(crate) fn finished(
         &mut self,
+        now: Instant,
         id: JobId,
+        result: &JobResult,
         out: &mut VecDeque<Output>,
     ) -> Option<Option<CallId>> {
         let owner = self.owners.remove(&id)?;
+        if let Some(health) = health_of(result) {
+            let probe = self.probe == Some(id);
+            if probe {
+                self.probe = None;
+            }
+            let transition = self.breaker.record(now, health, probe);
+            self.transitions.extend(transition);
+        }
         self.running = self.running.saturating_sub(1);
         while self.running < self.max_running {
             let Some((next, job)) = self.queued.pop_front() else {
@@ -104,10 +155,15 @@ impl Gate {
 
     /// Its call is gone: a queued job is dropped, a running one cancelled (its result, which
     /// still comes, frees the slot).
-    pub(crate) fn withdraw(&mut self, id: JobId, out: &mut VecDeque<Output>) {
+    pub(crate) fn withdraw(&mut self, now: Instant, id: JobId, out: &mut VecDeque<Output>) {
         if let Some(pos) = self.queued.iter().position(|(j, _)| *j == id) {
             self.queued.remove(pos);
             self.owners.remove(&id);
+            if self.probe == Some(id) {
+                // A queued probe never runs: the next request probes instead.
+                self.probe = None;
+                self.breaker.abandon_probe(now);
+            }
         } else if let Some(owner) = self.owners.get_mut(&id) {
             *owner = None;
             out.push_back(Output::Cancel(id));
@@ -141,30 +197,92 @@ impl Gate {
         self.timers.iter().map(|(at, _)| *at).min()
     }
 
+    /// The next breaker transition to report.
+    pub(crate) fn transition(&mut self) -> Option<Transition> {
+        self.transitions.pop_front()
+    }
+
     /// An upstream job's reply arrived `latency` after it was sent.
     pub(crate) fn record_reply(&mut self, latency: Option<Duration>) {
         self.stats.calls += 1;
         if let Some(l) = latency {
-            self.stats.last_latency_ms = Some(u64::try_from(l.as_millis()).unwrap_or(u64::MAX));
+            let ms = u64::try_from(l.as_millis()).unwrap_or(u64::MAX);
+            self.stats.last_latency_ms = Some(ms);
+            if self.stats.latencies.len() == LATENCY_SAMPLES {
+                self.stats.latencies.pop_front();
+            }
+            self.stats.latencies.push_back(ms);
         }
     }
 
-    /// The `upstream` object of `health://status`.
-    pub(crate) fn to_json(&self, base_url: &str) -> Value {
+    /// The `upstream` object of `health://status` at `now`.
+    pub(crate) fn to_json(&self, now: Instant, base_url: &str) -> Value {
         let s = &self.stats;
+        let mut sorted: Vec<u64> = s.latencies.iter().copied().collect();
+        sorted.sort_unstable();
+        let pct = |p: usize| (!sorted.is_empty()).then(|| sorted[(sorted.len() - 1) * p / 100]);
+        let (state, next_probe_ms) = match self.breaker.state() {
+            State::Closed => ("closed", None),
+            State::Open { until } => {
+                let left = until.saturating_duration_since(now).as_millis();
+                ("open", Some(u64::try_from(left).unwrap_or(u64::MAX)))
+            }
+            State::HalfOpen => ("half_open", None),
+        };
         json!({
             "base_url": base_url,
             "calls": s.calls,
             "failures": s.failures,
             "last_error": s.last_error,
             "last_latency_ms": s.last_latency_ms,
+            "latency_ms": {"p50": pct(50), "p95": pct(95), "samples": sorted.len()},
             "last_first_audio_byte_added_us": s.last_first_byte_us,
             "retries_waiting": self.timers.len(),
+            "breaker": {
+                "state": state,
+                "failures_in_window": self.breaker.failures_in_window(now),
+                "next_probe_in_ms": next_probe_ms,
+            },
         })
     }
 }
 
+/// What a job's result says about ElevenLabs; `None` for jobs that are not requests to it.
+fn health_of(result: &JobResult) -> Option<Health> {
+    let transport = |t: &Transport| match t {
+        Transport::Dns
+        | Transport::ConnectionRefused
+        | Transport::Tls(_)
+        | Transport::Timeout
+        | Transport::Io(_) => Health::Failing,
+        Transport::TooLarge | Transport::Cancelled | Transport::Setup(_) => Health::Unknown,
+    };
+    let status = |status: u16, body: &[u8]| {
+        if (200..300).contains(&status) {
+            return Health::Up;
+        }
+        let e = super::super::elevenlabs::parse_error(status, body);
+        if e.is_service_failure() {
+            Health::Failing
+        } else {
+            Health::Up
+        }
+    };
+    Some(match result {
+        JobResult::Http(Ok(resp)) => status(resp.status, &resp.body),
+        JobResult::Http(Err(t)) => transport(t),
+        JobResult::Speech(Ok(_)) => Health::Up,
+        JobResult::Speech(Err(SpeechFailed::Status(resp))) => status(resp.status, &resp.body),
+        JobResult::Speech(Err(SpeechFailed::Transport { error, .. })) => transport(error),
+        JobResult::Speech(Err(SpeechFailed::Sink(_) | SpeechFailed::InlineTooLarge { .. })) => {
+            Health::Unknown
+        }
+        JobResult::Audio(_) | JobResult::Written(_) => return None,
+    })
+}
+
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests make their base `Instant` with `Instant::now`
 mod tests {
     use super::super::super::elevenlabs::models;
     use super::*;
@@ -199,7 +317,10 @@ mod tests {
         fn the_cap_holds_and_every_job_starts_at_most_once(
             cap in 1u64..4, max_queued in 0usize..4, ops in proptest::collection::vec(op(), 0..60),
         ) {
-            let mut gate = Gate::new(cap, max_queued, Retry::new(0, 0));
+            let breaker = Breaker::new(5, Duration::from_secs(60), Duration::from_secs(30));
+            let mut gate = Gate::new(cap, max_queued, Retry::new(0, 0), breaker);
+            let now = Instant::now();
+            let done = JobResult::Written(Ok(()));
             let mut out = VecDeque::new();
             let mut started: Vec<JobId> = Vec::new();
             let mut running: Vec<JobId> = Vec::new();
@@ -208,20 +329,20 @@ mod tests {
             for (n, op) in ops.into_iter().enumerate() {
                 match op {
                     Op::Submit => {
-                        if let Some(id) = gate.submit(CallId(n as u64), job(), &mut out) {
+                        if let Ok(id) = gate.submit(now, CallId(n as u64), job(), &mut out) {
                             submitted.push(id);
                         }
                     }
                     Op::Finish(k) if !running.is_empty() => {
                         let id = running.remove(k % running.len());
-                        prop_assert!(gate.finished(id, &mut out).is_some());
+                        prop_assert!(gate.finished(now, id, &done, &mut out).is_some());
                     }
                     Op::Withdraw(k) if !submitted.is_empty() => {
                         let id = submitted[k % submitted.len()];
                         if !started.contains(&id) && gate.owners.contains_key(&id) {
                             withdrawn_queued.push(id);
                         }
-                        gate.withdraw(id, &mut out);
+                        gate.withdraw(now, id, &mut out);
                     }
                     _ => {}
                 }

@@ -10,6 +10,7 @@
 //! [`Service::poll_output`] (jobs for the shell) and `Service::poll_event` (answers for
 //! sessions), then wait until [`Service::poll_timeout`].
 
+pub(crate) mod breaker;
 pub(crate) mod gate;
 pub(crate) mod retry;
 
@@ -17,12 +18,13 @@ use super::Config;
 use super::elevenlabs as api;
 use super::event::{FileError, Job, JobId, JobResult, Level, Output, SpeechFailed};
 use super::tools::{self, Call, Cx, Failure, Memory, Outcome, Reply, Step, Tool, catalog};
-use gate::Gate;
+use breaker::Breaker;
+use gate::{Gate, Refused};
 use retry::Retry;
 use serde_json::json;
 use serde_json::value::RawValue;
 use std::collections::{BTreeMap, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Identifies a session of the service's clients (one for stdio; one per client over HTTP).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -118,6 +120,8 @@ pub struct Service {
     calls: BTreeMap<CallId, Entry>,
     next_call: u64,
     events: VecDeque<Event>,
+    /// Log lines for every session (`notifications/message` where the session's level admits).
+    notices: VecDeque<(Level, String)>,
     out: VecDeque<Output>,
 }
 
@@ -126,8 +130,13 @@ impl Service {
     pub fn new(config: Config, now: Instant) -> Self {
         let limits = &config.settings.limits;
         let retry = Retry::new(limits.max_retries, config.rng_seed);
+        let breaker = Breaker::new(
+            limits.breaker_failures,
+            Duration::from_millis(limits.breaker_window_ms),
+            Duration::from_millis(limits.breaker_cooldown_ms),
+        );
         Self {
-            gate: Gate::new(limits.max_concurrent, config.max_queued, retry),
+            gate: Gate::new(limits.max_concurrent, config.max_queued, retry, breaker),
             config,
             started: now,
             now,
@@ -135,13 +144,14 @@ impl Service {
             calls: BTreeMap::new(),
             next_call: 0,
             events: VecDeque::new(),
+            notices: VecDeque::new(),
             out: VecDeque::new(),
         }
     }
 
     /// Nothing waits to be polled (outputs or events).
     pub fn is_drained(&self) -> bool {
-        self.out.is_empty() && self.events.is_empty()
+        self.out.is_empty() && self.events.is_empty() && self.notices.is_empty()
     }
 
     // ---- inputs -------------------------------------------------------------------------
@@ -180,10 +190,12 @@ impl Service {
             last: None,
             sent_at: None,
         };
-        match self.drive(id, entry, None) {
+        let started = match self.drive(id, entry, None) {
             Some(outcome) => Started::Done(Answer::Tool(outcome)),
             None => Started::Running(id),
-        }
+        };
+        self.report_transitions();
+        started
     }
 
     /// Drops a call without answering it; its job is cancelled.
@@ -193,14 +205,16 @@ impl Service {
         };
         self.gate.unschedule(call);
         if let Some(job) = entry.job {
-            self.gate.withdraw(job, &mut self.out);
+            self.gate.withdraw(self.now, job, &mut self.out);
         }
     }
 
     /// A job finished (also sent for cancelled jobs).
     pub fn handle_job(&mut self, now: Instant, id: JobId, result: JobResult) {
         self.tick(now);
-        let Some(Some(call)) = self.gate.finished(id, &mut self.out) else {
+        let owner = self.gate.finished(self.now, id, &result, &mut self.out);
+        self.report_transitions();
+        let Some(Some(call)) = owner else {
             return;
         };
         let Some(mut entry) = self.calls.remove(&call) else {
@@ -244,6 +258,7 @@ impl Service {
         if let Some(outcome) = self.drive(call, entry, Some(reply)) {
             self.answer(session, call, Answer::Tool(outcome));
         }
+        self.report_transitions();
     }
 
     /// A running speech job has received `bytes` audio bytes so far.
@@ -279,6 +294,7 @@ impl Service {
                 self.answer(session, call, Answer::Tool(outcome));
             }
         }
+        self.report_transitions();
     }
 
     // ---- outputs ------------------------------------------------------------------------
@@ -293,6 +309,12 @@ impl Service {
     #[must_use]
     pub(crate) fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
+    }
+
+    /// The next log line for every session (a breaker transition).
+    #[must_use]
+    pub(crate) fn poll_notice(&mut self) -> Option<(Level, String)> {
+        self.notices.pop_front()
     }
 
     /// When [`Service::handle_timeout`] should next be called.
@@ -329,7 +351,7 @@ impl Service {
             "version": super::VERSION,
             "config": {"ok": problems.is_empty(), "problems": problems},
             "api_key": if key { "set" } else { "missing" },
-            "upstream": self.gate.to_json(&self.config.settings.base_url),
+            "upstream": self.gate.to_json(self.now, &self.config.settings.base_url),
             "in_flight": self.calls.len(),
             "uptime_ms": u64::try_from(uptime.as_millis()).unwrap_or(u64::MAX),
         })
@@ -354,7 +376,7 @@ impl Service {
             name,
             max_bytes: self.config.max_read_bytes,
         };
-        let Some(job) = self.gate.submit(id, job, &mut self.out) else {
+        let Ok(job) = self.gate.submit(self.now, id, job, &mut self.out) else {
             let why = "too many requests in flight; try again shortly".to_string();
             return Started::Done(Answer::Refused(why));
         };
@@ -419,14 +441,59 @@ impl Service {
     fn issue(&mut self, id: CallId, mut entry: Entry, job: Job) -> Option<Outcome> {
         entry.last = Some(job.clone());
         entry.sent_at = Some(self.now);
-        let Some(job) = self.gate.submit(id, job, &mut self.out) else {
-            return Some(Outcome::error(
+        match self.gate.submit(self.now, id, job, &mut self.out) {
+            Ok(job) => {
+                entry.job = Some(job);
+                self.calls.insert(id, entry);
+                None
+            }
+            Err(Refused::Full) => Some(Outcome::error(
                 "Too many calls in flight; try again shortly.".to_string(),
-            ));
-        };
-        entry.job = Some(job);
-        self.calls.insert(id, entry);
-        None
+            )),
+            Err(Refused::Open { until }) => Some(Outcome::error(self.paused(until))),
+        }
+    }
+
+    /// Why nothing is sent while the breaker is open.
+    fn paused(&self, until: Option<Instant>) -> String {
+        let limits = &self.config.settings.limits;
+        let last = self
+            .gate
+            .stats
+            .last_error
+            .as_deref()
+            .unwrap_or("none recorded");
+        match until {
+            Some(until) => {
+                let secs = until
+                    .saturating_duration_since(self.now)
+                    .as_millis()
+                    .div_ceil(1000);
+                format!(
+                    "ElevenLabs failed {} times within {} s, so this server is pausing its requests to let it recover: the next one goes in {secs} s. Nothing was sent or spent; try again then. Last error: {last}",
+                    limits.breaker_failures,
+                    limits.breaker_window_ms / 1000,
+                )
+            }
+            None => format!(
+                "ElevenLabs failed repeatedly, and one test request is checking whether it has recovered. Nothing was sent or spent; try again in a few seconds. Last error: {last}"
+            ),
+        }
+    }
+
+    /// Logs breaker transitions, to stderr and to every session at `warning`.
+    fn report_transitions(&mut self) {
+        let limits = self.config.settings.limits.clone();
+        let cooldown = limits.breaker_cooldown_ms.div_ceil(1000);
+        while let Some(t) = self.gate.transition() {
+            let text = t.describe(
+                limits.breaker_failures,
+                limits.breaker_window_ms / 1000,
+                cooldown,
+            );
+            self.log(Level::Warning, text.clone());
+            self.notices.push_back((Level::Warning, text));
+        }
     }
 
     /// A job's result as a call receives it: the reply, or a failure for the retry policy.

@@ -2,7 +2,7 @@
 //! client capabilities, log level), and the checks shared by the list methods.
 
 use super::super::event::Level;
-use super::super::jsonrpc;
+use super::super::jsonrpc::{self, Id};
 use super::Ctx;
 use super::version::{META_CAPABILITIES, META_LOG_LEVEL, META_VERSION, Version};
 use serde::Deserialize;
@@ -132,4 +132,37 @@ pub(super) fn stateless_ctx(
         version: Version::V2026_07_28,
         log,
     })
+}
+
+/// The params of `tools/call`.
+pub(super) struct ToolCall<'a> {
+    pub(super) name: Cow<'a, str>,
+    pub(super) arguments: Option<&'a RawValue>,
+    /// `_meta.progressToken`: a string or an integer, like a request id.
+    pub(super) progress_token: Option<Id>,
+}
+
+impl<'a> ToolCall<'a> {
+    pub(super) fn parse(params: Option<&'a RawValue>) -> Option<Self> {
+        #[derive(Deserialize)]
+        struct P<'a> {
+            #[serde(borrow)]
+            name: Cow<'a, str>,
+            #[serde(borrow, default)]
+            arguments: Option<&'a RawValue>,
+            #[serde(borrow, rename = "_meta", default)]
+            meta: Option<ProgressMeta<'a>>,
+        }
+        #[derive(Deserialize)]
+        struct ProgressMeta<'a> {
+            #[serde(borrow, rename = "progressToken", default)]
+            token: Option<&'a RawValue>,
+        }
+        let p = serde_json::from_str::<P<'a>>(params?.get()).ok()?;
+        Some(Self {
+            name: p.name,
+            arguments: p.arguments,
+            progress_token: p.meta.and_then(|m| m.token).and_then(Id::from_raw),
+        })
+    }
 }

@@ -141,6 +141,20 @@ impl Session {
         }
     }
 
+    /// A log line for every client of the service (a breaker transition): sent as
+    /// `notifications/message` when the level set with `logging/setLevel` admits it. Stateless
+    /// clients set a level per request, so no request of theirs is there to carry it.
+    pub fn handle_notice(&mut self, level: Level, text: &str) {
+        let Handshake::Initialized(version) = self.handshake else {
+            return;
+        };
+        let ctx = Ctx {
+            version,
+            log: self.log_level,
+        };
+        answer::notify_log(&mut self.outbox, ctx, level, text);
+    }
+
     /// Cancels every request in flight (the client is gone), in the order their calls started.
     pub fn cancel_all(&mut self, service: &mut Service) {
         let ids: Vec<Id> = self.calls.values().cloned().collect();
@@ -417,21 +431,7 @@ impl Session {
         params: Option<&RawValue>,
         service: &mut Service,
     ) {
-        #[derive(Deserialize)]
-        struct P<'a> {
-            #[serde(borrow)]
-            name: Cow<'a, str>,
-            #[serde(borrow, default)]
-            arguments: Option<&'a RawValue>,
-            #[serde(borrow, rename = "_meta", default)]
-            meta: Option<ProgressMeta<'a>>,
-        }
-        #[derive(Deserialize)]
-        struct ProgressMeta<'a> {
-            #[serde(borrow, rename = "progressToken", default)]
-            token: Option<&'a RawValue>,
-        }
-        let Some(p) = params.and_then(|p| serde_json::from_str::<P<'_>>(p.get()).ok()) else {
+        let Some(p) = meta::ToolCall::parse(params) else {
             let msg = "tools/call needs `name` (a string) and optional `arguments` (an object)";
             return self
                 .outbox
@@ -461,9 +461,7 @@ impl Session {
                 answer,
             ),
             Started::Running(call) => {
-                // A progress token is a string or an integer, like a request id.
-                let token = p.meta.and_then(|m| m.token).and_then(Id::from_raw);
-                let progress = token.map(|t| (t, 0));
+                let progress = p.progress_token.map(|t| (t, 0));
                 self.wait(id, call, ctx, route, Op::Tool(tool.name), progress);
             }
         }

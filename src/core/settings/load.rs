@@ -559,9 +559,9 @@ limits:
   request_timeout_ms: 30000   # connect and each wait for bytes, not a whole stream
   max_retries: 2
   max_concurrent: 4
-  breaker_failures: 5
+  breaker_failures: 5         # service failures within the window that open the breaker
   breaker_window_ms: 60000
-  breaker_cooldown_ms: 30000
+  breaker_cooldown_ms: 30000  # while open nothing is sent; then one test request goes
   max_inline_bytes: 4194304   # largest audio returned inline (delivery: inline); 4 MiB
 "#;
 
