@@ -35,7 +35,7 @@ forbid() {
     status=1
   fi
 }
-leaves=(src/core/{audio,config,elevenlabs,event,frame,jsonrpc,speech}.rs src/core/settings/*.rs)
+leaves=(src/core/{audio,config,elevenlabs,event,frame,httpdate,jsonrpc,speech}.rs src/core/settings/*.rs)
 forbid "a leaf of the core names a layer above it" '(tools|service|session|server)::' "${leaves[@]}"
 forbid "a tool reaches into the service or the session" '(service|session|server)::' src/core/tools/*.rs
 forbid "the service reaches into the session" '(session|server)::' src/core/service/*.rs

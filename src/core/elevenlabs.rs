@@ -571,16 +571,19 @@ pub fn describe_transport(t: &Transport, base_url: &str, timeout_ms: u64) -> Str
 }
 
 /// Seconds or milliseconds to wait before a retry, from `retry-after-ms` / `retry-after`.
-pub fn retry_after_ms(resp: &HttpResponse) -> Option<u64> {
+pub fn retry_after_ms(resp: &HttpResponse, now_unix: u64) -> Option<u64> {
     if let Some(ms) = resp
         .header("retry-after-ms")
         .and_then(|v| v.trim().parse::<f64>().ok())
     {
         return Some(ms.max(0.0) as u64);
     }
-    resp.header("retry-after")
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map(|s| (s.max(0.0) * 1000.0) as u64)
+    let value = resp.header("retry-after")?.trim();
+    if let Ok(seconds) = value.parse::<f64>() {
+        return Some((seconds.max(0.0) * 1000.0) as u64);
+    }
+    let at = super::httpdate::parse(value)?;
+    Some(at.saturating_sub(now_unix).saturating_mul(1000))
 }
 
 #[cfg(test)]
@@ -717,8 +720,17 @@ mod tests {
             ..HttpResponse::default()
         };
         r.headers.push(("retry-after".into(), "2".into()));
-        assert_eq!(retry_after_ms(&r), Some(2000));
+        assert_eq!(retry_after_ms(&r, 0), Some(2000));
+        r.headers[0].1 = "Thu, 01 Jan 2026 00:00:05 GMT".into();
+        assert_eq!(retry_after_ms(&r, 1_767_225_600), Some(5000));
+        assert_eq!(
+            retry_after_ms(&r, 1_767_225_700),
+            Some(0),
+            "a date past is now"
+        );
+        r.headers[0].1 = "soon".into();
+        assert_eq!(retry_after_ms(&r, 0), None);
         r.headers.insert(0, ("retry-after-ms".into(), "150".into()));
-        assert_eq!(retry_after_ms(&r), Some(150));
+        assert_eq!(retry_after_ms(&r, 0), Some(150));
     }
 }

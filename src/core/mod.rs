@@ -20,6 +20,7 @@ mod event;
 #[cfg(fence_probe)]
 mod fence_probe;
 pub mod frame;
+mod httpdate;
 pub mod jsonrpc;
 mod server;
 pub mod service;

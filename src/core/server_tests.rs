@@ -890,3 +890,72 @@ fn a_failed_probe_reopens_and_a_cancelled_one_hands_over() {
     );
     assert!(h.jobs.is_empty());
 }
+
+fn unavailable(retry_after: &str) -> JobResult {
+    JobResult::Http(Ok(elevenlabs::HttpResponse {
+        status: 503,
+        headers: vec![("retry-after".into(), retry_after.into())],
+        body: b"{}".to_vec(),
+    }))
+}
+
+#[test]
+fn retry_after_as_a_date_is_waited_for_and_the_result_counts_attempts() {
+    let mut config = with_key();
+    config.start_unix = 1_767_225_600; // 2026-01-01 00:00:00 UTC
+    let mut h = Harness::new(config);
+    h.init("2025-11-25");
+    h.send(&usage_call(1));
+    let (job, _) = h.jobs.pop().unwrap();
+    let result = unavailable("Thu, 01 Jan 2026 00:00:07 GMT");
+    h.server
+        .handle_input(h.now, Input::JobDone { id: job, result });
+    assert!(h.drain().is_empty());
+    assert_eq!(
+        h.server.poll_timeout(),
+        Some(h.now + Duration::from_secs(7))
+    );
+    h.now += Duration::from_secs(7);
+    h.server.handle_timeout(h.now);
+    h.drain();
+    let (job, _) = h.jobs.pop().expect("the retry");
+    h.server.handle_input(
+        h.now,
+        Input::JobDone {
+            id: job,
+            result: http_ok(SUBSCRIPTION),
+        },
+    );
+    let r = h.drain().remove(0);
+    assert_eq!(r["result"]["isError"], false);
+    assert_eq!(r["result"]["structuredContent"]["attempts"], 2);
+    assert!(
+        r["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .ends_with("(2 attempts.)")
+    );
+}
+
+#[test]
+fn no_retry_is_scheduled_past_the_call_deadline() {
+    let mut config = with_key();
+    config.settings.limits.call_deadline_ms = 5_000;
+    let mut h = Harness::new(config);
+    h.init("2025-11-25");
+    h.send(&usage_call(1));
+    let (job, _) = h.jobs.pop().unwrap();
+    h.server.handle_input(
+        h.now,
+        Input::JobDone {
+            id: job,
+            result: unavailable("10"),
+        },
+    );
+    let r = h.drain().remove(0);
+    assert_eq!(r["result"]["isError"], true);
+    let text = r["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("limits.call_deadline_ms"), "{text}");
+    assert_eq!(h.server.poll_timeout(), None, "no retry timer");
+    assert!(h.jobs.is_empty());
+}

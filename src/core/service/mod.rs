@@ -12,11 +12,12 @@
 
 pub(crate) mod breaker;
 pub(crate) mod gate;
+mod reply;
 pub(crate) mod retry;
 
 use super::Config;
 use super::elevenlabs as api;
-use super::event::{FileError, Job, JobId, JobResult, Level, Output, SpeechFailed};
+use super::event::{FileError, Job, JobId, JobResult, Level, Output};
 use super::tools::{self, Call, Cx, Failure, Memory, Outcome, Reply, Step, Tool, catalog};
 use breaker::Breaker;
 use gate::{Gate, Refused};
@@ -101,6 +102,8 @@ struct Entry {
     last: Option<Job>,
     /// When the current job was sent.
     sent_at: Option<Instant>,
+    /// When the call started: no retry is scheduled past `limits.call_deadline_ms` from it.
+    started_at: Instant,
 }
 
 #[derive(Debug)]
@@ -189,6 +192,7 @@ impl Service {
             attempt: 0,
             last: None,
             sent_at: None,
+            started_at: self.now,
         };
         let started = match self.drive(id, entry, None) {
             Some(outcome) => Started::Done(Answer::Tool(outcome)),
@@ -246,7 +250,7 @@ impl Service {
                 );
             }
         }
-        let reply = self.classify(result);
+        let reply = reply::classify(result, &self.config.settings, self.wall_now());
         // Only the service's failures count, not the caller's (an unknown voice name).
         if let (Err(failure @ (Failure::Transport(_) | Failure::Api(..))), true) =
             (&reply, upstream)
@@ -387,6 +391,7 @@ impl Service {
             attempt: 0,
             last: None,
             sent_at: None,
+            started_at: self.now,
         };
         self.calls.insert(id, entry);
         Started::Running(id)
@@ -416,13 +421,22 @@ impl Service {
         };
         match step {
             Ok(Step::Job(job)) => self.issue(id, entry, job),
-            Ok(Step::Done(outcome)) => Some(outcome),
+            Ok(Step::Done(outcome)) => Some(reply::attempts(outcome, entry.attempt)),
             Err(failure) => {
                 let speech = matches!(entry.last, Some(Job::Speech { .. }));
                 let draw = self.gate.draw();
-                let Some(delay) = self.gate.retry.delay(&failure, speech, entry.attempt, draw)
-                else {
-                    return Some(Outcome::error(self.describe(&failure)));
+                let delay = self.gate.retry.delay(&failure, speech, entry.attempt, draw);
+                let deadline = entry.started_at
+                    + Duration::from_millis(self.config.settings.limits.call_deadline_ms);
+                let Some(delay) = delay.filter(|d| self.now + *d <= deadline) else {
+                    let mut text = self.describe(&failure);
+                    if delay.is_some() {
+                        text.push_str(&format!(
+                            " Not retried: the wait would pass `limits.call_deadline_ms` ({} ms since the call began).",
+                            self.config.settings.limits.call_deadline_ms
+                        ));
+                    }
+                    return Some(reply::attempts(Outcome::error(text), entry.attempt));
                 };
                 entry.attempt += 1;
                 let tool = call.tool();
@@ -496,43 +510,6 @@ impl Service {
         }
     }
 
-    /// A job's result as a call receives it: the reply, or a failure for the retry policy.
-    fn classify(&self, result: JobResult) -> Result<Reply, Failure> {
-        let s = &self.config.settings;
-        match result {
-            JobResult::Http(Err(t)) => Err(Failure::Transport(t)),
-            JobResult::Http(Ok(resp)) if !(200..300).contains(&resp.status) => {
-                Err(api_failure(&resp))
-            }
-            JobResult::Http(Ok(resp)) => Ok(Reply::Http(resp)),
-            JobResult::Speech(Ok(done)) => Ok(Reply::Speech(done)),
-            JobResult::Speech(Err(SpeechFailed::Status(resp))) => Err(api_failure(&resp)),
-            JobResult::Speech(Err(SpeechFailed::Transport { error, bytes })) if bytes > 0 => {
-                // Audio was already flowing: a retry would bill the text twice.
-                let text =
-                    api::describe_transport(&error, &s.base_url, s.limits.request_timeout_ms);
-                Err(Failure::Other(format!(
-                    "{text} The stream broke after {bytes} bytes; nothing was saved."
-                )))
-            }
-            JobResult::Speech(Err(SpeechFailed::Transport { error, .. })) => {
-                Err(Failure::Transport(error))
-            }
-            JobResult::Speech(Err(SpeechFailed::Sink(why))) => Err(Failure::Other(format!(
-                "Could not save the audio: {why}. Check that `output.dir` is writable and has space."
-            ))),
-            JobResult::Speech(Err(SpeechFailed::InlineTooLarge { limit })) => {
-                Err(Failure::Other(format!(
-                    "The audio is larger than {limit} bytes, the inline limit (`limits.max_inline_bytes`): use `delivery: \"file\"` for long text or high bitrates."
-                )))
-            }
-            JobResult::Written(result) => Ok(Reply::Written(result)),
-            JobResult::Audio(_) => Err(Failure::Other(
-                "internal error: unexpected file read".into(),
-            )),
-        }
-    }
-
     fn describe(&self, failure: &Failure) -> String {
         let s = &self.config.settings;
         match failure {
@@ -580,11 +557,4 @@ impl Service {
     fn wall_now(&self) -> u64 {
         self.config.start_unix + self.now.saturating_duration_since(self.started).as_secs()
     }
-}
-
-fn api_failure(resp: &api::HttpResponse) -> Failure {
-    Failure::Api(
-        api::parse_error(resp.status, &resp.body),
-        api::retry_after_ms(resp),
-    )
 }

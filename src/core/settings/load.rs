@@ -65,6 +65,14 @@ const KEYS: &[Key] = &[
         &[],
     ),
     key("limits.max_retries", Kind::Int { min: 0, max: 10 }, &[]),
+    key(
+        "limits.call_deadline_ms",
+        Kind::Int {
+            min: 1000,
+            max: 3_600_000,
+        },
+        &[],
+    ),
     key("limits.max_concurrent", Kind::Int { min: 1, max: 100 }, &[]),
     key(
         "limits.breaker_failures",
@@ -490,6 +498,7 @@ fn set(settings: &mut Settings, path: &str, val: Val) {
         ("player", Val::List(argv)) => settings.player = argv,
         ("limits.request_timeout_ms", Val::Int(v)) => limits.request_timeout_ms = v,
         ("limits.max_retries", Val::Int(v)) => limits.max_retries = v,
+        ("limits.call_deadline_ms", Val::Int(v)) => limits.call_deadline_ms = v,
         ("limits.max_concurrent", Val::Int(v)) => limits.max_concurrent = v,
         ("limits.breaker_failures", Val::Int(v)) => limits.breaker_failures = v,
         ("limits.breaker_window_ms", Val::Int(v)) => limits.breaker_window_ms = v,
@@ -532,6 +541,7 @@ pub fn show(settings: &Settings, path: &str) -> String {
         }
         "limits.request_timeout_ms" => l.request_timeout_ms.to_string(),
         "limits.max_retries" => l.max_retries.to_string(),
+        "limits.call_deadline_ms" => l.call_deadline_ms.to_string(),
         "limits.max_concurrent" => l.max_concurrent.to_string(),
         "limits.breaker_failures" => l.breaker_failures.to_string(),
         "limits.breaker_window_ms" => l.breaker_window_ms.to_string(),
@@ -558,6 +568,7 @@ player: []                    # argv of a program that reads audio on stdin; emp
 limits:
   request_timeout_ms: 30000   # connect and each wait for bytes, not a whole stream
   max_retries: 2
+  call_deadline_ms: 120000    # no retry is scheduled past this long after a call started
   max_concurrent: 4
   breaker_failures: 5         # service failures within the window that open the breaker
   breaker_window_ms: 60000

@@ -84,6 +84,8 @@ pub struct Limits {
     pub request_timeout_ms: u64,
     /// Retries after the first attempt for retryable failures.
     pub max_retries: u64,
+    /// No retry is scheduled past this long after a call started.
+    pub call_deadline_ms: u64,
     /// Upstream calls in flight at once.
     pub max_concurrent: u64,
     /// Failures within the window that open the circuit breaker.
@@ -143,6 +145,7 @@ impl Default for Settings {
             limits: Limits {
                 request_timeout_ms: 30_000,
                 max_retries: 2,
+                call_deadline_ms: 120_000,
                 max_concurrent: 4,
                 breaker_failures: 5,
                 breaker_window_ms: 60_000,

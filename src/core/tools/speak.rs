@@ -142,7 +142,8 @@ fn output_schema() -> Value {
             "characters": {"type": "integer", "minimum": 0},
             "voice_id": {"type": "string"},
             "model_id": {"type": "string"},
-            "request_id": {"type": "string"}
+            "request_id": {"type": "string"},
+            "attempts": {"type": "integer", "minimum": 2}
         },
         "required": ["delivery", "mime_type", "bytes", "characters", "voice_id", "model_id"]
     })

@@ -126,6 +126,7 @@ fn encode_settings(s: &Settings) -> Value {
     let Limits {
         request_timeout_ms,
         max_retries,
+        call_deadline_ms,
         max_concurrent,
         breaker_failures,
         breaker_window_ms,
@@ -145,6 +146,7 @@ fn encode_settings(s: &Settings) -> Value {
         "limits": {
             "request_timeout_ms": request_timeout_ms,
             "max_retries": max_retries,
+            "call_deadline_ms": call_deadline_ms,
             "max_concurrent": max_concurrent,
             "breaker_failures": breaker_failures,
             "breaker_window_ms": breaker_window_ms,
@@ -186,6 +188,11 @@ fn decode_settings(v: &Value) -> Res<Settings> {
         limits: Limits {
             request_timeout_ms: u64_at(l, lp, "request_timeout_ms")?,
             max_retries: u64_at(l, lp, "max_retries")?,
+            // Traces of 0.1.0 before the deadline existed replay with its default.
+            call_deadline_ms: match l.get("call_deadline_ms") {
+                None => Settings::default().limits.call_deadline_ms,
+                Some(_) => u64_at(l, lp, "call_deadline_ms")?,
+            },
             max_concurrent: u64_at(l, lp, "max_concurrent")?,
             breaker_failures: u64_at(l, lp, "breaker_failures")?,
             breaker_window_ms: u64_at(l, lp, "breaker_window_ms")?,

@@ -1,0 +1,62 @@
+//! What a job's result means for its call: the reply the call reads, or the failure the retry
+//! policy judges; and the note a result gets when it took more than one attempt.
+
+use super::super::elevenlabs as api;
+use super::super::event::{JobResult, SpeechFailed};
+use super::super::settings::Settings;
+use super::super::tools::{Failure, Outcome, Reply};
+
+/// A job's result as a call receives it: the reply, or a failure for the retry policy.
+pub(super) fn classify(result: JobResult, s: &Settings, now_unix: u64) -> Result<Reply, Failure> {
+    match result {
+        JobResult::Http(Err(t)) => Err(Failure::Transport(t)),
+        JobResult::Http(Ok(resp)) if !(200..300).contains(&resp.status) => {
+            Err(api_failure(&resp, now_unix))
+        }
+        JobResult::Http(Ok(resp)) => Ok(Reply::Http(resp)),
+        JobResult::Speech(Ok(done)) => Ok(Reply::Speech(done)),
+        JobResult::Speech(Err(SpeechFailed::Status(resp))) => Err(api_failure(&resp, now_unix)),
+        JobResult::Speech(Err(SpeechFailed::Transport { error, bytes })) if bytes > 0 => {
+            // Audio was already flowing: a retry would bill the text twice.
+            let text = api::describe_transport(&error, &s.base_url, s.limits.request_timeout_ms);
+            Err(Failure::Other(format!(
+                "{text} The stream broke after {bytes} bytes; nothing was saved."
+            )))
+        }
+        JobResult::Speech(Err(SpeechFailed::Transport { error, .. })) => {
+            Err(Failure::Transport(error))
+        }
+        JobResult::Speech(Err(SpeechFailed::Sink(why))) => Err(Failure::Other(format!(
+            "Could not save the audio: {why}. Check that `output.dir` is writable and has space."
+        ))),
+        JobResult::Speech(Err(SpeechFailed::InlineTooLarge { limit })) => {
+            Err(Failure::Other(format!(
+                "The audio is larger than {limit} bytes, the inline limit (`limits.max_inline_bytes`): use `delivery: \"file\"` for long text or high bitrates."
+            )))
+        }
+        JobResult::Written(result) => Ok(Reply::Written(result)),
+        JobResult::Audio(_) => Err(Failure::Other(
+            "internal error: unexpected file read".into(),
+        )),
+    }
+}
+
+/// Notes how many attempts a call took, when it took more than one.
+pub(super) fn attempts(mut outcome: Outcome, retries: u32) -> Outcome {
+    if retries == 0 {
+        return outcome;
+    }
+    let n = retries + 1;
+    outcome.text.push_str(&format!(" ({n} attempts.)"));
+    if let Some(serde_json::Value::Object(map)) = &mut outcome.structured {
+        map.insert("attempts".into(), n.into());
+    }
+    outcome
+}
+
+fn api_failure(resp: &api::HttpResponse, now_unix: u64) -> Failure {
+    Failure::Api(
+        api::parse_error(resp.status, &resp.body),
+        api::retry_after_ms(resp, now_unix),
+    )
+}
