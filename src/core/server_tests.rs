@@ -959,3 +959,85 @@ fn no_retry_is_scheduled_past_the_call_deadline() {
     assert_eq!(h.server.poll_timeout(), None, "no retry timer");
     assert!(h.jobs.is_empty());
 }
+
+#[test]
+fn requests_over_the_rate_wait_in_order_then_go() {
+    let mut config = with_key();
+    config.settings.limits.requests_per_minute = 2;
+    let mut h = Harness::new(config);
+    h.init("2025-11-25");
+    for id in 1..=3 {
+        h.send(&usage_call(id));
+    }
+    assert_eq!(h.jobs.len(), 2, "a burst of two, then the rate");
+    assert_eq!(
+        h.server.poll_timeout(),
+        Some(h.now + Duration::from_secs(30))
+    );
+    h.now += Duration::from_secs(29);
+    h.server.handle_timeout(h.now);
+    h.drain();
+    assert_eq!(h.jobs.len(), 2, "not before its time");
+    h.now += Duration::from_secs(1);
+    h.server.handle_timeout(h.now);
+    h.drain();
+    assert_eq!(h.jobs.len(), 3, "the third goes after 30 s");
+    let health = h.one(
+        r#"{"jsonrpc":"2.0","id":9,"method":"resources/read","params":{"uri":"health://status"}}"#,
+    );
+    let health: Value =
+        serde_json::from_str(health["result"]["contents"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        health["upstream"]["rate_limits"]["requests"]["per_minute"],
+        2
+    );
+    assert_eq!(
+        health["upstream"]["rate_limits"]["requests"]["available"],
+        0
+    );
+}
+
+#[test]
+fn a_rate_wait_past_the_deadline_fails_at_once() {
+    let mut config = with_key();
+    config.settings.limits.requests_per_minute = 1;
+    config.settings.limits.call_deadline_ms = 10_000;
+    let mut h = Harness::new(config);
+    h.init("2025-11-25");
+    assert!(h.send(&usage_call(1)).is_empty());
+    let r = h.send(&usage_call(2));
+    let r = r.iter().find(|m| m["id"] == 2).expect("an answer to 2");
+    assert_eq!(r["result"]["isError"], true);
+    let text = r["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("Rate limit: this call would wait 60 s"),
+        "{text}"
+    );
+    assert_eq!(h.jobs.len(), 1);
+    assert_eq!(h.server.in_flight(), 1);
+}
+
+#[test]
+fn a_text_longer_than_the_character_rate_is_refused_before_sending() {
+    let mut config = with_key();
+    config.settings.limits.characters_per_minute = 10;
+    let mut h = Harness::new(config);
+    h.init("2025-11-25");
+    h.send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"speak","arguments":{"text":"Far more than ten characters.","voice":"21m00Tcm4TlvDq8ikWAM"}}}"#);
+    let (models, _) = h.jobs.pop().expect("the model list");
+    let list = r#"[{"model_id":"eleven_flash_v2_5","name":"Flash","can_do_text_to_speech":true,"max_characters_request_subscribed_user":40000,"languages":[]}]"#;
+    h.server.handle_input(
+        h.now,
+        Input::JobDone {
+            id: models,
+            result: http_ok(list),
+        },
+    );
+    let r = h.drain().remove(0);
+    let text = r["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("`limits.characters_per_minute` (10)"),
+        "{text}"
+    );
+    assert!(h.jobs.is_empty(), "no speech job");
+}

@@ -10,6 +10,7 @@ use super::super::elevenlabs::Transport;
 use super::super::event::{Job, JobId, JobResult, Output, SpeechFailed};
 use super::CallId;
 use super::breaker::{Admit, Breaker, Health, State, Transition};
+use super::bucket::{Bucket, Wait};
 use super::retry::Retry;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, VecDeque};
@@ -25,6 +26,83 @@ pub(crate) enum Refused {
     Full,
     /// The breaker is open until then (`None`: its probe is out).
     Open { until: Option<Instant> },
+    /// The request's text is more than `limits.characters_per_minute` ever lets through.
+    TooLong { characters: u64, per_minute: u64 },
+}
+
+/// A job waiting for a slot or for the rate limits.
+#[derive(Debug)]
+struct Queued {
+    id: JobId,
+    job: Job,
+    /// Characters of text it sends (speech).
+    characters: u64,
+    /// It fails rather than start after this.
+    deadline: Instant,
+}
+
+/// The rate limits (`limits.requests_per_minute`, `limits.characters_per_minute`; off when 0).
+#[derive(Debug)]
+pub(crate) struct Rates {
+    requests: Option<Bucket>,
+    characters: Option<Bucket>,
+    /// The instant the buckets were last refilled up to.
+    refilled: Instant,
+}
+
+impl Rates {
+    pub(crate) fn new(requests_per_minute: u64, characters_per_minute: u64, now: Instant) -> Self {
+        let bucket = |n: u64| (n > 0).then(|| Bucket::new(n));
+        Self {
+            requests: bucket(requests_per_minute),
+            characters: bucket(characters_per_minute),
+            refilled: now,
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let us = u64::try_from(now.saturating_duration_since(self.refilled).as_micros())
+            .unwrap_or(u64::MAX);
+        self.refilled += Duration::from_micros(us);
+        for b in [&mut self.requests, &mut self.characters]
+            .into_iter()
+            .flatten()
+        {
+            b.refill(us);
+        }
+    }
+
+    /// How long until a job of this cost may start (zero: now).
+    fn wait(&self, requests: u64, characters: u64) -> Wait {
+        let one = |b: &Option<Bucket>, n: u64| {
+            b.as_ref()
+                .map_or(Wait::For(Duration::ZERO), |b| b.wait_for(n))
+        };
+        match (
+            one(&self.requests, requests),
+            one(&self.characters, characters),
+        ) {
+            (Wait::For(a), Wait::For(b)) => Wait::For(a.max(b)),
+            _ => Wait::Never,
+        }
+    }
+
+    fn take(&mut self, requests: u64, characters: u64) {
+        if let Some(b) = &mut self.requests {
+            b.take(requests);
+        }
+        if let Some(b) = &mut self.characters {
+            b.take(characters);
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        let one = |b: &Option<Bucket>| {
+            b.as_ref()
+                .map(|b| json!({"per_minute": b.per_minute(), "available": b.available()}))
+        };
+        json!({"requests": one(&self.requests), "characters": one(&self.characters)})
+    }
 }
 
 /// Jobs in flight and waiting, and the timers of calls that wait to retry.
@@ -34,7 +112,12 @@ pub(crate) struct Gate {
     max_queued: usize,
     /// Running or queued jobs and the call each serves (`None` once the call is gone).
     owners: BTreeMap<JobId, Option<CallId>>,
-    queued: VecDeque<(JobId, Job)>,
+    queued: VecDeque<Queued>,
+    rates: Rates,
+    /// When the job at the front of the queue has waited out the rate limits.
+    rate_timer: Option<Instant>,
+    /// Calls whose job would have waited for the rate limits past their deadline, and the wait.
+    expired: VecDeque<(CallId, Duration)>,
     running: usize,
     next_job: u64,
     /// Calls waiting to retry, and when.
@@ -63,12 +146,21 @@ pub(crate) struct Stats {
 }
 
 impl Gate {
-    pub(crate) fn new(max_running: u64, max_queued: usize, retry: Retry, breaker: Breaker) -> Self {
+    pub(crate) fn new(
+        max_running: u64,
+        max_queued: usize,
+        retry: Retry,
+        breaker: Breaker,
+        rates: Rates,
+    ) -> Self {
         Self {
             max_running: usize::try_from(max_running).unwrap_or(usize::MAX).max(1),
             max_queued,
             owners: BTreeMap::new(),
             queued: VecDeque::new(),
+            rates,
+            rate_timer: None,
+            expired: VecDeque::new(),
             running: 0,
             next_job: 0,
             timers: Vec::new(),
@@ -81,20 +173,37 @@ impl Gate {
         }
     }
 
-    /// Starts `job` for `call` at `now`, or queues it behind the cap; refused when the queue is
-    /// full too, or when the job is a request to ElevenLabs and the breaker is open.
+    /// Starts `job` for `call` at `now`, or queues it behind the cap and the rate limits (in
+    /// order: first in, first out) until `deadline` at the latest; refused when the queue is full
+    /// too, when the job is a request to ElevenLabs and the breaker is open, or when its text is
+    /// more than the character rate ever lets through.
     pub(crate) fn submit(
         &mut self,
         now: Instant,
         call: CallId,
         job: Job,
+        deadline: Instant,
         out: &mut VecDeque<Output>,
     ) -> Result<JobId, Refused> {
-        if self.running >= self.max_running && self.queued.len() >= self.max_queued {
+        let upstream = matches!(job, Job::Http { .. } | Job::Speech { .. });
+        let characters = characters(&job);
+        self.rates.refill(now);
+        let wait = self.rates.wait(u64::from(upstream), characters);
+        if let (Wait::Never, Some(b)) = (wait, &self.rates.characters) {
+            let per_minute = b.per_minute();
+            return Err(Refused::TooLong {
+                characters,
+                per_minute,
+            });
+        }
+        let now_ready = self.queued.is_empty()
+            && self.running < self.max_running
+            && wait == Wait::For(Duration::ZERO);
+        if !now_ready && self.queued.len() >= self.max_queued {
             return Err(Refused::Full);
         }
         let mut probe = false;
-        if matches!(job, Job::Http { .. } | Job::Speech { .. }) {
+        if upstream {
             let (admit, transition) = self.breaker.admit(now);
             self.transitions.extend(transition);
             match admit {
@@ -109,13 +218,59 @@ impl Gate {
             self.probe = Some(id);
         }
         self.owners.insert(id, Some(call));
-        if self.running < self.max_running {
-            self.running += 1;
-            out.push_back(Output::Start { id, job });
-        } else {
-            self.queued.push_back((id, job));
-        }
+        self.queued.push_back(Queued {
+            id,
+            job,
+            characters,
+            deadline,
+        });
+        self.pump(now, out);
         Ok(id)
+    }
+
+    /// Starts queued jobs while a slot is free and the rate limits let the first one through;
+    /// a first job that would wait past its deadline fails instead (see [`Gate::expired`]).
+    pub(crate) fn pump(&mut self, now: Instant, out: &mut VecDeque<Output>) {
+        self.rates.refill(now);
+        self.rate_timer = None;
+        while self.running < self.max_running {
+            let Some(front) = self.queued.front() else {
+                break;
+            };
+            let upstream = matches!(front.job, Job::Http { .. } | Job::Speech { .. });
+            let wait = match self.rates.wait(u64::from(upstream), front.characters) {
+                Wait::For(d) => d,
+                Wait::Never => Duration::MAX,
+            };
+            if wait.is_zero() {
+                self.rates.take(u64::from(upstream), front.characters);
+                let Some(Queued { id, job, .. }) = self.queued.pop_front() else {
+                    break;
+                };
+                self.running += 1;
+                out.push_back(Output::Start { id, job });
+            } else if now.checked_add(wait).is_none_or(|at| at > front.deadline) {
+                let Some(Queued { id, .. }) = self.queued.pop_front() else {
+                    break;
+                };
+                if self.probe == Some(id) {
+                    self.probe = None;
+                    self.breaker.abandon_probe(now);
+                }
+                if let Some(Some(call)) = self.owners.remove(&id) {
+                    self.expired.push_back((call, wait));
+                }
+            } else {
+                self.rate_timer = Some(now + wait);
+                break;
+            }
+        }
+    }
+
+    /// The next call whose job gave up waiting for the rate limits, and how long it would have
+    /// waited.
+    pub(crate) fn expired(&mut self) -> Option<(CallId, Duration)> {
+        self.expired.pop_front()
     }
 
     /// A job ended at `now` with `result`: the breaker learns from it, and its slot goes to the
@@ -138,13 +293,7 @@ impl Gate {
             self.transitions.extend(transition);
         }
         self.running = self.running.saturating_sub(1);
-        while self.running < self.max_running {
-            let Some((next, job)) = self.queued.pop_front() else {
-                break;
-            };
-            self.running += 1;
-            out.push_back(Output::Start { id: next, job });
-        }
+        self.pump(now, out);
         Some(owner)
     }
 
@@ -156,7 +305,7 @@ impl Gate {
     /// Its call is gone: a queued job is dropped, a running one cancelled (its result, which
     /// still comes, frees the slot).
     pub(crate) fn withdraw(&mut self, now: Instant, id: JobId, out: &mut VecDeque<Output>) {
-        if let Some(pos) = self.queued.iter().position(|(j, _)| *j == id) {
+        if let Some(pos) = self.queued.iter().position(|q| q.id == id) {
             self.queued.remove(pos);
             self.owners.remove(&id);
             if self.probe == Some(id) {
@@ -194,7 +343,11 @@ impl Gate {
 
     /// When the next retry is due.
     pub(crate) fn next_timer(&self) -> Option<Instant> {
-        self.timers.iter().map(|(at, _)| *at).min()
+        let retry = self.timers.iter().map(|(at, _)| *at).min();
+        match (retry, self.rate_timer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The next breaker transition to report.
@@ -238,6 +391,8 @@ impl Gate {
             "latency_ms": {"p50": pct(50), "p95": pct(95), "samples": sorted.len()},
             "last_first_audio_byte_added_us": s.last_first_byte_us,
             "retries_waiting": self.timers.len(),
+            "queued": self.queued.len(),
+            "rate_limits": self.rates.to_json(),
             "breaker": {
                 "state": state,
                 "failures_in_window": self.breaker.failures_in_window(now),
@@ -245,6 +400,23 @@ impl Gate {
             },
         })
     }
+}
+
+/// The characters of text a job sends to be spoken (what `limits.characters_per_minute` counts).
+fn characters(job: &Job) -> u64 {
+    #[derive(serde::Deserialize)]
+    struct Body<'a> {
+        #[serde(borrow)]
+        text: std::borrow::Cow<'a, str>,
+    }
+    let Job::Speech { request, .. } = job else {
+        return 0;
+    };
+    request
+        .body
+        .as_deref()
+        .and_then(|b| serde_json::from_slice::<Body<'_>>(b).ok())
+        .map_or(0, |b| b.text.chars().count() as u64)
 }
 
 /// What a job's result says about ElevenLabs; `None` for jobs that are not requests to it.
@@ -318,8 +490,9 @@ mod tests {
             cap in 1u64..4, max_queued in 0usize..4, ops in proptest::collection::vec(op(), 0..60),
         ) {
             let breaker = Breaker::new(5, Duration::from_secs(60), Duration::from_secs(30));
-            let mut gate = Gate::new(cap, max_queued, Retry::new(0, 0), breaker);
             let now = Instant::now();
+            let mut gate = Gate::new(cap, max_queued, Retry::new(0, 0), breaker, Rates::new(0, 0, now));
+            let deadline = now + Duration::from_secs(60);
             let done = JobResult::Written(Ok(()));
             let mut out = VecDeque::new();
             let mut started: Vec<JobId> = Vec::new();
@@ -329,7 +502,7 @@ mod tests {
             for (n, op) in ops.into_iter().enumerate() {
                 match op {
                     Op::Submit => {
-                        if let Ok(id) = gate.submit(now, CallId(n as u64), job(), &mut out) {
+                        if let Ok(id) = gate.submit(now, CallId(n as u64), job(), deadline, &mut out) {
                             submitted.push(id);
                         }
                     }

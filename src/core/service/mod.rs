@@ -11,6 +11,7 @@
 //! sessions), then wait until [`Service::poll_timeout`].
 
 pub(crate) mod breaker;
+mod bucket;
 pub(crate) mod gate;
 mod reply;
 pub(crate) mod retry;
@@ -20,7 +21,7 @@ use super::elevenlabs as api;
 use super::event::{FileError, Job, JobId, JobResult, Level, Output};
 use super::tools::{self, Call, Cx, Failure, Memory, Outcome, Reply, Step, Tool, catalog};
 use breaker::Breaker;
-use gate::{Gate, Refused};
+use gate::{Gate, Rates, Refused};
 use retry::Retry;
 use serde_json::json;
 use serde_json::value::RawValue;
@@ -139,7 +140,17 @@ impl Service {
             Duration::from_millis(limits.breaker_cooldown_ms),
         );
         Self {
-            gate: Gate::new(limits.max_concurrent, config.max_queued, retry, breaker),
+            gate: Gate::new(
+                limits.max_concurrent,
+                config.max_queued,
+                retry,
+                breaker,
+                Rates::new(
+                    limits.requests_per_minute,
+                    limits.characters_per_minute,
+                    now,
+                ),
+            ),
             config,
             started: now,
             now,
@@ -173,12 +184,12 @@ impl Service {
                     Ok(args) => args,
                     Err(msg) => return Started::Done(Answer::Tool(Outcome::error(msg))),
                 };
-                if let Some(msg) = self.refusal(tool.name) {
+                if let Some(msg) = reply::refusal(&self.config, tool.name) {
                     return Started::Done(Answer::Tool(Outcome::error(msg)));
                 }
                 (tool.start)(args)
             }
-            Request::Catalog => match self.refusal(catalog::NAME) {
+            Request::Catalog => match reply::refusal(&self.config, catalog::NAME) {
                 Some(why) => return Started::Done(Answer::Refused(why)),
                 None => catalog::start(),
             },
@@ -198,7 +209,7 @@ impl Service {
             Some(outcome) => Started::Done(Answer::Tool(outcome)),
             None => Started::Running(id),
         };
-        self.report_transitions();
+        self.settle_gate();
         started
     }
 
@@ -210,6 +221,8 @@ impl Service {
         self.gate.unschedule(call);
         if let Some(job) = entry.job {
             self.gate.withdraw(self.now, job, &mut self.out);
+            self.gate.pump(self.now, &mut self.out);
+            self.settle_gate();
         }
     }
 
@@ -217,7 +230,7 @@ impl Service {
     pub fn handle_job(&mut self, now: Instant, id: JobId, result: JobResult) {
         self.tick(now);
         let owner = self.gate.finished(self.now, id, &result, &mut self.out);
-        self.report_transitions();
+        self.settle_gate();
         let Some(Some(call)) = owner else {
             return;
         };
@@ -262,7 +275,7 @@ impl Service {
         if let Some(outcome) = self.drive(call, entry, Some(reply)) {
             self.answer(session, call, Answer::Tool(outcome));
         }
-        self.report_transitions();
+        self.settle_gate();
     }
 
     /// A running speech job has received `bytes` audio bytes so far.
@@ -281,9 +294,11 @@ impl Service {
         }
     }
 
-    /// Sends again the jobs whose retry is due at `now`.
+    /// Sends again the jobs whose retry is due at `now`, and starts those the rate limits now
+    /// let through.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tick(now);
+        self.gate.pump(self.now, &mut self.out);
         while let Some(call) = self.gate.due(self.now) {
             let Some(entry) = self.calls.remove(&call) else {
                 continue;
@@ -298,7 +313,7 @@ impl Service {
                 self.answer(session, call, Answer::Tool(outcome));
             }
         }
-        self.report_transitions();
+        self.settle_gate();
     }
 
     // ---- outputs ------------------------------------------------------------------------
@@ -380,7 +395,8 @@ impl Service {
             name,
             max_bytes: self.config.max_read_bytes,
         };
-        let Ok(job) = self.gate.submit(self.now, id, job, &mut self.out) else {
+        let deadline = self.deadline(self.now);
+        let Ok(job) = self.gate.submit(self.now, id, job, deadline, &mut self.out) else {
             let why = "too many requests in flight; try again shortly".to_string();
             return Started::Done(Answer::Refused(why));
         };
@@ -455,7 +471,8 @@ impl Service {
     fn issue(&mut self, id: CallId, mut entry: Entry, job: Job) -> Option<Outcome> {
         entry.last = Some(job.clone());
         entry.sent_at = Some(self.now);
-        match self.gate.submit(self.now, id, job, &mut self.out) {
+        let deadline = self.deadline(entry.started_at);
+        match self.gate.submit(self.now, id, job, deadline, &mut self.out) {
             Ok(job) => {
                 entry.job = Some(job);
                 self.calls.insert(id, entry);
@@ -465,7 +482,38 @@ impl Service {
                 "Too many calls in flight; try again shortly.".to_string(),
             )),
             Err(Refused::Open { until }) => Some(Outcome::error(self.paused(until))),
+            Err(Refused::TooLong {
+                characters,
+                per_minute,
+            }) => Some(Outcome::error(format!(
+                "The text is {characters} characters, more than `limits.characters_per_minute` ({per_minute}) ever lets through: shorten it or raise the limit. Nothing was sent."
+            ))),
         }
+    }
+
+    /// When a call started at `started` must have its job running by.
+    fn deadline(&self, started: Instant) -> Instant {
+        started + Duration::from_millis(self.config.settings.limits.call_deadline_ms)
+    }
+
+    /// Ends the calls whose job gave up waiting for the rate limits; and reports breaker
+    /// transitions, to stderr and to every session at `warning`.
+    fn settle_gate(&mut self) {
+        while let Some((call, wait)) = self.gate.expired() {
+            let Some(entry) = self.calls.remove(&call) else {
+                continue;
+            };
+            let text = format!(
+                "Rate limit: this call would wait {} s for `limits.requests_per_minute` / `limits.characters_per_minute`, past its deadline (`limits.call_deadline_ms`). Nothing was sent; try again later.",
+                wait.as_secs().max(1)
+            );
+            let answer = match entry.work {
+                Work::Call(_) => Answer::Tool(Outcome::error(text)),
+                Work::ReadAudio => Answer::Refused(text),
+            };
+            self.answer(entry.session, call, answer);
+        }
+        self.report_transitions();
     }
 
     /// Why nothing is sent while the breaker is open.
@@ -519,26 +567,6 @@ impl Service {
             Failure::Api(e, _) => api::describe_error(e, self.memory.last_reset),
             Failure::Other(text) => text.clone(),
         }
-    }
-
-    /// Why a validated call cannot run: broken settings first, then the missing key.
-    fn refusal(&self, tool: &str) -> Option<String> {
-        if !self.config.problems.is_empty() {
-            let list: Vec<String> = self
-                .config
-                .problems
-                .iter()
-                .map(ToString::to_string)
-                .collect();
-            return Some(format!(
-                "The mcp-elevenlabs configuration has problems, so `{tool}` cannot run: {}. Fix them (check with `mcp-elevenlabs config list`), then restart the server.",
-                list.join("; ")
-            ));
-        }
-        if self.config.settings.api_key.is_none() {
-            return Some("No ElevenLabs API key: run `mcp-elevenlabs --init` and put the key in the config file, or set ELEVENLABS_API_KEY in the server's environment, then restart the server.".to_string());
-        }
-        None
     }
 
     fn answer(&mut self, session: SessionId, call: CallId, answer: Answer) {

@@ -1,6 +1,8 @@
 //! What a job's result means for its call: the reply the call reads, or the failure the retry
-//! policy judges; and the note a result gets when it took more than one attempt.
+//! policy judges; the note a result gets when it took more than one attempt; and why a call
+//! cannot run at all.
 
+use super::super::Config;
 use super::super::elevenlabs as api;
 use super::super::event::{JobResult, SpeechFailed};
 use super::super::settings::Settings;
@@ -59,4 +61,19 @@ fn api_failure(resp: &api::HttpResponse, now_unix: u64) -> Failure {
         api::parse_error(resp.status, &resp.body),
         api::retry_after_ms(resp, now_unix),
     )
+}
+
+/// Why a validated call cannot run: broken settings first, then the missing key.
+pub(super) fn refusal(config: &Config, tool: &str) -> Option<String> {
+    if !config.problems.is_empty() {
+        let list: Vec<String> = config.problems.iter().map(ToString::to_string).collect();
+        return Some(format!(
+            "The mcp-elevenlabs configuration has problems, so `{tool}` cannot run: {}. Fix them (check with `mcp-elevenlabs config list`), then restart the server.",
+            list.join("; ")
+        ));
+    }
+    if config.settings.api_key.is_none() {
+        return Some("No ElevenLabs API key: run `mcp-elevenlabs --init` and put the key in the config file, or set ELEVENLABS_API_KEY in the server's environment, then restart the server.".to_string());
+    }
+    None
 }

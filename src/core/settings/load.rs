@@ -75,6 +75,22 @@ const KEYS: &[Key] = &[
     ),
     key("limits.max_concurrent", Kind::Int { min: 1, max: 100 }, &[]),
     key(
+        "limits.requests_per_minute",
+        Kind::Int {
+            min: 0,
+            max: 1_000_000,
+        },
+        &[],
+    ),
+    key(
+        "limits.characters_per_minute",
+        Kind::Int {
+            min: 0,
+            max: 100_000_000,
+        },
+        &[],
+    ),
+    key(
         "limits.breaker_failures",
         Kind::Int { min: 1, max: 1000 },
         &[],
@@ -500,6 +516,8 @@ fn set(settings: &mut Settings, path: &str, val: Val) {
         ("limits.max_retries", Val::Int(v)) => limits.max_retries = v,
         ("limits.call_deadline_ms", Val::Int(v)) => limits.call_deadline_ms = v,
         ("limits.max_concurrent", Val::Int(v)) => limits.max_concurrent = v,
+        ("limits.requests_per_minute", Val::Int(v)) => limits.requests_per_minute = v,
+        ("limits.characters_per_minute", Val::Int(v)) => limits.characters_per_minute = v,
         ("limits.breaker_failures", Val::Int(v)) => limits.breaker_failures = v,
         ("limits.breaker_window_ms", Val::Int(v)) => limits.breaker_window_ms = v,
         ("limits.breaker_cooldown_ms", Val::Int(v)) => limits.breaker_cooldown_ms = v,
@@ -543,6 +561,8 @@ pub fn show(settings: &Settings, path: &str) -> String {
         "limits.max_retries" => l.max_retries.to_string(),
         "limits.call_deadline_ms" => l.call_deadline_ms.to_string(),
         "limits.max_concurrent" => l.max_concurrent.to_string(),
+        "limits.requests_per_minute" => l.requests_per_minute.to_string(),
+        "limits.characters_per_minute" => l.characters_per_minute.to_string(),
         "limits.breaker_failures" => l.breaker_failures.to_string(),
         "limits.breaker_window_ms" => l.breaker_window_ms.to_string(),
         "limits.breaker_cooldown_ms" => l.breaker_cooldown_ms.to_string(),
@@ -570,6 +590,8 @@ limits:
   max_retries: 2
   call_deadline_ms: 120000    # no retry is scheduled past this long after a call started
   max_concurrent: 4
+  requests_per_minute: 0      # requests to ElevenLabs a minute; 0 = no limit
+  characters_per_minute: 0    # characters spoken a minute; 0 = no limit
   breaker_failures: 5         # service failures within the window that open the breaker
   breaker_window_ms: 60000
   breaker_cooldown_ms: 30000  # while open nothing is sent; then one test request goes

@@ -88,6 +88,10 @@ pub struct Limits {
     pub call_deadline_ms: u64,
     /// Upstream calls in flight at once.
     pub max_concurrent: u64,
+    /// Requests to ElevenLabs a minute (0: no limit).
+    pub requests_per_minute: u64,
+    /// Characters sent to be spoken a minute (0: no limit).
+    pub characters_per_minute: u64,
     /// Failures within the window that open the circuit breaker.
     pub breaker_failures: u64,
     /// The breaker's counting window.
@@ -147,6 +151,8 @@ impl Default for Settings {
                 max_retries: 2,
                 call_deadline_ms: 120_000,
                 max_concurrent: 4,
+                requests_per_minute: 0,
+                characters_per_minute: 0,
                 breaker_failures: 5,
                 breaker_window_ms: 60_000,
                 breaker_cooldown_ms: 30_000,

@@ -128,6 +128,8 @@ fn encode_settings(s: &Settings) -> Value {
         max_retries,
         call_deadline_ms,
         max_concurrent,
+        requests_per_minute,
+        characters_per_minute,
         breaker_failures,
         breaker_window_ms,
         breaker_cooldown_ms,
@@ -148,6 +150,8 @@ fn encode_settings(s: &Settings) -> Value {
             "max_retries": max_retries,
             "call_deadline_ms": call_deadline_ms,
             "max_concurrent": max_concurrent,
+            "requests_per_minute": requests_per_minute,
+            "characters_per_minute": characters_per_minute,
             "breaker_failures": breaker_failures,
             "breaker_window_ms": breaker_window_ms,
             "breaker_cooldown_ms": breaker_cooldown_ms,
@@ -194,10 +198,20 @@ fn decode_settings(v: &Value) -> Res<Settings> {
                 Some(_) => u64_at(l, lp, "call_deadline_ms")?,
             },
             max_concurrent: u64_at(l, lp, "max_concurrent")?,
+            requests_per_minute: opt_u64_at(l, lp, "requests_per_minute")?,
+            characters_per_minute: opt_u64_at(l, lp, "characters_per_minute")?,
             breaker_failures: u64_at(l, lp, "breaker_failures")?,
             breaker_window_ms: u64_at(l, lp, "breaker_window_ms")?,
             breaker_cooldown_ms: u64_at(l, lp, "breaker_cooldown_ms")?,
             max_inline_bytes: u64_at(l, lp, "max_inline_bytes")?,
         },
     })
+}
+
+/// A limit added after the first traces: 0 (no limit) when a trace does not have it.
+fn opt_u64_at(v: &Value, p: &str, k: &str) -> Res<u64> {
+    match v.get(k) {
+        None => Ok(0),
+        Some(_) => u64_at(v, p, k),
+    }
 }

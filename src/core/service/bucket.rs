@@ -1,0 +1,148 @@
+//! Token buckets for `limits.requests_per_minute` and `limits.characters_per_minute`: at most
+//! that many units a minute, in bursts of up to a minute's worth. Pure and exact: the level is
+//! kept in units × 60,000,000 (one unit refills in 60,000,000 / rate microseconds), refilled from
+//! whole elapsed microseconds, so no rounding drifts however often it is asked.
+
+use std::time::Duration;
+
+/// Microseconds in a minute: the scale of the level.
+const MINUTE_US: u128 = 60_000_000;
+
+/// Why units cannot be taken now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// Enough will have refilled after this long.
+    For(Duration),
+    /// More than the bucket ever holds: never.
+    Never,
+}
+
+/// One token bucket.
+#[derive(Clone, Debug)]
+pub(crate) struct Bucket {
+    per_minute: u64,
+    /// Units × 60,000,000.
+    level: u128,
+}
+
+impl Bucket {
+    /// A full bucket of `per_minute` units a minute (at least 1).
+    pub(crate) fn new(per_minute: u64) -> Self {
+        let per_minute = per_minute.max(1);
+        Self {
+            per_minute,
+            level: u128::from(per_minute) * MINUTE_US,
+        }
+    }
+
+    fn capacity(&self) -> u128 {
+        u128::from(self.per_minute) * MINUTE_US
+    }
+
+    /// Its rate.
+    pub(crate) fn per_minute(&self) -> u64 {
+        self.per_minute
+    }
+
+    /// Whole units available now.
+    pub(crate) fn available(&self) -> u64 {
+        u64::try_from(self.level / MINUTE_US).unwrap_or(u64::MAX)
+    }
+
+    /// Time passed: `elapsed_us` microseconds refill it, up to its capacity.
+    pub(crate) fn refill(&mut self, elapsed_us: u64) {
+        let added = u128::from(elapsed_us) * u128::from(self.per_minute);
+        self.level = (self.level + added).min(self.capacity());
+    }
+
+    /// How long until `units` could be taken (zero: now).
+    pub(crate) fn wait_for(&self, units: u64) -> Wait {
+        let need = u128::from(units) * MINUTE_US;
+        if need > self.capacity() {
+            return Wait::Never;
+        }
+        let deficit = need.saturating_sub(self.level);
+        let us = deficit.div_ceil(u128::from(self.per_minute));
+        Wait::For(Duration::from_micros(u64::try_from(us).unwrap_or(u64::MAX)))
+    }
+
+    /// Takes `units` if they are there.
+    pub(crate) fn take(&mut self, units: u64) -> bool {
+        let need = u128::from(units) * MINUTE_US;
+        if need > self.level {
+            return false;
+        }
+        self.level -= need;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Refill(u64),
+        Take(u64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0u64..120_000_000).prop_map(Op::Refill),
+            (0u64..200).prop_map(Op::Take),
+        ]
+    }
+
+    proptest! {
+        /// Never over capacity; a take succeeds exactly when `wait_for` says zero; after waiting
+        /// what `wait_for` said, the take succeeds; over any stretch no more than the rate plus
+        /// the initial burst is taken.
+        #[test]
+        fn never_over_capacity_nor_rate(rate in 1u64..100, ops in proptest::collection::vec(op(), 0..100)) {
+            let mut b = Bucket::new(rate);
+            let mut elapsed_us: u128 = 0;
+            let mut taken: u128 = 0;
+            for op in ops {
+                match op {
+                    Op::Refill(us) => {
+                        b.refill(us);
+                        elapsed_us += u128::from(us);
+                    }
+                    Op::Take(n) => {
+                        let wait = b.wait_for(n);
+                        let ok = b.clone().take(n);
+                        prop_assert_eq!(ok, wait == Wait::For(Duration::ZERO), "{:?}", wait);
+                        if let Wait::For(d) = wait {
+                            let mut later = b.clone();
+                            later.refill(u64::try_from(d.as_micros()).unwrap());
+                            prop_assert!(later.take(n), "enough after the wait");
+                        } else {
+                            prop_assert!(n > rate);
+                        }
+                        if b.take(n) {
+                            taken += u128::from(n);
+                        }
+                    }
+                }
+                prop_assert!(b.available() <= rate);
+                // A full minute's burst plus what the elapsed time refilled.
+                let allowed = u128::from(rate) + elapsed_us * u128::from(rate) / MINUTE_US;
+                prop_assert!(taken <= allowed, "{taken} > {allowed}");
+            }
+        }
+    }
+
+    #[test]
+    fn refills_at_its_rate() {
+        let mut b = Bucket::new(60); // one a second
+        assert!(b.take(60));
+        assert_eq!(b.wait_for(1), Wait::For(Duration::from_secs(1)));
+        b.refill(500_000);
+        assert_eq!(b.wait_for(1), Wait::For(Duration::from_millis(500)));
+        b.refill(500_000);
+        assert!(b.take(1));
+        assert_eq!(b.wait_for(61), Wait::Never);
+    }
+}
