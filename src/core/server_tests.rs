@@ -1041,3 +1041,57 @@ fn a_text_longer_than_the_character_rate_is_refused_before_sending() {
     );
     assert!(h.jobs.is_empty(), "no speech job");
 }
+
+#[test]
+fn the_concurrency_cap_follows_what_elevenlabs_allows() {
+    let mut config = with_key();
+    config.settings.limits.max_concurrent = 4;
+    let mut h = Harness::new(config);
+    h.init("2025-11-25");
+    h.send(&usage_call(1));
+    let (job, _) = h.jobs.pop().unwrap();
+    let allowed = JobResult::Http(Ok(elevenlabs::HttpResponse {
+        status: 200,
+        headers: vec![("maximum-concurrent-requests".into(), "2".into())],
+        body: SUBSCRIPTION.as_bytes().to_vec(),
+    }));
+    h.server.handle_input(
+        h.now,
+        Input::JobDone {
+            id: job,
+            result: allowed,
+        },
+    );
+    h.drain();
+    for id in 2..=4 {
+        h.send(&usage_call(id));
+    }
+    assert_eq!(h.jobs.len(), 2, "the account allows two at once");
+    // Two running; one of them is refused for concurrency: the cap drops to one.
+    let (job, _) = h.jobs.remove(0);
+    let busy = JobResult::Http(Ok(elevenlabs::HttpResponse {
+        status: 429,
+        headers: vec![],
+        body: br#"{"detail":{"status":"concurrent_limit_exceeded","message":"Too many concurrent requests"}}"#.to_vec(),
+    }));
+    h.server.handle_input(
+        h.now,
+        Input::JobDone {
+            id: job,
+            result: busy,
+        },
+    );
+    h.drain();
+    assert_eq!(
+        h.jobs.len(),
+        1,
+        "the queued call waits: one runs, the cap is one"
+    );
+    let health = h.one(
+        r#"{"jsonrpc":"2.0","id":9,"method":"resources/read","params":{"uri":"health://status"}}"#,
+    );
+    let health: Value =
+        serde_json::from_str(health["result"]["contents"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(health["upstream"]["max_concurrent"]["configured"], 4);
+    assert_eq!(health["upstream"]["max_concurrent"]["effective"], 1);
+}

@@ -108,7 +108,12 @@ impl Rates {
 /// Jobs in flight and waiting, and the timers of calls that wait to retry.
 #[derive(Debug)]
 pub(crate) struct Gate {
+    /// Jobs running at once: `limits.max_concurrent`, lowered to what ElevenLabs allows.
     max_running: usize,
+    /// `limits.max_concurrent`.
+    configured: usize,
+    /// Why the cap was last lowered, not yet reported.
+    lowered: Option<String>,
     max_queued: usize,
     /// Running or queued jobs and the call each serves (`None` once the call is gone).
     owners: BTreeMap<JobId, Option<CallId>>,
@@ -153,8 +158,11 @@ impl Gate {
         breaker: Breaker,
         rates: Rates,
     ) -> Self {
+        let max_running = usize::try_from(max_running).unwrap_or(usize::MAX).max(1);
         Self {
-            max_running: usize::try_from(max_running).unwrap_or(usize::MAX).max(1),
+            max_running,
+            configured: max_running,
+            lowered: None,
             max_queued,
             owners: BTreeMap::new(),
             queued: VecDeque::new(),
@@ -284,6 +292,7 @@ impl Gate {
         out: &mut VecDeque<Output>,
     ) -> Option<Option<CallId>> {
         let owner = self.owners.remove(&id)?;
+        self.learn_cap(result);
         if let Some(health) = health_of(result) {
             let probe = self.probe == Some(id);
             if probe {
@@ -295,6 +304,48 @@ impl Gate {
         self.running = self.running.saturating_sub(1);
         self.pump(now, out);
         Some(owner)
+    }
+
+    /// Follows the concurrency ElevenLabs allows: its `maximum-concurrent-requests` header sets
+    /// the cap (never above `limits.max_concurrent`), and a 429 `concurrent_limit_exceeded` (or
+    /// `too_many_concurrent_requests`) lowers it below the jobs that were running.
+    fn learn_cap(&mut self, result: &JobResult) {
+        let resp = match result {
+            JobResult::Http(Ok(resp)) | JobResult::Speech(Err(SpeechFailed::Status(resp))) => resp,
+            JobResult::Speech(Ok(done)) => &done.head,
+            _ => return,
+        };
+        let allowed = resp
+            .header("maximum-concurrent-requests")
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|n| *n > 0);
+        let cap = if let Some(n) = allowed {
+            n.min(self.configured)
+        } else if resp.status == 429 {
+            let e = super::super::elevenlabs::parse_error(resp.status, &resp.body);
+            let code = e.code.as_deref().unwrap_or_default();
+            if !matches!(
+                code,
+                "concurrent_limit_exceeded" | "too_many_concurrent_requests"
+            ) {
+                return;
+            }
+            self.running.saturating_sub(1).clamp(1, self.max_running)
+        } else {
+            return;
+        };
+        if cap < self.max_running {
+            self.lowered = Some(format!(
+                "ElevenLabs allows {cap} concurrent request(s) on this account: at most {cap} run at once (limits.max_concurrent is {})",
+                self.configured
+            ));
+        }
+        self.max_running = cap;
+    }
+
+    /// Why the concurrency cap was lowered, once.
+    pub(crate) fn lowered(&mut self) -> Option<String> {
+        self.lowered.take()
     }
 
     /// The call a running job serves.
@@ -392,6 +443,7 @@ impl Gate {
             "last_first_audio_byte_added_us": s.last_first_byte_us,
             "retries_waiting": self.timers.len(),
             "queued": self.queued.len(),
+            "max_concurrent": {"configured": self.configured, "effective": self.max_running},
             "rate_limits": self.rates.to_json(),
             "breaker": {
                 "state": state,

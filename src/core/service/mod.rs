@@ -513,6 +513,9 @@ impl Service {
             };
             self.answer(entry.session, call, answer);
         }
+        if let Some(text) = self.gate.lowered() {
+            self.log(Level::Info, text);
+        }
         self.report_transitions();
     }
 
