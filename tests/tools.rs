@@ -917,3 +917,60 @@ fn a_burst_of_server_errors_opens_the_breaker() {
     assert!(stderr.contains("circuit breaker open"), "{stderr}");
     assert!(stderr.contains("circuit breaker closed"), "{stderr}");
 }
+
+/// `output.max_mb` and `output.keep_days` remove this server's oldest files, never the user's.
+#[test]
+fn the_output_directory_stays_within_its_bounds() {
+    let home = Home::new("bounds");
+    let fake = FakeElevenLabs::start(KEY);
+    home.write_config(&format!(
+        "elevenlabs:\n  api_key: {KEY}\n  base_url: {}\noutput:\n  max_mb: 1\n  keep_days: 1\n",
+        fake.url()
+    ));
+    fake.set_stream(StreamConfig {
+        chunks: 2,
+        chunk_bytes: 300_000,
+        ..StreamConfig::default()
+    });
+    let audio = home.audio_dir();
+    std::fs::create_dir_all(&audio).unwrap();
+    std::fs::write(audio.join("mine.mp3"), vec![0u8; 900_000]).unwrap();
+    let old_user_file = audio.join("old-mine.mp3");
+    std::fs::write(&old_user_file, b"x").unwrap();
+    let touch_old = |p: &std::path::Path| {
+        let ok = std::process::Command::new("touch")
+            .args(["-d", "3 days ago"])
+            .arg(p)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    };
+    touch_old(&old_user_file);
+    let mut srv = Server::start(&home, &[]);
+    srv.call(&initialize(1, V));
+    let speak = |srv: &mut Server, id: u64, name: &str| {
+        let args = json!({"text": format!("File {id}."), "filename": name, "raw": true});
+        let r = srv.call(&req(
+            V,
+            id,
+            "tools/call",
+            json!({"name": "speak", "arguments": args}),
+        ));
+        assert_eq!(r["result"]["isError"], false, "{r}");
+    };
+    speak(&mut srv, 2, "one.mp3");
+    speak(&mut srv, 3, "two.mp3");
+    // 1.2 MB of ours > 1 MB: the older goes; the user's 900 KB file is not ours.
+    assert!(!audio.join("one.mp3").exists(), "the oldest of ours went");
+    assert!(audio.join("two.mp3").exists() && audio.join("mine.mp3").exists());
+    // Ours older than keep_days goes too; the user's old file stays.
+    touch_old(&audio.join("two.mp3"));
+    speak(&mut srv, 4, "three.mp3");
+    assert!(!audio.join("two.mp3").exists(), "older than keep_days");
+    assert!(audio.join("three.mp3").exists() && old_user_file.exists());
+    let record = std::fs::read_to_string(home.state_path().with_file_name("outputs.txt")).unwrap();
+    assert_eq!(record, "three.mp3\n");
+    let (status, stderr, _) = srv.finish(Duration::from_secs(10));
+    assert!(status.is_some_and(|st| st.success()), "{stderr}");
+}

@@ -4,6 +4,7 @@
 pub mod files;
 pub mod http_client;
 pub mod log;
+pub mod outputs;
 pub mod stdio;
 #[cfg(feature = "trace")]
 pub mod trace;
@@ -232,6 +233,7 @@ fn spawn_failed(job: &Job) -> core::JobResult {
 struct Runner {
     output_dir: PathBuf,
     state_path: PathBuf,
+    bounds: Arc<outputs::Bounds>,
     ca_file: Option<PathBuf>,
     settings: Settings,
     client: Option<Result<Arc<Client>, String>>,
@@ -241,8 +243,14 @@ struct Runner {
 
 impl Runner {
     fn new(config: &core::Config, paths: &Paths, tx: SyncSender<Input>) -> Self {
+        let output_dir = paths.output_dir(config.settings.output_dir.as_deref());
+        let state_dir = paths.state.parent().unwrap_or(Path::new("."));
+        let s = &config.settings;
+        let bounds =
+            outputs::Bounds::new(&output_dir, state_dir, s.output_max_mb, s.output_keep_days);
         Self {
-            output_dir: paths.output_dir(config.settings.output_dir.as_deref()),
+            bounds: Arc::new(bounds),
+            output_dir,
             state_path: paths.state.clone(),
             ca_file: config.settings.ca_file.as_deref().map(|f| paths.resolve(f)),
             settings: config.settings.clone(),
@@ -275,12 +283,20 @@ impl Runner {
         let tx = self.tx.clone();
         let dir = self.output_dir.clone();
         let state = self.state_path.clone();
+        let bounds = self.bounds.clone();
         thread::Builder::new()
             .name(format!("job-{}", id.0))
             .stack_size(256 * 1024)
             .spawn(move || {
                 let progress = Progress::new(id, &tx);
                 let result = run(job, client, &dir, &state, &cancel, progress);
+                if let core::JobResult::Speech(Ok(core::SpeechDone {
+                    file: Some(name), ..
+                })) = &result
+                {
+                    // Housekeeping: if it fails, files stay; the call has its audio either way.
+                    let _ = bounds.add(name);
+                }
                 let _ = tx.send(Input::JobDone { id, result });
             })
             .map(drop)

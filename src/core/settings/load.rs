@@ -55,6 +55,22 @@ const KEYS: &[Key] = &[
         Kind::Delivery,
         &["ELEVENLABS_MCP_OUTPUT_MODE"],
     ),
+    key(
+        "output.max_mb",
+        Kind::Int {
+            min: 0,
+            max: 1_000_000,
+        },
+        &[],
+    ),
+    key(
+        "output.keep_days",
+        Kind::Int {
+            min: 0,
+            max: 36_500,
+        },
+        &[],
+    ),
     key("player", Kind::Argv, &[]),
     key(
         "limits.request_timeout_ms",
@@ -511,6 +527,8 @@ fn set(settings: &mut Settings, path: &str, val: Val) {
         ("elevenlabs.ca_file", Val::Str(s)) => settings.ca_file = Some(s),
         ("output.dir", Val::Str(s)) => settings.output_dir = Some(s),
         ("output.delivery", Val::Delivery(d)) => settings.delivery = d,
+        ("output.max_mb", Val::Int(v)) => settings.output_max_mb = v,
+        ("output.keep_days", Val::Int(v)) => settings.output_keep_days = v,
         ("player", Val::List(argv)) => settings.player = argv,
         ("limits.request_timeout_ms", Val::Int(v)) => limits.request_timeout_ms = v,
         ("limits.max_retries", Val::Int(v)) => limits.max_retries = v,
@@ -550,6 +568,8 @@ pub fn show(settings: &Settings, path: &str) -> String {
             .clone()
             .unwrap_or_else(|| "(data dir)/mcp-elevenlabs/audio".to_string()),
         "output.delivery" => settings.delivery.as_str().to_string(),
+        "output.max_mb" => settings.output_max_mb.to_string(),
+        "output.keep_days" => settings.output_keep_days.to_string(),
         "player" => {
             if settings.player.is_empty() {
                 "[] (auto-detect)".to_string()
@@ -572,31 +592,7 @@ pub fn show(settings: &Settings, path: &str) -> String {
 }
 
 /// The commented template `config init` writes.
-pub const TEMPLATE: &str = r#"# mcp-elevenlabs configuration. Every key is optional; environment variables win over this file.
-# Reference: https://github.com/mcp-elevenlabs/mcp-elevenlabs#configuration
-elevenlabs:
-  api_key: ""                 # or set ELEVENLABS_API_KEY
-  default_voice_id: ""        # empty: Rachel (21m00Tcm4TlvDq8ikWAM); `set_default_voice` stores its choice in the state file
-  model: "eleven_flash_v2_5"
-  optimize_streaming: true    # stream audio as it is generated
-  base_url: "https://api.elevenlabs.io"   # or us, eu, in, sg (data residency)
-  ca_file: ""                 # PEM file of extra CA certificates (TLS-inspecting proxies)
-output:
-  dir: ""                     # empty: $XDG_DATA_HOME/mcp-elevenlabs/audio
-  delivery: "file"            # file | inline | play
-player: []                    # argv of a program that reads audio on stdin; empty = auto-detect
-limits:
-  request_timeout_ms: 30000   # connect and each wait for bytes, not a whole stream
-  max_retries: 2
-  call_deadline_ms: 120000    # no retry is scheduled past this long after a call started
-  max_concurrent: 4
-  requests_per_minute: 0      # requests to ElevenLabs a minute; 0 = no limit
-  characters_per_minute: 0    # characters spoken a minute; 0 = no limit
-  breaker_failures: 5         # service failures within the window that open the breaker
-  breaker_window_ms: 60000
-  breaker_cooldown_ms: 30000  # while open nothing is sent; then one test request goes
-  max_inline_bytes: 4194304   # largest audio returned inline (delivery: inline); 4 MiB
-"#;
+pub const TEMPLATE: &str = include_str!("template.yaml");
 
 #[cfg(test)]
 mod tests {

@@ -121,6 +121,10 @@ pub struct Settings {
     pub output_dir: Option<String>,
     /// `output.delivery`.
     pub delivery: Delivery,
+    /// `output.max_mb`: the audio this server keeps in the output directory (0: no bound).
+    pub output_max_mb: u64,
+    /// `output.keep_days`: audio older than this is removed (0: kept).
+    pub output_keep_days: u64,
     /// `player`: argv of a program reading audio on stdin; empty means auto-detect.
     pub player: Vec<String>,
     /// `limits.*`.
@@ -145,6 +149,8 @@ impl Default for Settings {
             ca_file: None,
             output_dir: None,
             delivery: Delivery::File,
+            output_max_mb: 1024,
+            output_keep_days: 0,
             player: Vec::new(),
             limits: Limits {
                 request_timeout_ms: 30_000,

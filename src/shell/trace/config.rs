@@ -120,6 +120,8 @@ fn encode_settings(s: &Settings) -> Value {
         ca_file,
         output_dir,
         delivery,
+        output_max_mb,
+        output_keep_days,
         player,
         limits,
     } = s;
@@ -144,6 +146,8 @@ fn encode_settings(s: &Settings) -> Value {
         "ca_file": ca_file,
         "output_dir": output_dir,
         "delivery": delivery.as_str(),
+        "output_max_mb": output_max_mb,
+        "output_keep_days": output_keep_days,
         "player": player,
         "limits": {
             "request_timeout_ms": request_timeout_ms,
@@ -188,6 +192,11 @@ fn decode_settings(v: &Value) -> Res<Settings> {
         ca_file: opt_str_at(v, p, "ca_file")?,
         output_dir: opt_str_at(v, p, "output_dir")?,
         delivery,
+        output_max_mb: match v.get("output_max_mb") {
+            None => Settings::default().output_max_mb,
+            Some(_) => u64_at(v, p, "output_max_mb")?,
+        },
+        output_keep_days: opt_u64_at(v, p, "output_keep_days")?,
         player,
         limits: Limits {
             request_timeout_ms: u64_at(l, lp, "request_timeout_ms")?,
