@@ -48,6 +48,13 @@ const TEMPLATES: &[&str] = &[
 
 /// One line of garbage (without its newline).
 fn garbage(rng: &mut Rng, n: usize) -> Vec<u8> {
+    if n % 10_000 == 5_000 {
+        // A line over the 1 MiB limit, every 10,000th line.
+        let mut line = br#"{"jsonrpc":"2.0","id":9,"method":"ping","params":{"x":""#.to_vec();
+        line.extend(std::iter::repeat_n(b'a', (1 << 20) + 100));
+        line.extend(br#""}}"#);
+        return line;
+    }
     let base = TEMPLATES[rng.below(TEMPLATES.len())].as_bytes().to_vec();
     match rng.below(10) {
         // Byte flips, some into invalid UTF-8.
@@ -85,13 +92,6 @@ fn garbage(rng: &mut Rng, n: usize) -> Vec<u8> {
             ["\"p\"", "[]", "1", "{\"name\":[]}"][rng.below(4)],
         )
         .into_bytes(),
-        // A line over the 1 MiB limit, now and then.
-        7 if n % 10_000 == 0 => {
-            let mut line = br#"{"jsonrpc":"2.0","id":9,"method":"ping","params":{"x":""#.to_vec();
-            line.extend(std::iter::repeat_n(b'a', (1 << 20) + 100));
-            line.extend(br#""}}"#);
-            line
-        }
         _ => base,
     }
 }

@@ -17,7 +17,7 @@ pub(crate) fn parse(s: &str) -> Option<u64> {
     if parts.next()? != "GMT" || parts.next().is_some() || hms.next().is_some() {
         return None;
     }
-    if !(1..=31).contains(&day) || year < 1970 || h > 23 || m > 59 || sec > 60 {
+    if !(1..=31).contains(&day) || !(1970..=9999).contains(&year) || h > 23 || m > 59 || sec > 60 {
         return None;
     }
     Some(days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + sec)
@@ -58,6 +58,7 @@ mod tests {
             "Sun, 06 Nov 1994 25:49:37 GMT",
             "Sun, 06 Nov 1994 08:49 GMT",
             "Sun, 06 Nov 1994 08:49:37 GMT extra",
+            "Sun, 06 Nov 99999999999999999 08:49:37 GMT",
         ] {
             assert_eq!(parse(bad), None, "{bad}");
         }

@@ -78,6 +78,8 @@ impl Server {
                     format!("shutting down: cancelled {in_flight} request(s) still in flight");
                 self.log(Level::Warning, message);
                 self.session.cancel_all(&mut self.service);
+                // A cancel may free a slot and settle queued calls: their answers still route.
+                self.route();
             }
         }
     }

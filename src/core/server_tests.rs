@@ -1095,3 +1095,54 @@ fn the_concurrency_cap_follows_what_elevenlabs_allows() {
     assert_eq!(health["upstream"]["max_concurrent"]["configured"], 4);
     assert_eq!(health["upstream"]["max_concurrent"]["effective"], 1);
 }
+
+#[test]
+fn jobs_queued_before_the_breaker_opened_are_not_sent() {
+    let mut config = fragile();
+    config.settings.limits.max_concurrent = 1;
+    let mut h = Harness::new(config);
+    h.init("2025-11-25");
+    for id in 1..=4 {
+        h.send(&usage_call(id));
+    }
+    assert_eq!(h.jobs.len(), 1, "one at a time");
+    for _ in 0..3 {
+        let (job, _) = h.jobs.remove(0);
+        h.server.handle_input(
+            h.now,
+            Input::JobDone {
+                id: job,
+                result: server_error(),
+            },
+        );
+        h.drain();
+    }
+    assert!(
+        h.jobs.is_empty(),
+        "the fourth call is not sent once the breaker is open"
+    );
+    assert_eq!(h.server.in_flight(), 0, "it was answered");
+}
+
+#[test]
+fn a_call_waiting_for_a_slot_fails_at_its_deadline() {
+    let mut config = with_key();
+    config.settings.limits.max_concurrent = 1;
+    config.settings.limits.call_deadline_ms = 5_000;
+    let mut h = Harness::new(config);
+    h.init("2025-11-25");
+    h.send(&usage_call(1));
+    h.send(&usage_call(2));
+    assert_eq!(h.jobs.len(), 1);
+    assert_eq!(
+        h.server.poll_timeout(),
+        Some(h.now + Duration::from_secs(5))
+    );
+    h.now += Duration::from_secs(5);
+    h.server.handle_timeout(h.now);
+    let r = h.drain().remove(0);
+    assert_eq!(r["id"], 2);
+    let text = r["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("waited for a free slot"), "{text}");
+    assert_eq!(h.server.in_flight(), 1, "the first call still runs");
+}

@@ -290,12 +290,16 @@ impl Runner {
             .spawn(move || {
                 let progress = Progress::new(id, &tx);
                 let result = run(job, client, &dir, &state, &cancel, progress);
-                if let core::JobResult::Speech(Ok(core::SpeechDone {
-                    file: Some(name), ..
-                })) = &result
-                {
-                    // Housekeeping: if it fails, files stay; the call has its audio either way.
-                    let _ = bounds.add(name);
+                let saved = match &result {
+                    core::JobResult::Speech(Ok(core::SpeechDone {
+                        file: Some(name), ..
+                    })) => Some(name.clone()),
+                    _ => None,
+                };
+                if let Some(name) = saved {
+                    // Before the reply, so that it is done before the process may exit (a pass
+                    // is one stat per recorded file). If it fails, files stay.
+                    let _ = bounds.add(&name);
                 }
                 let _ = tx.send(Input::JobDone { id, result });
             })

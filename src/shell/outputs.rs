@@ -1,21 +1,24 @@
 //! Bounds on the output directory (`output.max_mb`, `output.keep_days`). The server removes only
-//! files it wrote itself: it keeps their names in a record in its state directory
-//! (`outputs.txt`, one name a line), never judging a file by its name or extension. Age is the
-//! file's modification time; the oldest go first. A file the user moved, renamed or deleted is
-//! simply forgotten.
+//! files it wrote itself: it records each one in its state directory (`outputs.txt`, one line
+//! a file: its identity, size and full path), never judging a file by its name or extension,
+//! and it removes a recorded file only if it is still in this output directory as the same file
+//! (inode on Unix, modification time elsewhere) of the same size: a file the user replaced under
+//! the same name is theirs. Age is the modification time; the oldest go first. A file that is gone, moved or
+//! replaced is forgotten. With both bounds off nothing is recorded.
 //!
-//! Several server processes sharing one output directory each rewrite the record: a name one of
-//! them adds while another rewrites can be lost from it, and that file is then never removed (the
-//! safe way to fail). Within one process a lock keeps the record whole.
+//! Several server processes sharing the state directory each rewrite the record: a line one of
+//! them adds while another rewrites can be lost, and that file is then never removed (the safe way
+//! to fail). Within one process a lock keeps the record whole.
 
 use super::files::write_atomic;
+use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Names kept in the record at most: beyond it the oldest are forgotten (never removed).
+/// Files kept in the record at most: beyond it the oldest are forgotten (never removed).
 const MAX_RECORDED: usize = 100_000;
 
 /// The bounds and where their record lives.
@@ -30,6 +33,48 @@ pub struct Bounds {
     lock: Mutex<()>,
 }
 
+/// One recorded file, with its modification time now.
+struct Entry {
+    id: u64,
+    size: u64,
+    path: PathBuf,
+    modified: u64,
+}
+
+impl Entry {
+    /// A record line, if its file is still the one recorded.
+    fn parse(line: &str) -> Option<Self> {
+        let mut parts = line.splitn(3, '\t');
+        let id: u64 = parts.next()?.parse().ok()?;
+        let size: u64 = parts.next()?.parse().ok()?;
+        let now = Self::of(Path::new(parts.next()?))?;
+        (now.id == id && now.size == size).then_some(now)
+    }
+
+    /// The file at `path` as it is now.
+    fn of(path: &Path) -> Option<Self> {
+        let meta = fs::symlink_metadata(path)
+            .ok()
+            .filter(fs::Metadata::is_file)?;
+        let modified = meta
+            .modified()
+            .ok()?
+            .duration_since(UNIX_EPOCH)
+            .ok()?
+            .as_secs();
+        #[cfg(unix)]
+        let id = std::os::unix::fs::MetadataExt::ino(&meta);
+        #[cfg(not(unix))]
+        let id = modified;
+        Some(Self {
+            id,
+            size: meta.len(),
+            path: path.to_path_buf(),
+            modified,
+        })
+    }
+}
+
 impl Bounds {
     /// Bounds for the audio in `dir`, recorded in `state_dir/outputs.txt`.
     pub fn new(dir: &Path, state_dir: &Path, max_mb: u64, keep_days: u64) -> Self {
@@ -42,50 +87,53 @@ impl Bounds {
         }
     }
 
-    /// Records the new file `name`, then removes this server's oldest files until the rest are
-    /// within the bounds (never `name` itself). Returns the names removed.
-    pub fn add(&self, name: &str) -> io::Result<Vec<String>> {
+    /// Records the new file `name`, then removes this server's oldest files in this directory
+    /// until the rest are within the bounds (never `name` itself). Returns the paths removed.
+    pub fn add(&self, name: &str) -> io::Result<Vec<PathBuf>> {
+        if self.max_bytes.is_none() && self.keep.is_none() {
+            return Ok(Vec::new());
+        }
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let text = match fs::read_to_string(&self.record) {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(e),
         };
-        let mut files: Vec<(String, u64, SystemTime)> = Vec::new();
-        for line in text.lines().chain([name]) {
-            if !plain(line) || files.iter().any(|(n, _, _)| n == line) {
-                continue;
-            }
-            let Ok(meta) = fs::metadata(self.dir.join(line)) else {
-                continue; // gone: forgotten
-            };
-            let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-            files.push((line.to_string(), meta.len(), modified));
-        }
-        files.sort_by_key(|(_, _, modified)| *modified);
-        let now = SystemTime::now();
-        let mut total: u64 = files.iter().map(|(_, size, _)| size).sum();
+        let new = self.dir.join(name);
+        let mut seen = HashSet::new();
+        let mut entries: Vec<Entry> = text
+            .lines()
+            .filter_map(Entry::parse)
+            .filter(|e| e.path != new && seen.insert(e.path.clone()))
+            .collect();
+        entries.extend(Entry::of(&new));
+        entries.sort_by_key(|e| e.modified);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let ours = |e: &Entry| e.path.parent() == Some(self.dir.as_path());
+        let mut total: u64 = entries.iter().filter(|e| ours(e)).map(|e| e.size).sum();
         let mut removed = Vec::new();
-        files.retain(|(n, size, modified)| {
-            let old = self
-                .keep
-                .is_some_and(|keep| now.duration_since(*modified).unwrap_or_default() > keep);
-            let over = self.max_bytes.is_some_and(|max| total > max);
-            if n == name || !(old || over) {
+        entries.retain(|e| {
+            if !ours(e) || e.path == new {
                 return true;
             }
-            if fs::remove_file(self.dir.join(n)).is_err() {
-                return true; // try again next time
+            let old = self
+                .keep
+                .is_some_and(|k| now.saturating_sub(e.modified) > k.as_secs());
+            let over = self.max_bytes.is_some_and(|max| total > max);
+            if !(old || over) || fs::remove_file(&e.path).is_err() {
+                return true;
             }
-            total -= size;
-            removed.push(n.clone());
+            total -= e.size;
+            removed.push(e.path.clone());
             false
         });
-        let skip = files.len().saturating_sub(MAX_RECORDED);
+        let skip = entries.len().saturating_sub(MAX_RECORDED);
         let mut out = String::new();
-        for (n, _, _) in &files[skip..] {
-            out.push_str(n);
-            out.push('\n');
+        for e in &entries[skip..] {
+            out.push_str(&format!("{}\t{}\t{}\n", e.id, e.size, e.path.display()));
         }
         if let Some(parent) = self.record.parent() {
             fs::create_dir_all(parent)?;
@@ -93,11 +141,6 @@ impl Bounds {
         write_atomic(&self.record, out.as_bytes())?;
         Ok(removed)
     }
-}
-
-/// A plain file name (what the server writes): no separators, not hidden.
-fn plain(name: &str) -> bool {
-    !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\'])
 }
 
 #[cfg(test)]
@@ -113,17 +156,27 @@ mod tests {
         let bounds = Bounds::new(&dir, &state, 1, 0);
         write("mine.mp3", 900_000); // the user's, never recorded
         write("a.mp3", 600_000);
-        assert_eq!(bounds.add("a.mp3").unwrap(), Vec::<String>::new());
-        std::thread::sleep(Duration::from_millis(20));
+        assert!(bounds.add("a.mp3").unwrap().is_empty());
         write("b.mp3", 600_000);
-        assert_eq!(bounds.add("b.mp3").unwrap(), vec!["a.mp3".to_string()]);
+        assert_eq!(bounds.add("b.mp3").unwrap(), vec![dir.join("a.mp3")]);
         assert!(dir.join("mine.mp3").exists() && dir.join("b.mp3").exists());
-        // A file bigger than the bound alone is kept: it is the one just written.
+        // The user replaces a recorded file with their own under the same name: it is theirs.
+        write("b.mp3", 700_000);
         write("c.mp3", 2_000_000);
-        assert_eq!(bounds.add("c.mp3").unwrap(), vec!["b.mp3".to_string()]);
-        assert_eq!(
-            fs::read_to_string(state.join("outputs.txt")).unwrap(),
-            "c.mp3\n"
+        assert!(
+            bounds.add("c.mp3").unwrap().is_empty(),
+            "b.mp3 is no longer ours"
+        );
+        assert!(dir.join("b.mp3").exists());
+        let record = fs::read_to_string(state.join("outputs.txt")).unwrap();
+        assert_eq!(record.lines().count(), 1, "{record}");
+        assert!(record.trim_end().ends_with("c.mp3"), "{record}");
+        // Off: nothing recorded, nothing removed.
+        assert!(
+            Bounds::new(&dir, &state, 0, 0)
+                .add("c.mp3")
+                .unwrap()
+                .is_empty()
         );
         fs::remove_dir_all(&base).unwrap();
     }

@@ -114,6 +114,16 @@ impl Breaker {
             .count()
     }
 
+    /// Whether a request would be refused at `now` (and until when; `None`: a probe is out),
+    /// without changing anything: a request that may become the probe is not refused.
+    pub(crate) fn refuses(&self, now: Instant) -> Option<Option<Instant>> {
+        match self.state {
+            State::Open { until } if now < until => Some(Some(until)),
+            State::HalfOpen => Some(None),
+            _ => None,
+        }
+    }
+
     /// Whether a request may be sent at `now`; the transition to half-open, if this is it.
     pub(crate) fn admit(&mut self, now: Instant) -> (Admit, Option<Transition>) {
         match self.state {

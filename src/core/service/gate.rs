@@ -30,6 +30,17 @@ pub(crate) enum Refused {
     TooLong { characters: u64, per_minute: u64 },
 }
 
+/// Why a queued job will not run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Expiry {
+    /// The rate limits would hold it this long, past its call's deadline.
+    Rate(Duration),
+    /// Its call's deadline passed while it waited for a free slot.
+    Deadline,
+    /// The breaker opened while it waited (until then; `None`: a probe is out).
+    Breaker(Option<Instant>),
+}
+
 /// A job waiting for a slot or for the rate limits.
 #[derive(Debug)]
 struct Queued {
@@ -121,8 +132,10 @@ pub(crate) struct Gate {
     rates: Rates,
     /// When the job at the front of the queue has waited out the rate limits.
     rate_timer: Option<Instant>,
-    /// Calls whose job would have waited for the rate limits past their deadline, and the wait.
-    expired: VecDeque<(CallId, Duration)>,
+    /// Calls whose queued job will not run, and why.
+    expired: VecDeque<(CallId, Expiry)>,
+    /// When each running job started, for the upstream latency.
+    started: BTreeMap<JobId, Instant>,
     running: usize,
     next_job: u64,
     /// Calls waiting to retry, and when.
@@ -169,6 +182,7 @@ impl Gate {
             rates,
             rate_timer: None,
             expired: VecDeque::new(),
+            started: BTreeMap::new(),
             running: 0,
             next_job: 0,
             timers: Vec::new(),
@@ -210,21 +224,14 @@ impl Gate {
         if !now_ready && self.queued.len() >= self.max_queued {
             return Err(Refused::Full);
         }
-        let mut probe = false;
-        if upstream {
-            let (admit, transition) = self.breaker.admit(now);
-            self.transitions.extend(transition);
-            match admit {
-                Admit::Yes => {}
-                Admit::Probe => probe = true,
-                Admit::No { until } => return Err(Refused::Open { until }),
-            }
+        // While the breaker is open nothing waits for it: the call fails at once. The breaker
+        // admits (and picks its probe) when the job starts, so jobs queued before it opened
+        // are held back too.
+        if let (true, Some(until)) = (upstream, self.breaker.refuses(now)) {
+            return Err(Refused::Open { until });
         }
         let id = JobId(self.next_job);
         self.next_job += 1;
-        if probe {
-            self.probe = Some(id);
-        }
         self.owners.insert(id, Some(call));
         self.queued.push_back(Queued {
             id,
@@ -236,11 +243,22 @@ impl Gate {
         Ok(id)
     }
 
-    /// Starts queued jobs while a slot is free and the rate limits let the first one through;
-    /// a first job that would wait past its deadline fails instead (see [`Gate::expired`]).
+    /// Starts queued jobs, first in first out, while a slot is free, the rate limits let the
+    /// first one through and the breaker admits it. A first job that the breaker refuses, or that
+    /// would wait past its deadline, fails instead (see [`Gate::expired`]).
     pub(crate) fn pump(&mut self, now: Instant, out: &mut VecDeque<Output>) {
         self.rates.refill(now);
         self.rate_timer = None;
+        // Jobs whose deadline passed while they waited for a slot.
+        let mut i = 0;
+        while i < self.queued.len() {
+            if self.queued[i].deadline <= now {
+                let q = self.queued.remove(i).map(|q| q.id);
+                self.expire(q, Expiry::Deadline);
+            } else {
+                i += 1;
+            }
+        }
         while self.running < self.max_running {
             let Some(front) = self.queued.front() else {
                 break;
@@ -250,34 +268,53 @@ impl Gate {
                 Wait::For(d) => d,
                 Wait::Never => Duration::MAX,
             };
-            if wait.is_zero() {
-                self.rates.take(u64::from(upstream), front.characters);
-                let Some(Queued { id, job, .. }) = self.queued.pop_front() else {
-                    break;
-                };
-                self.running += 1;
-                out.push_back(Output::Start { id, job });
-            } else if now.checked_add(wait).is_none_or(|at| at > front.deadline) {
-                let Some(Queued { id, .. }) = self.queued.pop_front() else {
-                    break;
-                };
-                if self.probe == Some(id) {
-                    self.probe = None;
-                    self.breaker.abandon_probe(now);
+            if !wait.is_zero() {
+                if now.checked_add(wait).is_none_or(|at| at > front.deadline) {
+                    let q = self.queued.pop_front().map(|q| q.id);
+                    self.expire(q, Expiry::Rate(wait));
+                    continue;
                 }
-                if let Some(Some(call)) = self.owners.remove(&id) {
-                    self.expired.push_back((call, wait));
-                }
-            } else {
                 self.rate_timer = Some(now + wait);
                 break;
             }
+            let Some(Queued {
+                id,
+                job,
+                characters,
+                ..
+            }) = self.queued.pop_front()
+            else {
+                break;
+            };
+            if upstream {
+                let (admit, transition) = self.breaker.admit(now);
+                self.transitions.extend(transition);
+                match admit {
+                    Admit::Yes => {}
+                    Admit::Probe => self.probe = Some(id),
+                    Admit::No { until } => {
+                        self.expire(Some(id), Expiry::Breaker(until));
+                        continue;
+                    }
+                }
+            }
+            self.rates.take(u64::from(upstream), characters);
+            self.running += 1;
+            self.started.insert(id, now);
+            out.push_back(Output::Start { id, job });
         }
     }
 
-    /// The next call whose job gave up waiting for the rate limits, and how long it would have
-    /// waited.
-    pub(crate) fn expired(&mut self) -> Option<(CallId, Duration)> {
+    /// A queued job that will not run: its call is told why.
+    fn expire(&mut self, id: Option<JobId>, why: Expiry) {
+        let Some(id) = id else { return };
+        if let Some(Some(call)) = self.owners.remove(&id) {
+            self.expired.push_back((call, why));
+        }
+    }
+
+    /// The next call whose job will not run, and why.
+    pub(crate) fn expired(&mut self) -> Option<(CallId, Expiry)> {
         self.expired.pop_front()
     }
 
@@ -292,6 +329,10 @@ impl Gate {
         out: &mut VecDeque<Output>,
     ) -> Option<Option<CallId>> {
         let owner = self.owners.remove(&id)?;
+        let started = self.started.remove(&id);
+        if matches!(result, JobResult::Http(_) | JobResult::Speech(_)) {
+            self.record_reply(started.map(|at| now.saturating_duration_since(at)));
+        }
         self.learn_cap(result);
         if let Some(health) = health_of(result) {
             let probe = self.probe == Some(id);
@@ -321,6 +362,9 @@ impl Gate {
             .filter(|n| *n > 0);
         let cap = if let Some(n) = allowed {
             n.min(self.configured)
+        } else if (200..300).contains(&resp.status) {
+            // Without the header, a success gives back one slot a 429 took.
+            (self.max_running + 1).min(self.configured)
         } else if resp.status == 429 {
             let e = super::super::elevenlabs::parse_error(resp.status, &resp.body);
             let code = e.code.as_deref().unwrap_or_default();
@@ -335,8 +379,13 @@ impl Gate {
             return;
         };
         if cap < self.max_running {
+            let why = if allowed.is_some() {
+                "ElevenLabs allows"
+            } else {
+                "ElevenLabs refused a request for concurrency: trying"
+            };
             self.lowered = Some(format!(
-                "ElevenLabs allows {cap} concurrent request(s) on this account: at most {cap} run at once (limits.max_concurrent is {})",
+                "{why} {cap} concurrent request(s): at most {cap} run at once (limits.max_concurrent is {})",
                 self.configured
             ));
         }
@@ -394,11 +443,15 @@ impl Gate {
 
     /// When the next retry is due.
     pub(crate) fn next_timer(&self) -> Option<Instant> {
-        let retry = self.timers.iter().map(|(at, _)| *at).min();
-        match (retry, self.rate_timer) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let deadline = self.queued.iter().map(|q| q.deadline).min();
+        [
+            self.timers.iter().map(|(at, _)| *at).min(),
+            self.rate_timer,
+            deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The next breaker transition to report.
@@ -406,8 +459,8 @@ impl Gate {
         self.transitions.pop_front()
     }
 
-    /// An upstream job's reply arrived `latency` after it was sent.
-    pub(crate) fn record_reply(&mut self, latency: Option<Duration>) {
+    /// An upstream job's reply arrived `latency` after it started.
+    fn record_reply(&mut self, latency: Option<Duration>) {
         self.stats.calls += 1;
         if let Some(l) = latency {
             let ms = u64::try_from(l.as_millis()).unwrap_or(u64::MAX);

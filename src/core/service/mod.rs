@@ -21,7 +21,7 @@ use super::elevenlabs as api;
 use super::event::{FileError, Job, JobId, JobResult, Level, Output};
 use super::tools::{self, Call, Cx, Failure, Memory, Outcome, Reply, Step, Tool, catalog};
 use breaker::Breaker;
-use gate::{Gate, Rates, Refused};
+use gate::{Expiry, Gate, Rates, Refused};
 use retry::Retry;
 use serde_json::json;
 use serde_json::value::RawValue;
@@ -101,8 +101,6 @@ struct Entry {
     attempt: u32,
     /// The job to send again on a retry.
     last: Option<Job>,
-    /// When the current job was sent.
-    sent_at: Option<Instant>,
     /// When the call started: no retry is scheduled past `limits.call_deadline_ms` from it.
     started_at: Instant,
 }
@@ -202,7 +200,6 @@ impl Service {
             job: None,
             attempt: 0,
             last: None,
-            sent_at: None,
             started_at: self.now,
         };
         let started = match self.drive(id, entry, None) {
@@ -248,12 +245,6 @@ impl Service {
             return self.answer(entry.session, call, Answer::Audio(answer));
         }
         let upstream = matches!(result, JobResult::Http(_) | JobResult::Speech(_));
-        if upstream {
-            let latency = entry
-                .sent_at
-                .map(|at| self.now.saturating_duration_since(at));
-            self.gate.record_reply(latency);
-        }
         if let JobResult::Speech(Ok(done)) = &result {
             if let Some(us) = done.first_byte_us {
                 self.gate.stats.last_first_byte_us = Some(us);
@@ -406,7 +397,6 @@ impl Service {
             job: Some(job),
             attempt: 0,
             last: None,
-            sent_at: None,
             started_at: self.now,
         };
         self.calls.insert(id, entry);
@@ -470,25 +460,23 @@ impl Service {
     /// Starts `job` for a call and remembers it for a retry.
     fn issue(&mut self, id: CallId, mut entry: Entry, job: Job) -> Option<Outcome> {
         entry.last = Some(job.clone());
-        entry.sent_at = Some(self.now);
         let deadline = self.deadline(entry.started_at);
-        match self.gate.submit(self.now, id, job, deadline, &mut self.out) {
+        let text = match self.gate.submit(self.now, id, job, deadline, &mut self.out) {
             Ok(job) => {
                 entry.job = Some(job);
                 self.calls.insert(id, entry);
-                None
+                return None;
             }
-            Err(Refused::Full) => Some(Outcome::error(
-                "Too many calls in flight; try again shortly.".to_string(),
-            )),
-            Err(Refused::Open { until }) => Some(Outcome::error(self.paused(until))),
+            Err(Refused::Full) => "Too many calls in flight; try again shortly.".to_string(),
+            Err(Refused::Open { until }) => self.paused(until),
             Err(Refused::TooLong {
                 characters,
                 per_minute,
-            }) => Some(Outcome::error(format!(
+            }) => format!(
                 "The text is {characters} characters, more than `limits.characters_per_minute` ({per_minute}) ever lets through: shorten it or raise the limit. Nothing was sent."
-            ))),
-        }
+            ),
+        };
+        Some(reply::attempts(Outcome::error(text), entry.attempt))
     }
 
     /// When a call started at `started` must have its job running by.
@@ -496,17 +484,30 @@ impl Service {
         started + Duration::from_millis(self.config.settings.limits.call_deadline_ms)
     }
 
-    /// Ends the calls whose job gave up waiting for the rate limits; and reports breaker
-    /// transitions, to stderr and to every session at `warning`.
+    /// Ends the calls whose queued job will not run; and reports breaker transitions, to stderr
+    /// and to every session at `warning`.
     fn settle_gate(&mut self) {
-        while let Some((call, wait)) = self.gate.expired() {
+        while let Some((call, why)) = self.gate.expired() {
             let Some(entry) = self.calls.remove(&call) else {
                 continue;
             };
-            let text = format!(
-                "Rate limit: this call would wait {} s for `limits.requests_per_minute` / `limits.characters_per_minute`, past its deadline (`limits.call_deadline_ms`). Nothing was sent; try again later.",
-                wait.as_secs().max(1)
-            );
+            let deadline = self.config.settings.limits.call_deadline_ms;
+            let text = match why {
+                Expiry::Rate(wait) => format!(
+                    "Rate limit: this call would wait {} s for `limits.requests_per_minute` / `limits.characters_per_minute`, past its deadline (`limits.call_deadline_ms`: {deadline} ms). Nothing was sent; try again later.",
+                    wait.as_millis().div_ceil(1000)
+                ),
+                Expiry::Deadline => format!(
+                    "This call waited for a free slot (`limits.max_concurrent`) until its deadline (`limits.call_deadline_ms`: {deadline} ms) passed. Nothing was sent; try again when fewer calls are running."
+                ),
+                Expiry::Breaker(until) => self.paused(until),
+            };
+            let text = match &entry.work {
+                Work::Call(_) if entry.attempt > 0 => {
+                    format!("{text} ({} attempts.)", entry.attempt + 1)
+                }
+                _ => text,
+            };
             let answer = match entry.work {
                 Work::Call(_) => Answer::Tool(Outcome::error(text)),
                 Work::ReadAudio => Answer::Refused(text),
@@ -535,9 +536,8 @@ impl Service {
                     .as_millis()
                     .div_ceil(1000);
                 format!(
-                    "ElevenLabs failed {} times within {} s, so this server is pausing its requests to let it recover: the next one goes in {secs} s. Nothing was sent or spent; try again then. Last error: {last}",
-                    limits.breaker_failures,
-                    limits.breaker_window_ms / 1000,
+                    "ElevenLabs keeps failing (the circuit breaker opened after {} failures within {} ms), so this server is pausing its requests to let it recover: the next one goes in {secs} s. Nothing was sent or spent; try again then. Last error: {last}",
+                    limits.breaker_failures, limits.breaker_window_ms,
                 )
             }
             None => format!(
