@@ -980,3 +980,54 @@ fn the_output_directory_stays_within_its_bounds() {
     assert_eq!(record.lines().count(), 1, "{record}");
     assert!(record.trim_end().ends_with("three.mp3"), "{record}");
 }
+
+/// With ElevenLabs unreachable, the real `espeak-ng` speaks instead: a valid WAV, said so.
+#[test]
+fn the_offline_fallback_voice_is_real_espeak_ng() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed); // nothing listens there now: connections are refused
+    let home = Home::new("fallback");
+    home.write_config(&format!(
+        "elevenlabs:\n  api_key: {KEY}\n  base_url: {url}\nlimits:\n  max_retries: 0\nfallback:\n  command: [espeak-ng, --stdout]\n"
+    ));
+    let mut srv = Server::start(&home, &[]);
+    srv.call(&initialize(1, V));
+    let args = json!({"text": "The network is down, but I can still talk.", "voice": RACHEL});
+    let r = srv.call(&req(
+        V,
+        2,
+        "tools/call",
+        json!({"name": "speak", "arguments": args}),
+    ));
+    assert_eq!(r["result"]["isError"], false, "{r}");
+    let s = &r["result"]["structuredContent"];
+    assert_eq!(s["fallback"], true, "{s}");
+    assert!(text(&r["result"]).contains("offline fallback voice"), "{r}");
+    let wav = std::fs::read(s["path"].as_str().unwrap()).unwrap();
+    assert_eq!(&wav[..4], b"RIFF");
+    assert_eq!(&wav[8..12], b"WAVE");
+    assert!(wav.len() > 10_000, "real speech: {} bytes", wav.len());
+    let (status, stderr, _) = srv.finish(Duration::from_secs(10));
+    assert!(status.is_some_and(|st| st.success()), "{stderr}");
+
+    // A fallback program that is not installed: a clear error, nothing left behind.
+    home.write_config(&format!(
+        "elevenlabs:\n  api_key: {KEY}\n  base_url: {url}\nlimits:\n  max_retries: 0\nfallback:\n  command: [no-such-voice-program]\n"
+    ));
+    let mut srv = Server::start(&home, &[]);
+    srv.call(&initialize(1, V));
+    let r = srv.call(&req(
+        V,
+        2,
+        "tools/call",
+        json!({"name": "speak", "arguments": args}),
+    ));
+    assert_eq!(r["result"]["isError"], true);
+    assert!(
+        text(&r["result"]).contains("`no-such-voice-program` was not found"),
+        "{r}"
+    );
+    let (status, stderr, _) = srv.finish(Duration::from_secs(10));
+    assert!(status.is_some_and(|st| st.success()), "{stderr}");
+}

@@ -154,10 +154,13 @@ pub fn config(data: &[u8]) {
 /// whole lines of JSON, the key never appears, job ids are fresh, cancels name running jobs. At
 /// the end every job fails, stdin closes and time runs on: the server must then finish.
 pub fn server(data: &[u8]) {
-    let settings = Settings {
+    let mut settings = Settings {
         api_key: Some(ApiKey::new(SECRET)),
+        // The fallback voice and a rate limit, so their paths are explored too.
+        fallback_command: vec!["espeak-ng".to_string(), "--stdout".to_string()],
         ..Settings::default()
     };
+    settings.limits.requests_per_minute = 600;
     let mut shell = Shell::new(Config::default().settings(settings, Vec::new()));
     let check_secret = !data.windows(SECRET.len()).any(|w| w == SECRET.as_bytes());
     for line in data.split(|&b| b == b'\n') {
@@ -215,7 +218,7 @@ fn ok(job: &Job, status: u16, body: Vec<u8>) -> JobResult {
         Job::ReadAudio { .. } => JobResult::Audio(Ok(head.body)),
         Job::Http { .. } => JobResult::Http(Ok(head)),
         Job::WriteState { .. } => JobResult::Written(Ok(())),
-        Job::Speech { sink, .. } if (200..300).contains(&status) => {
+        Job::Speech { sink, .. } | Job::Fallback { sink, .. } if (200..300).contains(&status) => {
             let bytes = head.body.len() as u64;
             let (file, data) = match sink {
                 Sink::File { .. } => (Some("20261127-000000-fuzz-00000000.mp3".to_string()), None),
@@ -234,6 +237,9 @@ fn ok(job: &Job, status: u16, body: Vec<u8>) -> JobResult {
             }))
         }
         Job::Speech { .. } => JobResult::Speech(Err(SpeechFailed::Status(head))),
+        Job::Fallback { .. } => JobResult::Speech(Err(SpeechFailed::Command(format!(
+            "exited with status {status}"
+        )))),
     }
 }
 
@@ -258,6 +264,10 @@ fn fail(job: &Job, how: u64) -> JobResult {
         })),
         Job::Http { .. } => JobResult::Http(Err(transport)),
         Job::WriteState { .. } => JobResult::Written(Err("read-only file system".to_string())),
+        Job::Fallback { .. } => JobResult::Speech(Err(match how % 2 {
+            0 => SpeechFailed::Command("`espeak-ng` was not found".to_string()),
+            _ => SpeechFailed::Sink("no space left on device".to_string()),
+        })),
         Job::Speech { .. } => JobResult::Speech(Err(match how % 11 {
             8 => SpeechFailed::Sink("no space left on device".to_string()),
             9 => SpeechFailed::InlineTooLarge { limit: 1 << 20 },

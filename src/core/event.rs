@@ -37,6 +37,20 @@ pub enum Job {
         /// Refuse streams longer than this.
         max_bytes: u64,
     },
+    /// Speak with the offline fallback voice: run `argv` (no shell), `text` on its stdin, and
+    /// take the WAV it writes on stdout into the sink. Reported as a [`JobResult::Speech`].
+    Fallback {
+        /// The program and its arguments (`fallback.command`).
+        argv: Vec<String>,
+        /// What to say.
+        text: String,
+        /// Where the WAV goes (a file gets no header added: it is one already).
+        sink: Sink,
+        /// Refuse more audio than this.
+        max_bytes: u64,
+        /// Stop the program after this long.
+        timeout_ms: u64,
+    },
     /// Set one key of the state file, keeping the others (atomically, mode 0600).
     WriteState {
         /// The key path, e.g. `elevenlabs.default_voice_id`.
@@ -113,6 +127,8 @@ pub enum SpeechFailed {
         /// The limit in bytes.
         limit: u64,
     },
+    /// The fallback voice's program failed (not found, an exit status, no WAV), said how.
+    Command(String),
 }
 
 /// Why a file could not be read.

@@ -1146,3 +1146,116 @@ fn a_call_waiting_for_a_slot_fails_at_its_deadline() {
     assert!(text.contains("waited for a free slot"), "{text}");
     assert_eq!(h.server.in_flight(), 1, "the first call still runs");
 }
+
+fn with_fallback(mut config: Config) -> Config {
+    config.settings.limits.max_retries = 0;
+    config.settings.fallback_command = vec!["espeak-ng".into(), "--stdout".into()];
+    config
+}
+
+const SPEAK_RAW: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"speak","arguments":{"text":"Hello there.","voice":"21m00Tcm4TlvDq8ikWAM","raw":true}}}"#;
+
+fn fallback_done() -> JobResult {
+    JobResult::Speech(Ok(SpeechDone {
+        first_byte_us: None,
+        head: elevenlabs::HttpResponse::default(),
+        data_bytes: 1044,
+        total_bytes: 1044,
+        file: Some("20260101-000000-fallback-0a1b2c3d.wav".into()),
+        data: None,
+    }))
+}
+
+#[test]
+fn the_fallback_voice_speaks_when_elevenlabs_is_unreachable() {
+    let mut h = Harness::new(with_fallback(with_key()));
+    h.init("2025-11-25");
+    h.send(SPEAK_RAW);
+    let (models, _) = h.jobs.pop().unwrap();
+    let refused = JobResult::Http(Err(elevenlabs::Transport::ConnectionRefused));
+    h.server.handle_input(
+        h.now,
+        Input::JobDone {
+            id: models,
+            result: refused,
+        },
+    );
+    assert!(h.drain().is_empty(), "no answer yet: the fallback runs");
+    let (job, fallback) = h.jobs.pop().expect("a fallback job");
+    match &fallback {
+        Job::Fallback {
+            argv, text, sink, ..
+        } => {
+            assert_eq!(argv, &["espeak-ng", "--stdout"]);
+            assert_eq!(text, "Hello there.");
+            assert!(matches!(sink, Sink::File { wav: None, .. }), "{sink:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    h.server.handle_input(
+        h.now,
+        Input::JobDone {
+            id: job,
+            result: fallback_done(),
+        },
+    );
+    let r = h.drain().remove(0);
+    assert_eq!(r["result"]["isError"], false, "{r}");
+    let s = &r["result"]["structuredContent"];
+    assert_eq!(s["fallback"], true);
+    assert_eq!(s["mime_type"], "audio/wav");
+    assert!(
+        s["fallback_reason"].as_str().unwrap().contains("refused"),
+        "{s}"
+    );
+    let text = r["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("offline fallback voice (`espeak-ng`)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_fallback_voice_speaks_while_the_breaker_is_open_unless_switched_off() {
+    let mut config = with_fallback(fragile());
+    config.settings.fallback_when = vec!["breaker_open".into()];
+    let mut h = Harness::new(config);
+    h.init("2025-11-25");
+    for id in 2..=4 {
+        h.send(&usage_call(id));
+        let (job, _) = h.jobs.pop().unwrap();
+        h.server.handle_input(
+            h.now,
+            Input::JobDone {
+                id: job,
+                result: server_error(),
+            },
+        );
+        h.drain();
+    }
+    h.send(SPEAK_RAW);
+    let (_, job) = h.jobs.pop().expect("the fallback goes at once");
+    assert!(matches!(job, Job::Fallback { .. }), "{job:?}");
+
+    // Only `unreachable` allowed: a breaker-open speak fails instead.
+    let mut config = with_fallback(fragile());
+    config.settings.fallback_when = vec!["unreachable".into()];
+    let mut h = Harness::new(config);
+    h.init("2025-11-25");
+    for id in 2..=4 {
+        h.send(&usage_call(id));
+        let (job, _) = h.jobs.pop().unwrap();
+        h.server.handle_input(
+            h.now,
+            Input::JobDone {
+                id: job,
+                result: server_error(),
+            },
+        );
+        h.drain();
+    }
+    let r = h.send(SPEAK_RAW);
+    let r = r.iter().find(|m| m["id"] == 1).expect("an answer");
+    assert_eq!(r["result"]["isError"], true);
+    assert!(h.jobs.is_empty());
+}

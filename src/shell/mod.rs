@@ -1,6 +1,7 @@
 //! The I/O shell: runs the core over stdio, executes its jobs on worker threads, and owns every
 //! file, thread, clock and environment access.
 
+mod fallback;
 pub mod files;
 pub mod http_client;
 pub mod log;
@@ -208,6 +209,10 @@ fn describe(job: &Job) -> String {
             format!("{:?} {}", request.method, request.path)
         }
         Job::WriteState { .. } => "write state file".to_string(),
+        Job::Fallback { argv, .. } => format!(
+            "fallback voice {}",
+            argv.first().map_or("(none)", String::as_str)
+        ),
     }
 }
 
@@ -226,6 +231,7 @@ fn spawn_failed(job: &Job) -> core::JobResult {
             bytes: 0,
         })),
         Job::WriteState { .. } => JobResult::Written(Err(NO_WORKER.into())),
+        Job::Fallback { .. } => JobResult::Speech(Err(SpeechFailed::Command(NO_WORKER.into()))),
     }
 }
 
@@ -361,6 +367,19 @@ fn run(
         Job::ReadAudio { name, max_bytes } => files::read_audio(dir, &name, max_bytes),
         Job::WriteState { key, value } => {
             JobResult::Written(files::update_state(state, &key, value).map_err(|e| e.to_string()))
+        }
+        Job::Fallback {
+            argv,
+            text,
+            sink,
+            max_bytes,
+            timeout_ms,
+        } => {
+            let timeout = std::time::Duration::from_millis(timeout_ms);
+            let tag = progress.id.0;
+            JobResult::Speech(fallback::speak(
+                &argv, &text, sink, max_bytes, timeout, dir, tag, cancel,
+            ))
         }
         Job::Http { request, max_body } => match client {
             Some(c) => JobResult::Http(c.call(&request, max_body)),

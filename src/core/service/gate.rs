@@ -134,8 +134,8 @@ pub(crate) struct Gate {
     rate_timer: Option<Instant>,
     /// Calls whose queued job will not run, and why.
     expired: VecDeque<(CallId, Expiry)>,
-    /// When each running job started, for the upstream latency.
-    started: BTreeMap<JobId, Instant>,
+    /// When each running job started, and whether it is a request to ElevenLabs.
+    started: BTreeMap<JobId, (Instant, bool)>,
     running: usize,
     next_job: u64,
     /// Calls waiting to retry, and when.
@@ -300,7 +300,7 @@ impl Gate {
             }
             self.rates.take(u64::from(upstream), characters);
             self.running += 1;
-            self.started.insert(id, now);
+            self.started.insert(id, (now, upstream));
             out.push_back(Output::Start { id, job });
         }
     }
@@ -330,11 +330,12 @@ impl Gate {
     ) -> Option<Option<CallId>> {
         let owner = self.owners.remove(&id)?;
         let started = self.started.remove(&id);
-        if matches!(result, JobResult::Http(_) | JobResult::Speech(_)) {
-            self.record_reply(started.map(|at| now.saturating_duration_since(at)));
+        let upstream = started.is_some_and(|(_, upstream)| upstream);
+        if upstream {
+            self.record_reply(started.map(|(at, _)| now.saturating_duration_since(at)));
+            self.learn_cap(result);
         }
-        self.learn_cap(result);
-        if let Some(health) = health_of(result) {
+        if let Some(health) = health_of(result).filter(|_| upstream) {
             let probe = self.probe == Some(id);
             if probe {
                 self.probe = None;
@@ -551,9 +552,9 @@ fn health_of(result: &JobResult) -> Option<Health> {
         JobResult::Speech(Ok(_)) => Health::Up,
         JobResult::Speech(Err(SpeechFailed::Status(resp))) => status(resp.status, &resp.body),
         JobResult::Speech(Err(SpeechFailed::Transport { error, .. })) => transport(error),
-        JobResult::Speech(Err(SpeechFailed::Sink(_) | SpeechFailed::InlineTooLarge { .. })) => {
-            Health::Unknown
-        }
+        JobResult::Speech(Err(
+            SpeechFailed::Sink(_) | SpeechFailed::InlineTooLarge { .. } | SpeechFailed::Command(_),
+        )) => Health::Unknown,
         JobResult::Audio(_) | JobResult::Written(_) => return None,
     })
 }

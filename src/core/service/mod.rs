@@ -23,7 +23,6 @@ use super::tools::{self, Call, Cx, Failure, Memory, Outcome, Reply, Step, Tool, 
 use breaker::Breaker;
 use gate::{Expiry, Gate, Rates, Refused};
 use retry::Retry;
-use serde_json::json;
 use serde_json::value::RawValue;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -341,31 +340,9 @@ impl Service {
     /// The JSON text of `health://status` at `now`.
     pub(crate) fn health(&mut self, now: Instant) -> String {
         self.tick(now);
-        let problems: Vec<String> = self
-            .config
-            .problems
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        let key = self.config.settings.api_key.is_some();
-        let status = if !problems.is_empty() {
-            "config_error"
-        } else if !key {
-            "no_api_key"
-        } else {
-            "ok"
-        };
         let uptime = self.now.saturating_duration_since(self.started);
-        json!({
-            "status": status,
-            "version": super::VERSION,
-            "config": {"ok": problems.is_empty(), "problems": problems},
-            "api_key": if key { "set" } else { "missing" },
-            "upstream": self.gate.to_json(self.now, &self.config.settings.base_url),
-            "in_flight": self.calls.len(),
-            "uptime_ms": u64::try_from(uptime.as_millis()).unwrap_or(u64::MAX),
-        })
-        .to_string()
+        let upstream = self.gate.to_json(self.now, &self.config.settings.base_url);
+        reply::health(&self.config, upstream, self.calls.len(), uptime)
     }
 
     // ---- calls --------------------------------------------------------------------------
@@ -442,7 +419,8 @@ impl Service {
                             self.config.settings.limits.call_deadline_ms
                         ));
                     }
-                    return Some(reply::attempts(Outcome::error(text), entry.attempt));
+                    let case = reply::fallback_case(&failure);
+                    return self.fall_back(id, entry, case, text);
                 };
                 entry.attempt += 1;
                 let tool = call.tool();
@@ -468,7 +446,10 @@ impl Service {
                 return None;
             }
             Err(Refused::Full) => "Too many calls in flight; try again shortly.".to_string(),
-            Err(Refused::Open { until }) => self.paused(until),
+            Err(Refused::Open { until }) => {
+                let text = self.paused(until);
+                return self.fall_back(id, entry, Some("breaker_open"), text);
+            }
             Err(Refused::TooLong {
                 characters,
                 per_minute,
@@ -477,6 +458,44 @@ impl Service {
             ),
         };
         Some(reply::attempts(Outcome::error(text), entry.attempt))
+    }
+
+    /// A call that cannot be answered by ElevenLabs (`why`): the offline fallback voice speaks
+    /// instead when one is set up for this `case` and the call can use it; else the call fails.
+    fn fall_back(
+        &mut self,
+        id: CallId,
+        mut entry: Entry,
+        case: Option<&str>,
+        why: String,
+    ) -> Option<Outcome> {
+        let enabled = case.is_some_and(|c| {
+            let s = &self.config.settings;
+            !s.fallback_command.is_empty() && s.fallback_when.iter().any(|w| w == c)
+        });
+        let step = match &mut entry.work {
+            Work::Call(call) if enabled => {
+                let mut cx = Cx {
+                    now: self.now,
+                    wall_now: self.wall_now(),
+                    config: &self.config,
+                    memory: &mut self.memory,
+                };
+                call.fallback(&mut cx, &why)
+            }
+            _ => None,
+        };
+        match step {
+            Some(Step::Job(job)) => {
+                self.log(
+                    Level::Warning,
+                    format!("speaking with the fallback voice: {why}"),
+                );
+                self.issue(id, entry, job)
+            }
+            Some(Step::Done(outcome)) => Some(outcome),
+            None => Some(reply::attempts(Outcome::error(why), entry.attempt)),
+        }
     }
 
     /// When a call started at `started` must have its job running by.
@@ -522,28 +541,9 @@ impl Service {
 
     /// Why nothing is sent while the breaker is open.
     fn paused(&self, until: Option<Instant>) -> String {
-        let limits = &self.config.settings.limits;
-        let last = self
-            .gate
-            .stats
-            .last_error
-            .as_deref()
-            .unwrap_or("none recorded");
-        match until {
-            Some(until) => {
-                let secs = until
-                    .saturating_duration_since(self.now)
-                    .as_millis()
-                    .div_ceil(1000);
-                format!(
-                    "ElevenLabs keeps failing (the circuit breaker opened after {} failures within {} ms), so this server is pausing its requests to let it recover: the next one goes in {secs} s. Nothing was sent or spent; try again then. Last error: {last}",
-                    limits.breaker_failures, limits.breaker_window_ms,
-                )
-            }
-            None => format!(
-                "ElevenLabs failed repeatedly, and one test request is checking whether it has recovered. Nothing was sent or spent; try again in a few seconds. Last error: {last}"
-            ),
-        }
+        let last = self.gate.stats.last_error.as_deref();
+        let left = until.map(|u| u.saturating_duration_since(self.now));
+        reply::paused(&self.config.settings.limits, left, last)
     }
 
     /// Logs breaker transitions, to stderr and to every session at `warning`.

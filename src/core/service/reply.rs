@@ -5,8 +5,10 @@
 use super::super::Config;
 use super::super::elevenlabs as api;
 use super::super::event::{JobResult, SpeechFailed};
-use super::super::settings::Settings;
+use super::super::settings::{Limits, Settings};
 use super::super::tools::{Failure, Outcome, Reply};
+use serde_json::{Value, json};
+use std::time::Duration;
 
 /// A job's result as a call receives it: the reply, or a failure for the retry policy.
 pub(super) fn classify(result: JobResult, s: &Settings, now_unix: u64) -> Result<Reply, Failure> {
@@ -36,10 +38,31 @@ pub(super) fn classify(result: JobResult, s: &Settings, now_unix: u64) -> Result
                 "The audio is larger than {limit} bytes, the inline limit (`limits.max_inline_bytes`): use `delivery: \"file\"` for long text or high bitrates."
             )))
         }
+        JobResult::Speech(Err(SpeechFailed::Command(why))) => Err(Failure::Other(format!(
+            "The offline fallback voice failed too: {why}."
+        ))),
         JobResult::Written(result) => Ok(Reply::Written(result)),
         JobResult::Audio(_) => Err(Failure::Other(
             "internal error: unexpected file read".into(),
         )),
+    }
+}
+
+/// The `fallback.when` case a final failure falls under, if any: ElevenLabs unreachable or
+/// failing, or the credits used up.
+pub(super) fn fallback_case(failure: &Failure) -> Option<&'static str> {
+    use super::super::elevenlabs::{ErrorKind, Transport};
+    match failure {
+        Failure::Transport(
+            Transport::Dns
+            | Transport::ConnectionRefused
+            | Transport::Timeout
+            | Transport::Io(_)
+            | Transport::Tls(_),
+        ) => Some("unreachable"),
+        Failure::Api(e, _) if e.is_service_failure() => Some("unreachable"),
+        Failure::Api(e, _) if e.kind == ErrorKind::Quota => Some("quota_exceeded"),
+        _ => None,
     }
 }
 
@@ -50,7 +73,7 @@ pub(super) fn attempts(mut outcome: Outcome, retries: u32) -> Outcome {
     }
     let n = retries + 1;
     outcome.text.push_str(&format!(" ({n} attempts.)"));
-    if let Some(serde_json::Value::Object(map)) = &mut outcome.structured {
+    if let Some(Value::Object(map)) = &mut outcome.structured {
         map.insert("attempts".into(), n.into());
     }
     outcome
@@ -76,4 +99,49 @@ pub(super) fn refusal(config: &Config, tool: &str) -> Option<String> {
         return Some("No ElevenLabs API key: run `mcp-elevenlabs --init` and put the key in the config file, or set ELEVENLABS_API_KEY in the server's environment, then restart the server.".to_string());
     }
     None
+}
+
+/// Why nothing is sent while the breaker is open: for `left` more (`None`: its probe is out).
+pub(super) fn paused(limits: &Limits, left: Option<Duration>, last_error: Option<&str>) -> String {
+    let last = last_error.unwrap_or("none recorded");
+    match left {
+        Some(left) => {
+            let secs = left.as_millis().div_ceil(1000);
+            format!(
+                "ElevenLabs keeps failing (the circuit breaker opened after {} failures within {} ms), so this server is pausing its requests to let it recover: the next one goes in {secs} s. Nothing was sent or spent; try again then. Last error: {last}",
+                limits.breaker_failures, limits.breaker_window_ms,
+            )
+        }
+        None => format!(
+            "ElevenLabs failed repeatedly, and one test request is checking whether it has recovered. Nothing was sent or spent; try again in a few seconds. Last error: {last}"
+        ),
+    }
+}
+
+/// The JSON text of `health://status`.
+pub(super) fn health(
+    config: &Config,
+    upstream: Value,
+    in_flight: usize,
+    uptime: Duration,
+) -> String {
+    let problems: Vec<String> = config.problems.iter().map(ToString::to_string).collect();
+    let key = config.settings.api_key.is_some();
+    let status = if !problems.is_empty() {
+        "config_error"
+    } else if !key {
+        "no_api_key"
+    } else {
+        "ok"
+    };
+    json!({
+        "status": status,
+        "version": super::super::VERSION,
+        "config": {"ok": problems.is_empty(), "problems": problems},
+        "api_key": if key { "set" } else { "missing" },
+        "upstream": upstream,
+        "in_flight": in_flight,
+        "uptime_ms": u64::try_from(uptime.as_millis()).unwrap_or(u64::MAX),
+    })
+    .to_string()
 }

@@ -1,167 +1,11 @@
 //! Loading: the table of every key (its kind and environment names), the merge of the config
 //! file, the state file and the environment, and the checks that name each problem's key path.
 
+use super::keys::{KEYS, Key, Kind, SECTIONS};
 use super::{
     ApiKey, DEFAULT_BASE_URL, DEFAULT_VOICE_ID, Delivery, Inputs, Loaded, Problem, Settings, Source,
 };
 use serde_json::{Map, Value};
-
-#[derive(Clone, Copy)]
-enum Kind {
-    Secret,
-    Id,
-    Bool,
-    Url,
-    Path,
-    Delivery,
-    Argv,
-    Int { min: u64, max: u64 },
-}
-
-struct Key {
-    path: &'static str,
-    kind: Kind,
-    /// Environment variables that override it, strongest first.
-    env: &'static [&'static str],
-    /// Persisted by the server in the state file.
-    state: bool,
-}
-
-const KEYS: &[Key] = &[
-    key("elevenlabs.api_key", Kind::Secret, &["ELEVENLABS_API_KEY"]),
-    Key {
-        state: true,
-        ..key(
-            "elevenlabs.default_voice_id",
-            Kind::Id,
-            &["ELEVENLABS_VOICE_ID", "ELEVENLABS_DEFAULT_VOICE_ID"],
-        )
-    },
-    key("elevenlabs.model", Kind::Id, &["ELEVENLABS_MODEL_ID"]),
-    key("elevenlabs.optimize_streaming", Kind::Bool, &[]),
-    key(
-        "elevenlabs.base_url",
-        Kind::Url,
-        &["ELEVENLABS_BASE_URL", "ELEVENLABS_API_RESIDENCY"],
-    ),
-    key("elevenlabs.ca_file", Kind::Path, &["ELEVENLABS_CA_FILE"]),
-    key(
-        "output.dir",
-        Kind::Path,
-        &["ELEVENLABS_OUTPUT_DIR", "ELEVENLABS_MCP_BASE_PATH"],
-    ),
-    key(
-        "output.delivery",
-        Kind::Delivery,
-        &["ELEVENLABS_MCP_OUTPUT_MODE"],
-    ),
-    key(
-        "output.max_mb",
-        Kind::Int {
-            min: 0,
-            max: 1_000_000,
-        },
-        &[],
-    ),
-    key(
-        "output.keep_days",
-        Kind::Int {
-            min: 0,
-            max: 36_500,
-        },
-        &[],
-    ),
-    key("player", Kind::Argv, &[]),
-    key(
-        "limits.request_timeout_ms",
-        Kind::Int {
-            min: 100,
-            max: 600_000,
-        },
-        &[],
-    ),
-    key("limits.max_retries", Kind::Int { min: 0, max: 10 }, &[]),
-    key(
-        "limits.call_deadline_ms",
-        Kind::Int {
-            min: 1000,
-            max: 3_600_000,
-        },
-        &[],
-    ),
-    key("limits.max_concurrent", Kind::Int { min: 1, max: 100 }, &[]),
-    key(
-        "limits.requests_per_minute",
-        Kind::Int {
-            min: 0,
-            max: 1_000_000,
-        },
-        &[],
-    ),
-    key(
-        "limits.characters_per_minute",
-        Kind::Int {
-            min: 0,
-            max: 100_000_000,
-        },
-        &[],
-    ),
-    key(
-        "limits.breaker_failures",
-        Kind::Int { min: 1, max: 1000 },
-        &[],
-    ),
-    key(
-        "limits.breaker_window_ms",
-        Kind::Int {
-            min: 1000,
-            max: 86_400_000,
-        },
-        &[],
-    ),
-    key(
-        "limits.breaker_cooldown_ms",
-        Kind::Int {
-            min: 100,
-            max: 86_400_000,
-        },
-        &[],
-    ),
-    key(
-        "limits.max_inline_bytes",
-        Kind::Int {
-            min: 1024,
-            max: 16 << 20,
-        },
-        &[],
-    ),
-];
-
-const fn key(path: &'static str, kind: Kind, env: &'static [&'static str]) -> Key {
-    Key {
-        path,
-        kind,
-        env,
-        state: false,
-    }
-}
-
-const SECTIONS: &[&str] = &["elevenlabs", "output", "limits"];
-
-/// Every key path, in the order `config list` shows them.
-pub fn key_paths() -> impl Iterator<Item = &'static str> {
-    KEYS.iter().map(|k| k.path)
-}
-
-/// The state file keys the server may write.
-pub fn is_state_key(path: &str) -> bool {
-    KEYS.iter().any(|k| k.state && k.path == path)
-}
-
-/// The environment variables that can override `path`, strongest first.
-pub fn env_names(path: &str) -> &'static [&'static str] {
-    KEYS.iter().find(|k| k.path == path).map_or(&[], |k| k.env)
-}
 
 enum Val {
     Str(String),
@@ -371,6 +215,7 @@ fn describe(kind: Kind) -> String {
         Kind::Delivery => "must be one of file, inline, play".to_string(),
         Kind::Argv => "must be a list of strings: a program and its arguments, e.g. [mpv, --no-video, -]".to_string(),
         Kind::Int { min, max } => format!("must be a whole number from {min} to {max}"),
+        Kind::Cases(all) => format!("must be a list of any of {}", all.join(", ")),
     }
 }
 
@@ -378,7 +223,12 @@ fn describe(kind: Kind) -> String {
 /// URL with credentials) must not reach logs or tool results.
 fn got(value: &Value, kind: Kind) -> String {
     let shown = match value {
-        Value::String(_) if !matches!(kind, Kind::Bool | Kind::Int { .. } | Kind::Argv) => {
+        Value::String(_)
+            if !matches!(
+                kind,
+                Kind::Bool | Kind::Int { .. } | Kind::Argv | Kind::Cases(_)
+            ) =>
+        {
             return String::new();
         }
         Value::String(_) => "a string".to_string(),
@@ -408,7 +258,17 @@ fn parse_value(key: &Key, value: &Value) -> Result<Option<Val>, String> {
             }
             Ok(Some(Val::List(argv)))
         }
-        (Kind::Bool | Kind::Int { .. } | Kind::Argv, _) => Err(bad()),
+        (Kind::Cases(all), Value::Array(items)) => {
+            let mut cases = Vec::with_capacity(items.len());
+            for item in items {
+                match item {
+                    Value::String(s) if all.contains(&s.as_str()) => cases.push(s.clone()),
+                    _ => return Err(bad()),
+                }
+            }
+            Ok(Some(Val::List(cases)))
+        }
+        (Kind::Bool | Kind::Int { .. } | Kind::Argv | Kind::Cases(_), _) => Err(bad()),
         (_, Value::String(s)) => parse_str(key.kind, s.trim()).map_err(|()| bad()),
         _ => Err(bad()),
     }
@@ -530,6 +390,8 @@ fn set(settings: &mut Settings, path: &str, val: Val) {
         ("output.max_mb", Val::Int(v)) => settings.output_max_mb = v,
         ("output.keep_days", Val::Int(v)) => settings.output_keep_days = v,
         ("player", Val::List(argv)) => settings.player = argv,
+        ("fallback.command", Val::List(argv)) => settings.fallback_command = argv,
+        ("fallback.when", Val::List(cases)) => settings.fallback_when = cases,
         ("limits.request_timeout_ms", Val::Int(v)) => limits.request_timeout_ms = v,
         ("limits.max_retries", Val::Int(v)) => limits.max_retries = v,
         ("limits.call_deadline_ms", Val::Int(v)) => limits.call_deadline_ms = v,
@@ -577,6 +439,14 @@ pub fn show(settings: &Settings, path: &str) -> String {
                 serde_json::to_string(&settings.player).unwrap_or_default()
             }
         }
+        "fallback.command" => {
+            if settings.fallback_command.is_empty() {
+                "[] (no fallback voice)".to_string()
+            } else {
+                serde_json::to_string(&settings.fallback_command).unwrap_or_default()
+            }
+        }
+        "fallback.when" => serde_json::to_string(&settings.fallback_when).unwrap_or_default(),
         "limits.request_timeout_ms" => l.request_timeout_ms.to_string(),
         "limits.max_retries" => l.max_retries.to_string(),
         "limits.call_deadline_ms" => l.call_deadline_ms.to_string(),

@@ -5,10 +5,12 @@
 //! (unknown key, bad value, broken YAML) is collected with the place it came from and the key
 //! path, never stopping the load: the server must start with a broken file and explain it.
 
+mod keys;
 mod load;
 
+pub use keys::{FALLBACK_CASES, env_names, is_state_key, key_paths};
 pub(crate) use load::edit_distance;
-pub use load::{TEMPLATE, env_names, is_state_key, key_paths, load, show};
+pub use load::{TEMPLATE, load, show};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -127,6 +129,11 @@ pub struct Settings {
     pub output_keep_days: u64,
     /// `player`: argv of a program reading audio on stdin; empty means auto-detect.
     pub player: Vec<String>,
+    /// `fallback.command`: argv of a program reading text on stdin and writing WAV on stdout,
+    /// used when ElevenLabs cannot speak; empty means none.
+    pub fallback_command: Vec<String>,
+    /// `fallback.when`: the cases ([`FALLBACK_CASES`]) in which the fallback voice speaks.
+    pub fallback_when: Vec<String>,
     /// `limits.*`.
     pub limits: Limits,
 }
@@ -152,6 +159,8 @@ impl Default for Settings {
             output_max_mb: 1024,
             output_keep_days: 0,
             player: Vec::new(),
+            fallback_command: Vec::new(),
+            fallback_when: FALLBACK_CASES.iter().map(|c| (*c).to_string()).collect(),
             limits: Limits {
                 request_timeout_ms: 30_000,
                 max_retries: 2,

@@ -98,6 +98,12 @@ pub(crate) trait Call: fmt::Debug {
     /// the job (retries never reach the call: the gate keeps failed jobs to itself). `Err` ends
     /// the call with the failure's message.
     fn advance(&mut self, cx: &mut Cx<'_>, reply: Option<Reply>) -> Result<Step, Failure>;
+
+    /// ElevenLabs cannot answer (`why`): the job that speaks with the offline fallback voice
+    /// instead, if this call speaks, one is configured, and it is not already using it.
+    fn fallback(&mut self, _cx: &mut Cx<'_>, _why: &str) -> Option<Step> {
+        None
+    }
 }
 
 /// What a call asks for next.

@@ -143,7 +143,9 @@ fn output_schema() -> Value {
             "voice_id": {"type": "string"},
             "model_id": {"type": "string"},
             "request_id": {"type": "string"},
-            "attempts": {"type": "integer", "minimum": 2}
+            "attempts": {"type": "integer", "minimum": 2},
+            "fallback": {"type": "boolean"},
+            "fallback_reason": {"type": "string"}
         },
         "required": ["delivery", "mime_type", "bytes", "characters", "voice_id", "model_id"]
     })
@@ -168,6 +170,12 @@ enum State {
     Voice(Lookup),
     /// The audio, planned as this.
     Audio(Plan),
+    /// The offline fallback voice's WAV, because of `why`.
+    Fallback {
+        why: String,
+        inline: bool,
+        characters: u64,
+    },
 }
 
 /// What `speak` decided before spending credits.
@@ -202,13 +210,81 @@ impl Call for Speak {
                 let voice = self.voice.clone().unwrap_or_default();
                 return Ok(Step::Done(render(cx, &done, plan, &voice)));
             }
+            (
+                State::Fallback {
+                    why,
+                    inline,
+                    characters,
+                },
+                Some(Reply::Speech(done)),
+            ) => {
+                return Ok(Step::Done(render_fallback(
+                    cx,
+                    &done,
+                    why,
+                    *inline,
+                    *characters,
+                )));
+            }
             (_, reply) => return Err(Failure::unexpected(reply.as_ref())),
         }
         self.next(cx)
     }
+
+    fn fallback(&mut self, cx: &mut Cx<'_>, why: &str) -> Option<Step> {
+        let settings = &cx.config.settings;
+        if settings.fallback_command.is_empty() || matches!(self.state, State::Fallback { .. }) {
+            return None;
+        }
+        let text = self.spoken_text();
+        if text.trim().is_empty() {
+            return None;
+        }
+        let delivery = self
+            .args
+            .str("delivery")
+            .unwrap_or(settings.delivery.as_str());
+        let inline = delivery == "inline";
+        let sink = if inline {
+            Sink::Memory {
+                max_bytes: settings.limits.max_inline_bytes,
+            }
+        } else {
+            Sink::File {
+                name: FileName::Stem {
+                    stem: format!("{}-fallback", audio::timestamp(cx.wall_now)),
+                    ext: "wav",
+                },
+                wav: None,
+            }
+        };
+        let characters = text.chars().count() as u64;
+        self.state = State::Fallback {
+            why: why.to_string(),
+            inline,
+            characters,
+        };
+        Some(Step::Job(Job::Fallback {
+            argv: settings.fallback_command.clone(),
+            text,
+            sink,
+            max_bytes: MAX_AUDIO_FILE,
+            timeout_ms: settings.limits.call_deadline_ms,
+        }))
+    }
 }
 
 impl Speak {
+    /// The text as it is sent: tidied for speech unless `raw`.
+    fn spoken_text(&self) -> String {
+        let given = self.args.str("text").unwrap_or_default();
+        if self.args.is_true("raw") {
+            given.to_string()
+        } else {
+            prepare::prepare(given).text
+        }
+    }
+
     fn next(&mut self, cx: &mut Cx<'_>) -> Result<Step, Failure> {
         let Some(models) = cx.memory.models(cx.now).cloned() else {
             self.state = State::Models;
@@ -251,12 +327,7 @@ impl Speak {
                 ids.join(", ")
             ));
         };
-        let given = args.str("text").unwrap_or_default();
-        let text = if args.is_true("raw") {
-            given.to_string()
-        } else {
-            prepare::prepare(given).text
-        };
+        let text = self.spoken_text();
         if text.trim().is_empty() {
             return Err("Nothing left to say once Markdown, code and links were tidied; pass `raw: true` to send the text exactly as given.".into());
         }
@@ -420,6 +491,69 @@ fn render(cx: &Cx<'_>, done: &SpeechDone, plan: &Plan, voice: &Chosen) -> Outcom
             size: done.total_bytes,
         };
         (text, media)
+    };
+    Outcome {
+        media: Some(media),
+        ..Outcome::ok(text, Value::Object(structured))
+    }
+}
+
+/// The result of speaking with the offline fallback voice.
+fn render_fallback(
+    cx: &Cx<'_>,
+    done: &SpeechDone,
+    why: &str,
+    inline: bool,
+    characters: u64,
+) -> Outcome {
+    let program = cx
+        .config
+        .settings
+        .fallback_command
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    let mime = "audio/wav";
+    let mut structured = Map::new();
+    structured.insert(
+        "delivery".into(),
+        if inline { "inline" } else { "file" }.into(),
+    );
+    structured.insert("mime_type".into(), mime.into());
+    structured.insert("bytes".into(), done.total_bytes.into());
+    structured.insert("characters".into(), characters.into());
+    structured.insert("voice_id".into(), "fallback".into());
+    structured.insert("model_id".into(), program.clone().into());
+    structured.insert("fallback".into(), true.into());
+    structured.insert("fallback_reason".into(), why.into());
+    let lead = format!(
+        "ElevenLabs could not speak this, so the offline fallback voice (`{program}`) did; nothing was billed. Why: {why}"
+    );
+    let (text, media) = if inline {
+        let data = done.data.clone().unwrap_or_default();
+        (
+            format!("{lead} The WAV is inline."),
+            Media::Inline { data, mime },
+        )
+    } else {
+        let file = done.file.clone().unwrap_or_default();
+        let path = format!(
+            "{}{}{}",
+            cx.config.output_dir,
+            std::path::MAIN_SEPARATOR,
+            file
+        );
+        structured.insert("path".into(), path.clone().into());
+        structured.insert("uri".into(), format!("audio://{file}").into());
+        let text = format!("{lead} Saved to {path} ({} bytes).", done.total_bytes);
+        (
+            text,
+            Media::File {
+                name: file,
+                mime,
+                size: done.total_bytes,
+            },
+        )
     };
     Outcome {
         media: Some(media),

@@ -176,6 +176,7 @@ fn encode_result(result: &JobResult, r: &Redactor) -> Value {
             Err(SpeechFailed::InlineTooLarge { limit }) => {
                 Err(json!({"inline_too_large": {"limit": limit}}))
             }
+            Err(SpeechFailed::Command(why)) => Err(json!({"command": r.string(why)})),
         })}),
         JobResult::Written(res) => json!({"written": ok_err(match res {
             Ok(()) => Ok(Value::Null),
@@ -217,6 +218,7 @@ fn decode_result(v: &Value, n: u64) -> Res<JobResult> {
             ("inline_too_large", b) => SpeechFailed::InlineTooLarge {
                 limit: u64_at(b, p, "limit")?,
             },
+            ("command", Value::String(s)) => SpeechFailed::Command(s.clone()),
             (other, _) => return unknown(p, other),
         })),
         ("written", true) => JobResult::Written(Ok(())),
@@ -380,6 +382,19 @@ fn encode_job(job: &Job, r: &Redactor) -> Value {
             "request": encode_request(request, r),
             "sink": encode_sink(sink, r),
             "max_bytes": max_bytes,
+        }}),
+        Job::Fallback {
+            argv,
+            text,
+            sink,
+            max_bytes,
+            timeout_ms,
+        } => json!({"fallback": {
+            "argv": argv.iter().map(|a| r.string(a)).collect::<Vec<_>>(),
+            "text": r.string(text),
+            "sink": encode_sink(sink, r),
+            "max_bytes": max_bytes,
+            "timeout_ms": timeout_ms,
         }}),
         Job::WriteState { key, value } => {
             let mut value = value.clone();

@@ -123,6 +123,8 @@ fn encode_settings(s: &Settings) -> Value {
         output_max_mb,
         output_keep_days,
         player,
+        fallback_command,
+        fallback_when,
         limits,
     } = s;
     let Limits {
@@ -149,6 +151,8 @@ fn encode_settings(s: &Settings) -> Value {
         "output_max_mb": output_max_mb,
         "output_keep_days": output_keep_days,
         "player": player,
+        "fallback_command": fallback_command,
+        "fallback_when": fallback_when,
         "limits": {
             "request_timeout_ms": request_timeout_ms,
             "max_retries": max_retries,
@@ -181,6 +185,19 @@ fn decode_settings(v: &Value) -> Res<Settings> {
         .as_array()
         .and_then(|a| a.iter().map(|s| s.as_str().map(String::from)).collect())
         .ok_or("config.settings.player: expected an array of strings")?;
+    let strings = |k: &str| -> Res<Option<Vec<String>>> {
+        let Some(value) = v.get(k) else {
+            return Ok(None);
+        };
+        let list = value
+            .as_array()
+            .and_then(|a| a.iter().map(|s| s.as_str().map(String::from)).collect())
+            .ok_or(format!("{p}.{k}: expected an array of strings"))?;
+        Ok(Some(list))
+    };
+    let defaults = Settings::default();
+    let fallback_command = strings("fallback_command")?.unwrap_or_default();
+    let fallback_when = strings("fallback_when")?.unwrap_or(defaults.fallback_when);
     let l = field(v, p, "limits")?;
     let lp = "config.settings.limits";
     Ok(Settings {
@@ -198,6 +215,8 @@ fn decode_settings(v: &Value) -> Res<Settings> {
         },
         output_keep_days: opt_u64_at(v, p, "output_keep_days")?,
         player,
+        fallback_command,
+        fallback_when,
         limits: Limits {
             request_timeout_ms: u64_at(l, lp, "request_timeout_ms")?,
             max_retries: u64_at(l, lp, "max_retries")?,
