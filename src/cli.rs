@@ -461,7 +461,8 @@ pub(crate) fn speak(
     }
 }
 
-/// `config test`: the key, the default voice and the model, checked against the API.
+/// `config test`: the fallback voice run once (when set), then the key, the default voice and the
+/// model, checked against the API.
 pub(crate) fn config_test(paths: &Paths) -> ExitCode {
     use mcp_elevenlabs::core::elevenlabs as api;
     let loaded = load(paths);
@@ -473,6 +474,17 @@ pub(crate) fn config_test(paths: &Paths) -> ExitCode {
         return ExitCode::from(2);
     }
     let s = &loaded.settings;
+    // First, as it matters most where ElevenLabs cannot be reached.
+    let mut failed = false;
+    if let Some(program) = s.fallback_command.first() {
+        match shell::try_fallback(&s.fallback_command, s.limits.call_deadline_ms) {
+            Ok(bytes) => say!("ok: fallback voice `{program}` wrote a WAV of {bytes} bytes"),
+            Err(e) => {
+                tell!("fail: fallback voice: {e}");
+                failed = true;
+            }
+        }
+    }
     let Some(key) = &s.api_key else {
         tell!("fail: no API key: run `mcp-elevenlabs --init` or set ELEVENLABS_API_KEY");
         return ExitCode::from(1);
@@ -504,7 +516,6 @@ pub(crate) fn config_test(paths: &Paths) -> ExitCode {
             )),
         }
     };
-    let mut failed = false;
     match get(api::subscription()).and_then(|b| api::parse_subscription(&b)) {
         Ok(sub) => say!(
             "ok: API key {} accepted by {} (plan {}, {} of {} characters used)",

@@ -1010,6 +1010,13 @@ fn the_offline_fallback_voice_is_real_espeak_ng() {
     assert!(wav.len() > 10_000, "real speech: {} bytes", wav.len());
     let (status, stderr, _) = srv.finish(Duration::from_secs(10));
     assert!(status.is_some_and(|st| st.success()), "{stderr}");
+    // `config test` runs the fallback voice once, first: it works while ElevenLabs does not.
+    let (code, out, err) = home.run(&["config", "test"], &[], "");
+    assert_eq!(code, 1, "ElevenLabs is unreachable: {out}{err}");
+    assert!(
+        out.contains("ok: fallback voice `espeak-ng` wrote a WAV of"),
+        "{out}{err}"
+    );
 
     // A fallback program that is not installed: a clear error, nothing left behind.
     home.write_config(&format!(
@@ -1027,6 +1034,11 @@ fn the_offline_fallback_voice_is_real_espeak_ng() {
     assert!(
         text(&r["result"]).contains("`no-such-voice-program` was not found"),
         "{r}"
+    );
+    let (_, _, err) = home.run(&["config", "test"], &[], "");
+    assert!(
+        err.contains("fail: fallback voice: `no-such-voice-program` was not found"),
+        "{err}"
     );
     let (status, stderr, _) = srv.finish(Duration::from_secs(10));
     assert!(status.is_some_and(|st| st.success()), "{stderr}");

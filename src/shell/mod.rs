@@ -85,6 +85,31 @@ pub fn serve(
     Ok(())
 }
 
+/// Runs the fallback voice once on a test sentence (for `config test`): the WAV's size, or why
+/// it failed.
+pub fn try_fallback(argv: &[String], timeout_ms: u64) -> Result<u64, String> {
+    let sink = Sink::Memory {
+        max_bytes: 64 << 20,
+    };
+    let timeout = std::time::Duration::from_millis(timeout_ms);
+    let text = "This is the mcp-elevenlabs fallback voice.";
+    let dir = std::env::temp_dir();
+    match fallback::speak(
+        argv,
+        text,
+        sink,
+        64 << 20,
+        timeout,
+        &dir,
+        0,
+        &AtomicBool::new(false),
+    ) {
+        Ok(done) => Ok(done.data_bytes),
+        Err(core::SpeechFailed::Command(why) | core::SpeechFailed::Sink(why)) => Err(why),
+        Err(other) => Err(format!("{other:?}")),
+    }
+}
+
 /// Calls one tool in-process (for the CLI): the same core and shell as `serve`, with the request
 /// given here instead of on stdin. Returns the `result` of the reply (or its `error`).
 pub fn call_tool(
