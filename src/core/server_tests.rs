@@ -1147,6 +1147,18 @@ fn a_call_waiting_for_a_slot_fails_at_its_deadline() {
     assert_eq!(h.server.in_flight(), 1, "the first call still runs");
 }
 
+/// Three failing calls (ids 2 to 4) open the breaker of a [`fragile`] config.
+fn open_breaker(h: &mut Harness) {
+    for id in 2..=4 {
+        h.send(&usage_call(id));
+        let (job, _) = h.jobs.pop().unwrap();
+        let result = server_error();
+        h.server
+            .handle_input(h.now, Input::JobDone { id: job, result });
+        h.drain();
+    }
+}
+
 fn with_fallback(mut config: Config) -> Config {
     config.settings.limits.max_retries = 0;
     config.settings.fallback_command = vec!["espeak-ng".into(), "--stdout".into()];
@@ -1221,18 +1233,7 @@ fn the_fallback_voice_speaks_while_the_breaker_is_open_unless_switched_off() {
     config.settings.fallback_when = vec!["breaker_open".into()];
     let mut h = Harness::new(config);
     h.init("2025-11-25");
-    for id in 2..=4 {
-        h.send(&usage_call(id));
-        let (job, _) = h.jobs.pop().unwrap();
-        h.server.handle_input(
-            h.now,
-            Input::JobDone {
-                id: job,
-                result: server_error(),
-            },
-        );
-        h.drain();
-    }
+    open_breaker(&mut h);
     h.send(SPEAK_RAW);
     let (_, job) = h.jobs.pop().expect("the fallback goes at once");
     assert!(matches!(job, Job::Fallback { .. }), "{job:?}");
@@ -1242,18 +1243,7 @@ fn the_fallback_voice_speaks_while_the_breaker_is_open_unless_switched_off() {
     config.settings.fallback_when = vec!["unreachable".into()];
     let mut h = Harness::new(config);
     h.init("2025-11-25");
-    for id in 2..=4 {
-        h.send(&usage_call(id));
-        let (job, _) = h.jobs.pop().unwrap();
-        h.server.handle_input(
-            h.now,
-            Input::JobDone {
-                id: job,
-                result: server_error(),
-            },
-        );
-        h.drain();
-    }
+    open_breaker(&mut h);
     let r = h.send(SPEAK_RAW);
     let r = r.iter().find(|m| m["id"] == 1).expect("an answer");
     assert_eq!(r["result"]["isError"], true);

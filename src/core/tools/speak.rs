@@ -472,15 +472,7 @@ fn render(cx: &Cx<'_>, done: &SpeechDone, plan: &Plan, voice: &Chosen) -> Outcom
         );
         (text, Media::Inline { data, mime })
     } else {
-        let file = done.file.clone().unwrap_or_default();
-        let path = format!(
-            "{}{}{}",
-            cx.config.output_dir,
-            std::path::MAIN_SEPARATOR,
-            file
-        );
-        structured.insert("path".into(), path.clone().into());
-        structured.insert("uri".into(), format!("audio://{file}").into());
+        let (file, path) = saved(cx, done, &mut structured);
         let text = format!(
             "Saved {seconds}audio with {who} to {path} ({} bytes, {} characters billed).{notes}",
             done.total_bytes, plan.characters
@@ -536,15 +528,7 @@ fn render_fallback(
             Media::Inline { data, mime },
         )
     } else {
-        let file = done.file.clone().unwrap_or_default();
-        let path = format!(
-            "{}{}{}",
-            cx.config.output_dir,
-            std::path::MAIN_SEPARATOR,
-            file
-        );
-        structured.insert("path".into(), path.clone().into());
-        structured.insert("uri".into(), format!("audio://{file}").into());
+        let (file, path) = saved(cx, done, &mut structured);
         let text = format!("{lead} Saved to {path} ({} bytes).", done.total_bytes);
         (
             text,
@@ -559,6 +543,16 @@ fn render_fallback(
         media: Some(media),
         ..Outcome::ok(text, Value::Object(structured))
     }
+}
+
+/// The saved file's name and path, noted in `structured` (`path`, `uri`).
+fn saved(cx: &Cx<'_>, done: &SpeechDone, structured: &mut Map<String, Value>) -> (String, String) {
+    let file = done.file.clone().unwrap_or_default();
+    let sep = std::path::MAIN_SEPARATOR;
+    let path = format!("{}{sep}{file}", cx.config.output_dir);
+    structured.insert("path".into(), path.clone().into());
+    structured.insert("uri".into(), format!("audio://{file}").into());
+    (file, path)
 }
 
 /// A `filename` argument made into a safe file name with the format's extension.
