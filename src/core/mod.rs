@@ -43,6 +43,9 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 #[cfg(test)]
 #[allow(clippy::disallowed_methods)] // tests make their base `Instant` with `Instant::now`
+mod resilience_tests;
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests make their base `Instant` with `Instant::now`
 mod server_tests;
 #[cfg(test)]
 #[allow(clippy::disallowed_methods)] // tests make their base `Instant` with `Instant::now`
