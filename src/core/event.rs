@@ -4,6 +4,7 @@
 //! A leaf: it imports nothing of the core but the API types it carries.
 
 use super::audio;
+use super::cache::CacheKey;
 use super::elevenlabs;
 use serde_json::Value;
 
@@ -36,6 +37,25 @@ pub enum Job {
         sink: Sink,
         /// Refuse streams longer than this.
         max_bytes: u64,
+        /// Also store the audio in the cache under this key, unless it grows past the size.
+        cache: Option<(CacheKey, u64)>,
+    },
+    /// Serve audio from the cache entry `key` into a sink, as a [`Job::Speech`] would have;
+    /// reported as [`JobResult::Cached`]. An entry that is not whole is removed, and a miss.
+    CacheRead {
+        /// The entry.
+        key: CacheKey,
+        /// Where the audio goes.
+        sink: Sink,
+        /// Refuse entries longer than this.
+        max_bytes: u64,
+    },
+    /// List the cache's entries for the index ([`JobResult::CacheScanned`]).
+    CacheScan,
+    /// Delete these cache entries (reported as [`JobResult::Written`]).
+    CacheEvict {
+        /// The entries.
+        keys: Vec<CacheKey>,
     },
     /// Speak with the offline fallback voice: run `argv` (no shell), `text` on its stdin, and
     /// take the WAV it writes on stdout into the sink. Reported as a [`JobResult::Speech`].
@@ -106,6 +126,8 @@ pub struct SpeechDone {
     pub file: Option<String>,
     /// The audio, for [`Sink::Memory`].
     pub data: Option<Vec<u8>>,
+    /// The size of the cache entry the audio was stored in, or served from.
+    pub cache_entry: Option<u64>,
 }
 
 /// Why a synthesis failed; nothing is left under the final file name.
@@ -154,8 +176,12 @@ pub enum JobResult {
     Http(Result<elevenlabs::HttpResponse, elevenlabs::Transport>),
     /// The end of a [`Job::Speech`].
     Speech(Result<SpeechDone, SpeechFailed>),
-    /// The end of a [`Job::WriteState`].
+    /// The end of a [`Job::WriteState`] or [`Job::CacheEvict`].
     Written(Result<(), String>),
+    /// The end of a [`Job::CacheRead`]: `None` when there was no whole entry.
+    Cached(Option<Result<SpeechDone, SpeechFailed>>),
+    /// The cache's entries with their sizes, least recently used first.
+    CacheScanned(Vec<(CacheKey, u64)>),
 }
 
 /// Something that happened, for the core to act on.

@@ -14,6 +14,7 @@
 )]
 
 pub mod audio;
+pub mod cache;
 mod config;
 pub mod elevenlabs;
 mod event;
@@ -41,6 +42,8 @@ pub const NAME: &str = "mcp-elevenlabs";
 /// This server's version in `serverInfo`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+#[cfg(test)]
+mod cache_tests;
 #[cfg(test)]
 #[allow(clippy::disallowed_methods)] // tests make their base `Instant` with `Instant::now`
 mod resilience_tests;

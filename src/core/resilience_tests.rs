@@ -381,6 +381,7 @@ fn fallback_done() -> JobResult {
         total_bytes: 1044,
         file: Some("20260101-000000-fallback-0a1b2c3d.wav".into()),
         data: None,
+        cache_entry: None,
     }))
 }
 

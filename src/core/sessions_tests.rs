@@ -23,6 +23,7 @@ impl Pair {
     fn new() -> Self {
         let settings = Settings {
             api_key: Some(ApiKey::new("sk_two_sessions_0000000000")),
+            cache_enabled: false,
             ..Settings::default()
         };
         let now = Instant::now();

@@ -189,5 +189,6 @@ fn read_wav(
         total_bytes,
         file,
         data,
+        cache_entry: None,
     })
 }

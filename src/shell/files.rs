@@ -20,6 +20,8 @@ pub struct Paths {
     pub state: PathBuf,
     /// The default output directory for audio.
     pub data_audio: PathBuf,
+    /// The audio cache (`cache.*`).
+    pub cache: PathBuf,
     /// The user's home directory, for `~/` and relative `output.dir`.
     pub home: Option<PathBuf>,
 }
@@ -56,6 +58,9 @@ impl Paths {
             data_audio: base("XDG_DATA_HOME", ".local/share", "LOCALAPPDATA")
                 .join(app)
                 .join("audio"),
+            cache: base("XDG_CACHE_HOME", ".cache", "LOCALAPPDATA")
+                .join(app)
+                .join("tts"),
             home,
         }
     }

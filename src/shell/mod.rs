@@ -1,6 +1,7 @@
 //! The I/O shell: runs the core over stdio, executes its jobs on worker threads, and owns every
 //! file, thread, clock and environment access.
 
+pub mod cache;
 mod fallback;
 pub mod files;
 pub mod http_client;
@@ -234,6 +235,9 @@ fn describe(job: &Job) -> String {
             format!("{:?} {}", request.method, request.path)
         }
         Job::WriteState { .. } => "write state file".to_string(),
+        Job::CacheRead { key, .. } => format!("cache read {key:?}"),
+        Job::CacheScan => "cache scan".to_string(),
+        Job::CacheEvict { keys } => format!("cache evict {} entries", keys.len()),
         Job::Fallback { argv, .. } => format!(
             "fallback voice {}",
             argv.first().map_or("(none)", String::as_str)
@@ -255,8 +259,12 @@ fn spawn_failed(job: &Job) -> core::JobResult {
             error: Transport::Io(NO_WORKER.into()),
             bytes: 0,
         })),
-        Job::WriteState { .. } => JobResult::Written(Err(NO_WORKER.into())),
+        Job::WriteState { .. } | Job::CacheEvict { .. } => {
+            JobResult::Written(Err(NO_WORKER.into()))
+        }
         Job::Fallback { .. } => JobResult::Speech(Err(SpeechFailed::Command(NO_WORKER.into()))),
+        Job::CacheRead { .. } => JobResult::Cached(None),
+        Job::CacheScan => JobResult::CacheScanned(Vec::new()),
     }
 }
 
@@ -265,6 +273,7 @@ struct Runner {
     output_dir: PathBuf,
     state_path: PathBuf,
     bounds: Arc<outputs::Bounds>,
+    cache: Arc<cache::Store>,
     ca_file: Option<PathBuf>,
     settings: Settings,
     client: Option<Result<Arc<Client>, String>>,
@@ -281,6 +290,7 @@ impl Runner {
             outputs::Bounds::new(&output_dir, state_dir, s.output_max_mb, s.output_keep_days);
         Self {
             bounds: Arc::new(bounds),
+            cache: Arc::new(cache::Store::new(paths.cache.clone())),
             output_dir,
             state_path: paths.state.clone(),
             ca_file: config.settings.ca_file.as_deref().map(|f| paths.resolve(f)),
@@ -315,12 +325,18 @@ impl Runner {
         let dir = self.output_dir.clone();
         let state = self.state_path.clone();
         let bounds = self.bounds.clone();
+        let store = self.cache.clone();
         thread::Builder::new()
             .name(format!("job-{}", id.0))
             .stack_size(256 * 1024)
             .spawn(move || {
                 let progress = Progress::new(id, &tx);
-                let result = run(job, client, &dir, &state, &cancel, progress);
+                let places = Places {
+                    dir: &dir,
+                    state: &state,
+                    cache: &store,
+                };
+                let result = run(job, client, &places, &cancel, progress);
                 let saved = match &result {
                     core::JobResult::Speech(Ok(core::SpeechDone {
                         file: Some(name), ..
@@ -365,15 +381,25 @@ impl Runner {
     }
 }
 
+/// Where a job's files are.
+struct Places<'a> {
+    /// The output directory.
+    dir: &'a Path,
+    /// The state file.
+    state: &'a Path,
+    /// The audio cache.
+    cache: &'a cache::Store,
+}
+
 /// Does one job on a worker thread.
 fn run(
     job: Job,
     client: Option<Result<Arc<Client>, String>>,
-    dir: &Path,
-    state: &Path,
+    places: &Places<'_>,
     cancel: &AtomicBool,
     progress: Progress<'_>,
 ) -> core::JobResult {
+    let Places { dir, state, .. } = *places;
     use core::{JobResult, SpeechFailed};
     let client = match client {
         Some(Ok(c)) => Some(c),
@@ -414,12 +440,35 @@ fn run(
             request,
             sink,
             max_bytes,
+            cache,
         } => match client {
             Some(c) => {
-                JobResult::Speech(speech(&c, &request, sink, max_bytes, dir, cancel, progress))
+                let tee = cache.and_then(|(key, max)| places.cache.writer(key, progress.id.0, max));
+                let stream = Stream {
+                    client: &c,
+                    request: &request,
+                    max_bytes,
+                    cancel,
+                    tee,
+                };
+                JobResult::Speech(speech(stream, sink, dir, progress))
             }
             None => JobResult::Http(Err(Transport::Io(NO_WORKER.into()))),
         },
+        Job::CacheRead {
+            key,
+            sink,
+            max_bytes,
+        } => JobResult::Cached(
+            places
+                .cache
+                .read(&key, max_bytes)
+                .map(|(audio, size)| serve_cached(audio, size, sink, dir, progress.id.0)),
+        ),
+        Job::CacheScan => JobResult::CacheScanned(places.cache.scan()),
+        Job::CacheEvict { keys } => {
+            JobResult::Written(places.cache.evict(&keys).map_err(|e| e.to_string()))
+        }
     }
 }
 
@@ -453,14 +502,21 @@ impl<'a> Progress<'a> {
     }
 }
 
-/// Streams synthesized audio into a new file or into memory.
-fn speech(
-    client: &Client,
-    request: &core::elevenlabs::HttpRequest,
-    sink: Sink,
+/// A request whose audio streams in, and the cache entry it is copied into.
+struct Stream<'a> {
+    client: &'a Client,
+    request: &'a core::elevenlabs::HttpRequest,
     max_bytes: u64,
+    cancel: &'a AtomicBool,
+    tee: Option<cache::EntryWriter>,
+}
+
+/// Streams synthesized audio into a new file or into memory (and into the cache, when asked:
+/// the entry is kept only if the whole stream arrived and was saved).
+fn speech(
+    stream: Stream<'_>,
+    sink: Sink,
     dir: &Path,
-    cancel: &AtomicBool,
     mut progress: Progress<'_>,
 ) -> Result<core::SpeechDone, core::SpeechFailed> {
     use core::SpeechFailed;
@@ -469,6 +525,14 @@ fn speech(
         StreamError::Status(resp) => SpeechFailed::Status(resp),
         StreamError::Sink(io) => SpeechFailed::Sink(io.to_string()),
     };
+    let Stream {
+        client,
+        request,
+        max_bytes,
+        cancel,
+        mut tee,
+    } = stream;
+    let micros = |d: std::time::Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
     match sink {
         Sink::Memory { max_bytes: limit } => {
             let mut data = Vec::new();
@@ -479,6 +543,9 @@ fn speech(
                     return Err(io::Error::other("inline limit"));
                 }
                 data.extend_from_slice(chunk);
+                if let Some(t) = &mut tee {
+                    t.write(chunk);
+                }
                 progress.add(chunk.len());
                 Ok(())
             });
@@ -488,12 +555,13 @@ fn speech(
             }
             let (head, _, first) = result.map_err(|e| failed(e, n))?;
             Ok(core::SpeechDone {
-                first_byte_us: first.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+                first_byte_us: first.map(micros),
                 head,
                 data_bytes: n,
                 total_bytes: n,
                 file: None,
                 data: Some(data),
+                cache_entry: tee.and_then(cache::EntryWriter::finish),
             })
         }
         Sink::File { name, wav } => {
@@ -501,6 +569,9 @@ fn speech(
                 .map_err(|e| SpeechFailed::Sink(e.to_string()))?;
             let result = client.stream(request, max_bytes, cancel, |chunk| {
                 writer.write(chunk)?;
+                if let Some(t) = &mut tee {
+                    t.write(chunk);
+                }
                 progress.add(chunk.len());
                 Ok(())
             });
@@ -510,13 +581,52 @@ fn speech(
                 .finish(&name)
                 .map_err(|e| SpeechFailed::Sink(e.to_string()))?;
             Ok(core::SpeechDone {
-                first_byte_us: first.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+                first_byte_us: first.map(micros),
                 head,
                 data_bytes: bytes,
                 total_bytes: total,
                 file: Some(file),
                 data: None,
+                cache_entry: tee.and_then(cache::EntryWriter::finish),
             })
         }
     }
+}
+
+/// Serves a cache entry's audio into a sink, as its stream was first served.
+fn serve_cached(
+    audio: Vec<u8>,
+    entry: u64,
+    sink: Sink,
+    dir: &Path,
+    tag: u64,
+) -> Result<core::SpeechDone, core::SpeechFailed> {
+    use core::SpeechFailed;
+    let n = audio.len() as u64;
+    let head = core::elevenlabs::HttpResponse {
+        status: 200,
+        ..Default::default()
+    };
+    let (file, total, data) = match sink {
+        Sink::Memory { max_bytes: limit } if n > limit => {
+            return Err(SpeechFailed::InlineTooLarge { limit });
+        }
+        Sink::Memory { .. } => (None, n, Some(audio)),
+        Sink::File { name, wav } => {
+            let sink_err = |e: io::Error| SpeechFailed::Sink(e.to_string());
+            let mut writer = files::AudioWriter::create(dir, tag, wav).map_err(sink_err)?;
+            writer.write(&audio).map_err(sink_err)?;
+            let (file, total) = writer.finish(&name).map_err(sink_err)?;
+            (Some(file), total, None)
+        }
+    };
+    Ok(core::SpeechDone {
+        first_byte_us: None,
+        head,
+        data_bytes: n,
+        total_bytes: total,
+        file,
+        data,
+        cache_entry: Some(entry),
+    })
 }

@@ -13,7 +13,7 @@ use super::breaker::{Admit, Breaker, Health, State, Transition};
 use super::bucket::{Bucket, Wait};
 use super::retry::Retry;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 /// Upstream latencies kept for the percentiles of `health://status`.
@@ -136,6 +136,8 @@ pub(crate) struct Gate {
     expired: VecDeque<(CallId, Expiry)>,
     /// When each running job started, and whether it is a request to ElevenLabs.
     started: BTreeMap<JobId, (Instant, bool)>,
+    /// Running jobs that take no slot (the cache's).
+    local: BTreeSet<JobId>,
     running: usize,
     next_job: u64,
     /// Calls waiting to retry, and when.
@@ -183,6 +185,7 @@ impl Gate {
             rate_timer: None,
             expired: VecDeque::new(),
             started: BTreeMap::new(),
+            local: BTreeSet::new(),
             running: 0,
             next_job: 0,
             timers: Vec::new(),
@@ -241,6 +244,23 @@ impl Gate {
         });
         self.pump(now, out);
         Ok(id)
+    }
+
+    /// Starts a job that takes no slot and waits for nothing: the cache's reads and upkeep,
+    /// local and quick, which answer before the cap, the rate limits and the breaker. `call` is
+    /// `None` for the service's own.
+    pub(crate) fn start_local(
+        &mut self,
+        call: Option<CallId>,
+        job: Job,
+        out: &mut VecDeque<Output>,
+    ) -> JobId {
+        let id = JobId(self.next_job);
+        self.next_job += 1;
+        self.owners.insert(id, call);
+        self.local.insert(id);
+        out.push_back(Output::Start { id, job });
+        id
     }
 
     /// Starts queued jobs, first in first out, while a slot is free, the rate limits let the
@@ -329,6 +349,9 @@ impl Gate {
         out: &mut VecDeque<Output>,
     ) -> Option<Option<CallId>> {
         let owner = self.owners.remove(&id)?;
+        if self.local.remove(&id) {
+            return Some(owner);
+        }
         let started = self.started.remove(&id);
         let upstream = started.is_some_and(|(_, upstream)| upstream);
         if upstream {
@@ -415,6 +438,7 @@ impl Gate {
                 self.breaker.abandon_probe(now);
             }
         } else if let Some(owner) = self.owners.get_mut(&id) {
+            // A running job: its result still comes, for the slot and for the cache's index.
             *owner = None;
             out.push_back(Output::Cancel(id));
         }
@@ -555,7 +579,10 @@ fn health_of(result: &JobResult) -> Option<Health> {
         JobResult::Speech(Err(
             SpeechFailed::Sink(_) | SpeechFailed::InlineTooLarge { .. } | SpeechFailed::Command(_),
         )) => Health::Unknown,
-        JobResult::Audio(_) | JobResult::Written(_) => return None,
+        JobResult::Audio(_)
+        | JobResult::Written(_)
+        | JobResult::Cached(_)
+        | JobResult::CacheScanned(_) => return None,
     })
 }
 

@@ -17,6 +17,7 @@ mod reply;
 pub(crate) mod retry;
 
 use super::Config;
+use super::cache::{self, CacheKey};
 use super::elevenlabs as api;
 use super::event::{FileError, Job, JobId, JobResult, Level, Output};
 use super::tools::{self, Call, Cx, Failure, Memory, Outcome, Reply, Step, Tool, catalog};
@@ -118,6 +119,8 @@ pub struct Service {
     now: Instant,
     memory: Memory,
     gate: Gate,
+    /// The audio cache's index (`None`: `cache.enabled` is off).
+    cache: Option<cache::Index>,
     calls: BTreeMap<CallId, Entry>,
     next_call: u64,
     events: VecDeque<Event>,
@@ -136,18 +139,25 @@ impl Service {
             Duration::from_millis(limits.breaker_window_ms),
             Duration::from_millis(limits.breaker_cooldown_ms),
         );
-        Self {
-            gate: Gate::new(
-                limits.max_concurrent,
-                config.max_queued,
-                retry,
-                breaker,
-                Rates::new(
-                    limits.requests_per_minute,
-                    limits.characters_per_minute,
-                    now,
-                ),
+        let mut out = VecDeque::new();
+        let mut gate = Gate::new(
+            limits.max_concurrent,
+            config.max_queued,
+            retry,
+            breaker,
+            Rates::new(
+                limits.requests_per_minute,
+                limits.characters_per_minute,
+                now,
             ),
+        );
+        let cache = config.settings.cache_enabled.then(|| {
+            gate.start_local(None, Job::CacheScan, &mut out);
+            cache::Index::new(config.settings.cache_max_mb.saturating_mul(1 << 20))
+        });
+        Self {
+            gate,
+            cache,
             config,
             started: now,
             now,
@@ -156,7 +166,7 @@ impl Service {
             next_call: 0,
             events: VecDeque::new(),
             notices: VecDeque::new(),
-            out: VecDeque::new(),
+            out,
         }
     }
 
@@ -227,6 +237,10 @@ impl Service {
         self.tick(now);
         let owner = self.gate.finished(self.now, id, &result, &mut self.out);
         self.settle_gate();
+        if let (Some(ix), JobResult::CacheScanned(entries)) = (&mut self.cache, &result) {
+            ix.loaded(entries);
+            self.evict();
+        }
         let Some(Some(call)) = owner else {
             return;
         };
@@ -234,6 +248,7 @@ impl Service {
             return;
         };
         entry.job = None;
+        self.learn_cache(entry.last.as_ref(), &result);
         if let Work::ReadAudio = entry.work {
             let answer = match result {
                 JobResult::Audio(r) => r,
@@ -342,7 +357,11 @@ impl Service {
         self.tick(now);
         let uptime = self.now.saturating_duration_since(self.started);
         let upstream = self.gate.to_json(self.now, &self.config.settings.base_url);
-        reply::health(&self.config, upstream, self.calls.len(), uptime)
+        let cache = self.cache.as_ref().map_or_else(
+            || serde_json::json!({"enabled": false}),
+            cache::Index::to_json,
+        );
+        reply::health(&self.config, upstream, cache, self.calls.len(), uptime)
     }
 
     // ---- calls --------------------------------------------------------------------------
@@ -435,9 +454,51 @@ impl Service {
         }
     }
 
+    /// What a job's result tells the cache's index: a hit, a miss, a new entry. Entries over
+    /// `cache.max_mb` are evicted.
+    fn learn_cache(&mut self, job: Option<&Job>, result: &JobResult) {
+        let Some(ix) = &mut self.cache else {
+            return;
+        };
+        match (job, result) {
+            (Some(Job::CacheRead { key, .. }), JobResult::Cached(found)) => match found {
+                Some(Ok(done)) => ix.hit(*key, done.cache_entry.unwrap_or(0)),
+                // Found, but the sink failed: the entry is whole.
+                Some(Err(_)) => {}
+                None => ix.miss(*key),
+            },
+            (
+                Some(Job::Speech {
+                    cache: Some((key, _)),
+                    ..
+                }),
+                JobResult::Speech(Ok(done)),
+            ) => {
+                if let Some(size) = done.cache_entry {
+                    ix.stored(*key, size);
+                }
+            }
+            _ => return,
+        }
+        self.evict();
+    }
+
+    /// Deletes the entries the cache's index let go.
+    fn evict(&mut self) {
+        let keys: Vec<CacheKey> = self.cache.as_mut().map(cache::Index::evictions).unwrap_or_default();
+        if !keys.is_empty() {
+            self.gate.start_local(None, Job::CacheEvict { keys }, &mut self.out);
+        }
+    }
+
     /// Starts `job` for a call and remembers it for a retry.
     fn issue(&mut self, id: CallId, mut entry: Entry, job: Job) -> Option<Outcome> {
         entry.last = Some(job.clone());
+        if let Job::CacheRead { .. } = job {
+            entry.job = Some(self.gate.start_local(Some(id), job, &mut self.out));
+            self.calls.insert(id, entry);
+            return None;
+        }
         let deadline = self.deadline(entry.started_at);
         let text = match self.gate.submit(self.now, id, job, deadline, &mut self.out) {
             Ok(job) => {

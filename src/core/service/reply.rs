@@ -19,32 +19,39 @@ pub(super) fn classify(result: JobResult, s: &Settings, now_unix: u64) -> Result
         }
         JobResult::Http(Ok(resp)) => Ok(Reply::Http(resp)),
         JobResult::Speech(Ok(done)) => Ok(Reply::Speech(done)),
-        JobResult::Speech(Err(SpeechFailed::Status(resp))) => Err(api_failure(&resp, now_unix)),
-        JobResult::Speech(Err(SpeechFailed::Transport { error, bytes })) if bytes > 0 => {
-            // Audio was already flowing: a retry would bill the text twice.
-            let text = api::describe_transport(&error, &s.base_url, s.limits.request_timeout_ms);
-            Err(Failure::Other(format!(
-                "{text} The stream broke after {bytes} bytes; nothing was saved."
-            )))
+        JobResult::Speech(Err(failed)) | JobResult::Cached(Some(Err(failed))) => {
+            Err(speech_failure(failed, s, now_unix))
         }
-        JobResult::Speech(Err(SpeechFailed::Transport { error, .. })) => {
-            Err(Failure::Transport(error))
-        }
-        JobResult::Speech(Err(SpeechFailed::Sink(why))) => Err(Failure::Other(format!(
-            "Could not save the audio: {why}. Check that `output.dir` is writable and has space."
-        ))),
-        JobResult::Speech(Err(SpeechFailed::InlineTooLarge { limit })) => {
-            Err(Failure::Other(format!(
-                "The audio is larger than {limit} bytes, the inline limit (`limits.max_inline_bytes`): use `delivery: \"file\"` for long text or high bitrates."
-            )))
-        }
-        JobResult::Speech(Err(SpeechFailed::Command(why))) => Err(Failure::Other(format!(
-            "The offline fallback voice failed too: {why}."
-        ))),
+        JobResult::Cached(Some(Ok(done))) => Ok(Reply::Cached(Some(done))),
+        JobResult::Cached(None) => Ok(Reply::Cached(None)),
         JobResult::Written(result) => Ok(Reply::Written(result)),
-        JobResult::Audio(_) => Err(Failure::Other(
+        JobResult::Audio(_) | JobResult::CacheScanned(_) => Err(Failure::Other(
             "internal error: unexpected file read".into(),
         )),
+    }
+}
+
+/// Why a synthesis (or serving it from the cache) failed, for the retry policy.
+fn speech_failure(failed: SpeechFailed, s: &Settings, now_unix: u64) -> Failure {
+    match failed {
+        SpeechFailed::Status(resp) => api_failure(&resp, now_unix),
+        SpeechFailed::Transport { error, bytes } if bytes > 0 => {
+            // Audio was already flowing: a retry would bill the text twice.
+            let text = api::describe_transport(&error, &s.base_url, s.limits.request_timeout_ms);
+            Failure::Other(format!(
+                "{text} The stream broke after {bytes} bytes; nothing was saved."
+            ))
+        }
+        SpeechFailed::Transport { error, .. } => Failure::Transport(error),
+        SpeechFailed::Sink(why) => Failure::Other(format!(
+            "Could not save the audio: {why}. Check that `output.dir` is writable and has space."
+        )),
+        SpeechFailed::InlineTooLarge { limit } => Failure::Other(format!(
+            "The audio is larger than {limit} bytes, the inline limit (`limits.max_inline_bytes`): use `delivery: \"file\"` for long text or high bitrates."
+        )),
+        SpeechFailed::Command(why) => {
+            Failure::Other(format!("The offline fallback voice failed too: {why}."))
+        }
     }
 }
 
@@ -122,6 +129,7 @@ pub(super) fn paused(limits: &Limits, left: Option<Duration>, last_error: Option
 pub(super) fn health(
     config: &Config,
     upstream: Value,
+    cache: Value,
     in_flight: usize,
     uptime: Duration,
 ) -> String {
@@ -140,6 +148,7 @@ pub(super) fn health(
         "config": {"ok": problems.is_empty(), "problems": problems},
         "api_key": if key { "set" } else { "missing" },
         "upstream": upstream,
+        "cache": cache,
         "in_flight": in_flight,
         "uptime_ms": u64::try_from(uptime.as_millis()).unwrap_or(u64::MAX),
     })

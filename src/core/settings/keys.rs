@@ -71,6 +71,15 @@ pub(super) const KEYS: &[Key] = &[
         },
         &[],
     ),
+    key("cache.enabled", Kind::Bool, &["MCP_ELEVENLABS_CACHE"]),
+    key(
+        "cache.max_mb",
+        Kind::Int {
+            min: 1,
+            max: 1_000_000,
+        },
+        &[],
+    ),
     key("player", Kind::Argv, &[]),
     key("fallback.command", Kind::Argv, &[]),
     key("fallback.when", Kind::Cases(FALLBACK_CASES), &[]),
@@ -148,7 +157,7 @@ const fn key(path: &'static str, kind: Kind, env: &'static [&'static str]) -> Ke
     }
 }
 
-pub(super) const SECTIONS: &[&str] = &["elevenlabs", "output", "limits", "fallback"];
+pub(super) const SECTIONS: &[&str] = &["elevenlabs", "output", "cache", "limits", "fallback"];
 
 /// When the fallback voice may speak instead of ElevenLabs.
 pub const FALLBACK_CASES: &[&str] = &["unreachable", "breaker_open", "quota_exceeded"];

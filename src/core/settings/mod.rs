@@ -127,6 +127,10 @@ pub struct Settings {
     pub output_max_mb: u64,
     /// `output.keep_days`: audio older than this is removed (0: kept).
     pub output_keep_days: u64,
+    /// `cache.enabled`: repeated requests are served from the audio cache.
+    pub cache_enabled: bool,
+    /// `cache.max_mb`: the audio cache's size; its least recently used entries go first.
+    pub cache_max_mb: u64,
     /// `player`: argv of a program reading audio on stdin; empty means auto-detect.
     pub player: Vec<String>,
     /// `fallback.command`: argv of a program reading text on stdin and writing WAV on stdout,
@@ -158,6 +162,8 @@ impl Default for Settings {
             delivery: Delivery::File,
             output_max_mb: 1024,
             output_keep_days: 0,
+            cache_enabled: true,
+            cache_max_mb: 200,
             player: Vec::new(),
             fallback_command: Vec::new(),
             fallback_when: FALLBACK_CASES.iter().map(|c| (*c).to_string()).collect(),

@@ -132,6 +132,8 @@ pub(crate) enum Reply {
     Http(HttpResponse),
     /// A finished [`Job::Speech`].
     Speech(SpeechDone),
+    /// The end of a [`Job::CacheRead`]: the audio served, or `None` for a miss.
+    Cached(Option<SpeechDone>),
     /// The end of a [`Job::WriteState`].
     Written(Result<(), String>),
 }
@@ -164,6 +166,7 @@ impl Failure {
             None => "a second start",
             Some(Reply::Http(_)) => "an HTTP reply",
             Some(Reply::Speech(_)) => "a finished synthesis",
+            Some(Reply::Cached(_)) => "a cache lookup",
             Some(Reply::Written(_)) => "a state-file write",
         };
         Self::Other(format!("internal error: the call did not wait for {what}"))

@@ -8,6 +8,7 @@
 
 use super::scrub::{Redactor, audio_digest, placeholder};
 use crate::core::audio::{Codec, Format};
+use crate::core::cache::CacheKey;
 use crate::core::elevenlabs::{HttpRequest, HttpResponse, Method, Transport};
 use crate::core::{
     FileError, FileName, Input, Job, JobId, JobResult, Output, Sink, SpeechDone, SpeechFailed,
@@ -168,21 +169,56 @@ fn encode_result(result: &JobResult, r: &Redactor) -> Value {
         })}),
         JobResult::Speech(res) => json!({"speech": ok_err(match res {
             Ok(done) => Ok(encode_done(done, r)),
-            Err(SpeechFailed::Status(resp)) => Err(json!({"status": encode_response(resp, r)})),
-            Err(SpeechFailed::Transport { error, bytes }) => {
-                Err(json!({"transport": {"error": encode_transport(error, r), "bytes": bytes}}))
-            }
-            Err(SpeechFailed::Sink(why)) => Err(json!({"sink": r.string(why)})),
-            Err(SpeechFailed::InlineTooLarge { limit }) => {
-                Err(json!({"inline_too_large": {"limit": limit}}))
-            }
-            Err(SpeechFailed::Command(why)) => Err(json!({"command": r.string(why)})),
+            Err(failed) => Err(encode_failed(failed, r)),
         })}),
+        JobResult::Cached(res) => json!({"cached": ok_err(match res {
+            None => Ok(Value::Null),
+            Some(Ok(done)) => Ok(encode_done(done, r)),
+            Some(Err(failed)) => Err(encode_failed(failed, r)),
+        })}),
+        JobResult::CacheScanned(entries) => json!({"cache_scanned": {"ok": entries
+            .iter()
+            .map(|(key, size)| json!([key.hex(), size]))
+            .collect::<Vec<_>>()}}),
         JobResult::Written(res) => json!({"written": ok_err(match res {
             Ok(()) => Ok(Value::Null),
             Err(why) => Err(r.string(why).into()),
         })}),
     }
+}
+
+fn encode_failed(failed: &SpeechFailed, r: &Redactor) -> Value {
+    match failed {
+        SpeechFailed::Status(resp) => json!({"status": encode_response(resp, r)}),
+        SpeechFailed::Transport { error, bytes } => {
+            json!({"transport": {"error": encode_transport(error, r), "bytes": bytes}})
+        }
+        SpeechFailed::Sink(why) => json!({"sink": r.string(why)}),
+        SpeechFailed::InlineTooLarge { limit } => json!({"inline_too_large": {"limit": limit}}),
+        SpeechFailed::Command(why) => json!({"command": r.string(why)}),
+    }
+}
+
+fn decode_failed(v: &Value, p: &str) -> Res<SpeechFailed> {
+    Ok(match variant(v, p)? {
+        ("status", b) => SpeechFailed::Status(decode_response(b, p)?),
+        ("transport", b) => SpeechFailed::Transport {
+            error: decode_transport(field(b, p, "error")?, p)?,
+            bytes: u64_at(b, p, "bytes")?,
+        },
+        ("sink", Value::String(s)) => SpeechFailed::Sink(s.clone()),
+        ("inline_too_large", b) => SpeechFailed::InlineTooLarge {
+            limit: u64_at(b, p, "limit")?,
+        },
+        ("command", Value::String(s)) => SpeechFailed::Command(s.clone()),
+        (other, _) => return unknown(p, other),
+    })
+}
+
+fn decode_key(v: &Value, p: &str) -> Res<CacheKey> {
+    v.as_str()
+        .and_then(CacheKey::from_hex)
+        .ok_or_else(|| format!("{p}: expected a cache key (64 hex digits)"))
 }
 
 fn decode_result(v: &Value, n: u64) -> Res<JobResult> {
@@ -208,19 +244,24 @@ fn decode_result(v: &Value, n: u64) -> Res<JobResult> {
         ("http", true) => JobResult::Http(Ok(decode_response(inner, p)?)),
         ("http", false) => JobResult::Http(Err(decode_transport(inner, p)?)),
         ("speech", true) => JobResult::Speech(Ok(decode_done(inner, p, n)?)),
-        ("speech", false) => JobResult::Speech(Err(match variant(inner, p)? {
-            ("status", b) => SpeechFailed::Status(decode_response(b, p)?),
-            ("transport", b) => SpeechFailed::Transport {
-                error: decode_transport(field(b, p, "error")?, p)?,
-                bytes: u64_at(b, p, "bytes")?,
-            },
-            ("sink", Value::String(s)) => SpeechFailed::Sink(s.clone()),
-            ("inline_too_large", b) => SpeechFailed::InlineTooLarge {
-                limit: u64_at(b, p, "limit")?,
-            },
-            ("command", Value::String(s)) => SpeechFailed::Command(s.clone()),
-            (other, _) => return unknown(p, other),
-        })),
+        ("speech", false) => JobResult::Speech(Err(decode_failed(inner, p)?)),
+        ("cached", true) if inner.is_null() => JobResult::Cached(None),
+        ("cached", true) => JobResult::Cached(Some(Ok(decode_done(inner, p, n)?))),
+        ("cached", false) => JobResult::Cached(Some(Err(decode_failed(inner, p)?))),
+        ("cache_scanned", true) => JobResult::CacheScanned(
+            inner
+                .as_array()
+                .ok_or_else(|| format!("{p}: expected a list"))?
+                .iter()
+                .map(|e| match e.as_array().map(Vec::as_slice) {
+                    Some([k, size]) => Ok((
+                        decode_key(k, p)?,
+                        size.as_u64().ok_or_else(|| format!("{p}: expected a size"))?,
+                    )),
+                    _ => Err(format!("{p}: expected [key, size]")),
+                })
+                .collect::<Res<Vec<_>>>()?,
+        ),
         ("written", true) => JobResult::Written(Ok(())),
         ("written", false) => JobResult::Written(Err(inner
             .as_str()
@@ -238,15 +279,21 @@ fn encode_done(d: &SpeechDone, r: &Redactor) -> Value {
         total_bytes,
         file,
         data,
+        cache_entry,
     } = d;
-    json!({
+    let mut v = json!({
         "first_byte_us": first_byte_us,
         "head": encode_response(head, r),
         "data_bytes": data_bytes,
         "total_bytes": total_bytes,
         "file": file,
         "data": data.as_deref().map(audio_digest),
-    })
+    });
+    // Only when there is one: traces from before the cache stay as they were.
+    if let Some(size) = cache_entry {
+        v["cache_entry"] = json!(size);
+    }
+    v
 }
 
 fn decode_done(v: &Value, p: &str, n: u64) -> Res<SpeechDone> {
@@ -265,6 +312,10 @@ fn decode_done(v: &Value, p: &str, n: u64) -> Res<SpeechDone> {
         data: match field(v, p, "data")? {
             Value::Null => None,
             d => Some(audio_from(d, p, n)?),
+        },
+        cache_entry: match v.get("cache_entry") {
+            None => None,
+            Some(_) => Some(u64_at(v, p, "cache_entry")?),
         },
     })
 }
@@ -378,11 +429,31 @@ fn encode_job(job: &Job, r: &Redactor) -> Value {
             request,
             sink,
             max_bytes,
-        } => json!({"speech": {
-            "request": encode_request(request, r),
+            cache,
+        } => {
+            let mut v = json!({"speech": {
+                "request": encode_request(request, r),
+                "sink": encode_sink(sink, r),
+                "max_bytes": max_bytes,
+            }});
+            if let Some((key, max)) = cache {
+                v["speech"]["cache"] = json!({"key": key.hex(), "max_bytes": max});
+            }
+            v
+        }
+        Job::CacheRead {
+            key,
+            sink,
+            max_bytes,
+        } => json!({"cache_read": {
+            "key": key.hex(),
             "sink": encode_sink(sink, r),
             "max_bytes": max_bytes,
         }}),
+        Job::CacheScan => json!({"cache_scan": null}),
+        Job::CacheEvict { keys } => {
+            json!({"cache_evict": {"keys": keys.iter().map(CacheKey::hex).collect::<Vec<_>>()}})
+        }
         Job::Fallback {
             argv,
             text,

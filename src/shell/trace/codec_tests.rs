@@ -124,6 +124,7 @@ fn inputs() -> Vec<Input> {
         total_bytes: 84,
         file: None,
         data: Some(placeholder(9, 40)),
+        cache_entry: None,
     };
     vec![
         Input::Stdin(b"{\"jsonrpc\":\"2.0\"}\n".to_vec()),
@@ -152,7 +153,7 @@ fn inputs() -> Vec<Input> {
             first_byte_us: None,
             file: Some("a.mp3".into()),
             data: None,
-            ..speech
+            ..speech.clone()
         }))),
         done(JobResult::Speech(Err(SpeechFailed::Status(response(b"x"))))),
         done(JobResult::Speech(Err(SpeechFailed::Transport {
@@ -167,6 +168,20 @@ fn inputs() -> Vec<Input> {
         }))),
         done(JobResult::Written(Ok(()))),
         done(JobResult::Written(Err("read-only".into()))),
+        done(JobResult::Cached(None)),
+        done(JobResult::Cached(Some(Ok(SpeechDone {
+            cache_entry: Some(80),
+            file: Some("b.mp3".into()),
+            data: None,
+            ..speech
+        })))),
+        done(JobResult::Cached(Some(Err(SpeechFailed::InlineTooLarge {
+            limit: 3,
+        })))),
+        done(JobResult::CacheScanned(vec![
+            (CacheKey::of(&["a"]), 41),
+            (CacheKey::of(&["b"]), 90),
+        ])),
     ]
 }
 
@@ -302,6 +317,24 @@ fn decode_job(v: &Value) -> Job {
             request: request(&b["request"]),
             sink: decode_sink(&b["sink"]),
             max_bytes: b["max_bytes"].as_u64().unwrap(),
+            cache: b.get("cache").map(|c| {
+                let key = CacheKey::from_hex(c["key"].as_str().unwrap()).unwrap();
+                (key, c["max_bytes"].as_u64().unwrap())
+            }),
+        },
+        "cache_read" => Job::CacheRead {
+            key: CacheKey::from_hex(b["key"].as_str().unwrap()).unwrap(),
+            sink: decode_sink(&b["sink"]),
+            max_bytes: b["max_bytes"].as_u64().unwrap(),
+        },
+        "cache_scan" => Job::CacheScan,
+        "cache_evict" => Job::CacheEvict {
+            keys: b["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| CacheKey::from_hex(k.as_str().unwrap()).unwrap())
+                .collect(),
         },
         other => panic!("{other}"),
     }
@@ -383,6 +416,7 @@ fn outputs() -> Vec<Output> {
                 request: post.clone(),
                 sink: Sink::Memory { max_bytes: 12 },
                 max_bytes: 13,
+                cache: None,
             },
         },
         Output::Start {
@@ -397,6 +431,7 @@ fn outputs() -> Vec<Output> {
                     wav: Format::parse("wav_24000"),
                 },
                 max_bytes: 14,
+                cache: Some((CacheKey::of(&["s"]), 100)),
             },
         },
         Output::Start {
@@ -408,6 +443,25 @@ fn outputs() -> Vec<Output> {
                     wav: None,
                 },
                 max_bytes: 15,
+                cache: None,
+            },
+        },
+        Output::Start {
+            id: JobId(8),
+            job: Job::CacheRead {
+                key: CacheKey::of(&["r"]),
+                sink: Sink::Memory { max_bytes: 16 },
+                max_bytes: 17,
+            },
+        },
+        Output::Start {
+            id: JobId(9),
+            job: Job::CacheScan,
+        },
+        Output::Start {
+            id: JobId(10),
+            job: Job::CacheEvict {
+                keys: vec![CacheKey::of(&["e"]), CacheKey::of(&["f"])],
             },
         },
     ]

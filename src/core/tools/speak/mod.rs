@@ -2,14 +2,18 @@
 //! limit before anything is spent, resolves a voice name, then streams the audio into a new file
 //! or into memory (inline delivery).
 
+mod render;
+
 use super::super::audio::{self, Format};
+use super::super::cache::CacheKey;
 use super::super::elevenlabs::{self as api, Model};
-use super::super::event::{FileName, Job, Sink, SpeechDone};
+use super::super::event::{FileName, Job, Sink};
 use super::super::settings::DEFAULT_VOICE_ID;
 use super::super::speech as prepare;
 use super::args::{Arg, Args, Kind, Param, opt, req};
 use super::voice::{self, Chosen, Lookup};
-use super::{Call, Cx, Failure, Hints, Media, Outcome, Reply, Step, Tool};
+use super::{Call, Cx, Failure, Hints, Outcome, Reply, Step, Tool};
+use render::{render, render_fallback};
 use serde_json::{Map, Value, json};
 
 pub(super) const TOOL: Tool = Tool {
@@ -28,6 +32,7 @@ pub(super) const TOOL: Tool = Tool {
         Box::new(Speak {
             args,
             voice: None,
+            cache: CacheUse::Unasked,
             state: State::Start,
         })
     },
@@ -145,6 +150,7 @@ fn output_schema() -> Value {
             "request_id": {"type": "string"},
             "attempts": {"type": "integer", "minimum": 2},
             "fallback": {"type": "boolean"},
+            "cached": {"type": "boolean"},
             "fallback_reason": {"type": "string"}
         },
         "required": ["delivery", "mime_type", "bytes", "characters", "voice_id", "model_id"]
@@ -157,13 +163,28 @@ struct Speak {
     args: Args,
     /// The voice, once known.
     voice: Option<Chosen>,
+    /// What the cache said.
+    cache: CacheUse,
     state: State,
+}
+
+/// The cache, for one call.
+#[derive(Debug, Clone, Copy)]
+enum CacheUse {
+    /// Not asked yet.
+    Unasked,
+    /// Not there: the audio is stored under this key as it arrives.
+    Missed(CacheKey),
+    /// Off, or the call never got as far as asking.
+    Off,
 }
 
 /// What a `speak` call waits for.
 #[derive(Debug)]
 enum State {
     Start,
+    /// The cache entry of this request, which would be served as planned.
+    Cached(Plan),
     /// `/v1/models`, to check the model and the text's length.
     Models,
     /// The voice a name stands for.
@@ -189,6 +210,20 @@ struct Plan {
     notes: Vec<String>,
 }
 
+/// What the arguments ask for, before the model list checks it.
+#[derive(Debug)]
+struct Wanted {
+    text: String,
+    characters: u64,
+    model_id: String,
+    format: Format,
+    format_name: String,
+    language: Option<String>,
+    voice_settings: Map<String, Value>,
+    seed: Option<u32>,
+    inline: bool,
+}
+
 impl Call for Speak {
     fn tool(&self) -> &'static str {
         TOOL.name
@@ -197,6 +232,13 @@ impl Call for Speak {
     fn advance(&mut self, cx: &mut Cx<'_>, reply: Option<Reply>) -> Result<Step, Failure> {
         match (&mut self.state, reply) {
             (State::Start, None) => {}
+            (State::Cached(_), Some(Reply::Cached(Some(done)))) => {
+                let voice = self.given_voice(cx);
+                if let State::Cached(plan) = &self.state {
+                    return Ok(Step::Done(render(cx, &done, plan, &voice, true)));
+                }
+            }
+            (State::Cached(_), Some(Reply::Cached(None))) => {}
             (State::Models, Some(reply)) => {
                 let models = api::parse_models(reply.body()?)?;
                 cx.memory.models = Some((cx.now, models));
@@ -208,7 +250,7 @@ impl Call for Speak {
             },
             (State::Audio(plan), Some(Reply::Speech(done))) => {
                 let voice = self.voice.clone().unwrap_or_default();
-                return Ok(Step::Done(render(cx, &done, plan, &voice)));
+                return Ok(Step::Done(render(cx, &done, plan, &voice, false)));
             }
             (
                 State::Fallback {
@@ -285,7 +327,29 @@ impl Speak {
         }
     }
 
+    /// The voice as the arguments give it (an id or a name), or the default voice.
+    fn given_voice(&self, cx: &Cx<'_>) -> Chosen {
+        match self.args.str("voice") {
+            Some(v) if voice::looks_like_id(v) => (v.to_string(), None),
+            Some(v) => (v.to_string(), Some(v.to_string())),
+            None => {
+                let id = cx.default_voice().unwrap_or(DEFAULT_VOICE_ID).to_string();
+                let name = (id == DEFAULT_VOICE_ID).then(|| "Rachel".to_string());
+                (id, name)
+            }
+        }
+    }
+
     fn next(&mut self, cx: &mut Cx<'_>) -> Result<Step, Failure> {
+        if let CacheUse::Unasked = self.cache {
+            self.cache = CacheUse::Off;
+            if cx.config.settings.cache_enabled {
+                return Ok(match self.ask_cache(cx) {
+                    Ok(step) => step,
+                    Err(text) => Step::Done(Outcome::error(text)),
+                });
+            }
+        }
         let Some(models) = cx.memory.models(cx.now).cloned() else {
             self.state = State::Models;
             return Ok(Step::http(api::models()));
@@ -298,10 +362,8 @@ impl Speak {
                     self.state = State::Voice(lookup);
                     return Ok(Step::http(request));
                 }
-                Some(v) => self.voice = Some((v.to_string(), None)),
-                None => {
-                    let id = cx.default_voice().unwrap_or(DEFAULT_VOICE_ID).to_string();
-                    let name = (id == DEFAULT_VOICE_ID).then(|| "Rachel".to_string());
+                _ => {
+                    let (id, name) = self.given_voice(cx);
                     self.voice = Some((id, name));
                 }
             }
@@ -315,29 +377,46 @@ impl Speak {
         }
     }
 
-    fn plan(&self, cx: &Cx<'_>, models: &[Model]) -> Result<(Plan, Job), String> {
+    /// Asks the cache for this request's audio, before anything else: a hit sends no request
+    /// (not even for the model list) and so plays with the network down.
+    fn ask_cache(&mut self, cx: &Cx<'_>) -> Result<Step, String> {
+        let w = self.wanted(cx)?;
+        let (voice_id, voice_name) = self.given_voice(cx);
+        let settings_json = Value::Object(w.voice_settings.clone()).to_string();
+        let seed = w.seed.map(|s| s.to_string()).unwrap_or_default();
+        let key = CacheKey::of(&[
+            &w.text,
+            &voice_id,
+            &w.model_id,
+            w.language.as_deref().unwrap_or_default(),
+            &settings_json,
+            &w.format.wire_name(),
+            &seed,
+        ]);
+        let sink = self.sink(cx, &w, &voice_id, voice_name.as_deref())?;
+        self.cache = CacheUse::Missed(key);
+        self.state = State::Cached(Plan {
+            format: w.format,
+            format_name: w.format_name,
+            model_id: w.model_id,
+            characters: w.characters,
+            inline: w.inline,
+            notes: Vec::new(),
+        });
+        Ok(Step::Job(Job::CacheRead {
+            key,
+            sink,
+            max_bytes: MAX_AUDIO_FILE,
+        }))
+    }
+
+    /// What the arguments ask for, checked as far as they can be without the model list.
+    fn wanted(&self, cx: &Cx<'_>) -> Result<Wanted, String> {
         let settings = &cx.config.settings;
         let args = &self.args;
-        let mut notes = Vec::new();
-        let model_id = args.str("model").unwrap_or(&settings.model).to_string();
-        let Some(model) = models.iter().find(|m| m.model_id == model_id) else {
-            let ids: Vec<&str> = models.iter().map(|m| m.model_id.as_str()).collect();
-            return Err(format!(
-                "Unknown model `{model_id}`. Text-to-speech models on this account: {}.",
-                ids.join(", ")
-            ));
-        };
         let text = self.spoken_text();
         if text.trim().is_empty() {
             return Err("Nothing left to say once Markdown, code and links were tidied; pass `raw: true` to send the text exactly as given.".into());
-        }
-        let characters = text.chars().count() as u64;
-        if let Some(max) = model.max_characters() {
-            if characters > max {
-                return Err(format!(
-                    "The text is {characters} characters; `{model_id}` accepts at most {max} per call. Shorten it or split it into several calls (nothing was spent)."
-                ));
-            }
         }
         let format_name = args
             .str("output_format")
@@ -345,16 +424,6 @@ impl Speak {
             .to_string();
         let Some(format) = Format::parse(&format_name) else {
             return Err(format!("Unknown output_format `{format_name}`."));
-        };
-        let language_code = match args.str("language") {
-            Some(lang) if model.takes_language() => Some(lang.to_string()),
-            Some(lang) => {
-                notes.push(format!(
-                    "`language: {lang}` was dropped: `{model_id}` detects the language itself"
-                ));
-                None
-            }
-            None => None,
         };
         let mut voice_settings = Map::new();
         if let Some(Arg::Obj(obj)) = args.get("voice_settings") {
@@ -369,190 +438,113 @@ impl Speak {
                 voice_settings.insert((*name).to_string(), v);
             }
         }
-        let seed = args.int("seed").and_then(|n| u32::try_from(n).ok());
-        let delivery = args.str("delivery").unwrap_or(settings.delivery.as_str());
-        let inline = match delivery {
+        let inline = match args.str("delivery").unwrap_or(settings.delivery.as_str()) {
             "inline" => true,
             "file" => false,
             _ => return Err("`delivery: play` arrives with audio playback in a later release; use `file` or `inline`.".into()),
         };
-        let (voice_id, voice_name) = self.voice.clone().unwrap_or_default();
-        let speech = api::Speech {
+        Ok(Wanted {
+            characters: text.chars().count() as u64,
             text,
-            model_id: model_id.clone(),
-            language_code,
-            voice_settings,
-            seed,
-        };
-        let request = api::speech_stream(&voice_id, &format.wire_name(), &speech);
-        let sink = if inline {
-            Sink::Memory {
-                max_bytes: settings.limits.max_inline_bytes,
-            }
-        } else {
-            let name = match args.str("filename") {
-                Some(f) => FileName::Exact(file_name(f, format)?),
-                None => {
-                    let label = voice_name
-                        .as_deref()
-                        .map_or_else(|| voice_id.chars().take(8).collect(), audio::slug);
-                    FileName::Stem {
-                        stem: format!("{}-{label}", audio::timestamp(cx.wall_now)),
-                        ext: format.extension(),
-                    }
-                }
-            };
-            Sink::File {
-                name,
-                wav: format.wrapped_in_wav().then_some(format),
-            }
-        };
-        let plan = Plan {
+            model_id: args.str("model").unwrap_or(&settings.model).to_string(),
             format,
             format_name,
-            model_id,
-            characters,
+            language: args.str("language").map(String::from),
+            voice_settings,
+            seed: args.int("seed").and_then(|n| u32::try_from(n).ok()),
             inline,
-            notes,
+        })
+    }
+
+    /// Where the audio goes: memory (inline) or a new file named after the time and voice.
+    fn sink(
+        &self,
+        cx: &Cx<'_>,
+        w: &Wanted,
+        voice_id: &str,
+        voice_name: Option<&str>,
+    ) -> Result<Sink, String> {
+        if w.inline {
+            return Ok(Sink::Memory {
+                max_bytes: cx.config.settings.limits.max_inline_bytes,
+            });
+        }
+        let name = match self.args.str("filename") {
+            Some(f) => FileName::Exact(file_name(f, w.format)?),
+            None => {
+                let label =
+                    voice_name.map_or_else(|| voice_id.chars().take(8).collect(), audio::slug);
+                FileName::Stem {
+                    stem: format!("{}-{label}", audio::timestamp(cx.wall_now)),
+                    ext: w.format.extension(),
+                }
+            }
+        };
+        Ok(Sink::File {
+            name,
+            wav: w.format.wrapped_in_wav().then_some(w.format),
+        })
+    }
+
+    fn plan(&self, cx: &Cx<'_>, models: &[Model]) -> Result<(Plan, Job), String> {
+        let w = self.wanted(cx)?;
+        let mut notes = Vec::new();
+        let model_id = w.model_id.clone();
+        let Some(model) = models.iter().find(|m| m.model_id == model_id) else {
+            let ids: Vec<&str> = models.iter().map(|m| m.model_id.as_str()).collect();
+            return Err(format!(
+                "Unknown model `{model_id}`. Text-to-speech models on this account: {}.",
+                ids.join(", ")
+            ));
+        };
+        let characters = w.characters;
+        if let Some(max) = model.max_characters() {
+            if characters > max {
+                return Err(format!(
+                    "The text is {characters} characters; `{model_id}` accepts at most {max} per call. Shorten it or split it into several calls (nothing was spent)."
+                ));
+            }
+        }
+        let language_code = match &w.language {
+            Some(lang) if model.takes_language() => Some(lang.clone()),
+            Some(lang) => {
+                notes.push(format!(
+                    "`language: {lang}` was dropped: `{model_id}` detects the language itself"
+                ));
+                None
+            }
+            None => None,
+        };
+        let (voice_id, voice_name) = self.voice.clone().unwrap_or_default();
+        let sink = self.sink(cx, &w, &voice_id, voice_name.as_deref())?;
+        let speech = api::Speech {
+            text: w.text.clone(),
+            model_id: model_id.clone(),
+            language_code,
+            voice_settings: w.voice_settings.clone(),
+            seed: w.seed,
+        };
+        let request = api::speech_stream(&voice_id, &w.format.wire_name(), &speech);
+        let cache = match self.cache {
+            CacheUse::Missed(key) => Some((key, (cx.config.settings.cache_max_mb << 20) / 4)),
+            CacheUse::Unasked | CacheUse::Off => None,
         };
         let job = Job::Speech {
             request,
             sink,
             max_bytes: MAX_AUDIO_FILE,
+            cache,
+        };
+        let plan = Plan {
+            format: w.format,
+            format_name: w.format_name,
+            model_id,
+            characters,
+            inline: w.inline,
+            notes,
         };
         Ok((plan, job))
     }
-}
-
-fn render(cx: &Cx<'_>, done: &SpeechDone, plan: &Plan, voice: &Chosen) -> Outcome {
-    let (voice_id, voice_name) = voice;
-    let duration = plan.format.duration_ms(done.data_bytes);
-    let mime = plan.format.mime();
-    let mut structured = Map::new();
-    structured.insert(
-        "delivery".into(),
-        if plan.inline { "inline" } else { "file" }.into(),
-    );
-    structured.insert("mime_type".into(), mime.into());
-    structured.insert("bytes".into(), done.total_bytes.into());
-    if let Some(d) = duration {
-        structured.insert("duration_ms".into(), d.into());
-    }
-    structured.insert("characters".into(), plan.characters.into());
-    structured.insert("voice_id".into(), voice_id.clone().into());
-    structured.insert("model_id".into(), plan.model_id.clone().into());
-    if let Some(rid) = done.head.header("request-id") {
-        structured.insert("request_id".into(), rid.into());
-    }
-    let seconds = duration
-        .map(|d| format!("{:.1} s of ", d as f64 / 1000.0))
-        .unwrap_or_default();
-    let who = voice_name.clone().unwrap_or_else(|| voice_id.clone());
-    let notes = if plan.notes.is_empty() {
-        String::new()
-    } else {
-        format!(" Note: {}.", plan.notes.join("; "))
-    };
-    let (text, media) = if plan.inline {
-        let data = done.data.clone().unwrap_or_default();
-        let data = if plan.format.wrapped_in_wav() {
-            let mut wav = plan
-                .format
-                .wav_header(u32::try_from(data.len()).unwrap_or(u32::MAX))
-                .to_vec();
-            wav.extend_from_slice(&data);
-            wav
-        } else {
-            data
-        };
-        structured.insert("bytes".into(), (data.len() as u64).into());
-        let text = format!(
-            "Spoke {seconds}audio with {who} ({}, {} characters billed).{notes}",
-            plan.format_name, plan.characters
-        );
-        (text, Media::Inline { data, mime })
-    } else {
-        let (file, path) = saved(cx, done, &mut structured);
-        let text = format!(
-            "Saved {seconds}audio with {who} to {path} ({} bytes, {} characters billed).{notes}",
-            done.total_bytes, plan.characters
-        );
-        let media = Media::File {
-            name: file,
-            mime,
-            size: done.total_bytes,
-        };
-        (text, media)
-    };
-    Outcome {
-        media: Some(media),
-        ..Outcome::ok(text, Value::Object(structured))
-    }
-}
-
-/// The result of speaking with the offline fallback voice.
-fn render_fallback(
-    cx: &Cx<'_>,
-    done: &SpeechDone,
-    why: &str,
-    inline: bool,
-    characters: u64,
-) -> Outcome {
-    let program = cx
-        .config
-        .settings
-        .fallback_command
-        .first()
-        .cloned()
-        .unwrap_or_default();
-    let mime = "audio/wav";
-    let mut structured = Map::new();
-    structured.insert(
-        "delivery".into(),
-        if inline { "inline" } else { "file" }.into(),
-    );
-    structured.insert("mime_type".into(), mime.into());
-    structured.insert("bytes".into(), done.total_bytes.into());
-    structured.insert("characters".into(), characters.into());
-    structured.insert("voice_id".into(), "fallback".into());
-    structured.insert("model_id".into(), program.clone().into());
-    structured.insert("fallback".into(), true.into());
-    structured.insert("fallback_reason".into(), why.into());
-    let lead = format!(
-        "ElevenLabs could not speak this, so the offline fallback voice (`{program}`) did; nothing was billed. Why: {why}"
-    );
-    let (text, media) = if inline {
-        let data = done.data.clone().unwrap_or_default();
-        (
-            format!("{lead} The WAV is inline."),
-            Media::Inline { data, mime },
-        )
-    } else {
-        let (file, path) = saved(cx, done, &mut structured);
-        let text = format!("{lead} Saved to {path} ({} bytes).", done.total_bytes);
-        (
-            text,
-            Media::File {
-                name: file,
-                mime,
-                size: done.total_bytes,
-            },
-        )
-    };
-    Outcome {
-        media: Some(media),
-        ..Outcome::ok(text, Value::Object(structured))
-    }
-}
-
-/// The saved file's name and path, noted in `structured` (`path`, `uri`).
-fn saved(cx: &Cx<'_>, done: &SpeechDone, structured: &mut Map<String, Value>) -> (String, String) {
-    let file = done.file.clone().unwrap_or_default();
-    let sep = std::path::MAIN_SEPARATOR;
-    let path = format!("{}{sep}{file}", cx.config.output_dir);
-    structured.insert("path".into(), path.clone().into());
-    structured.insert("uri".into(), format!("audio://{file}").into());
-    (file, path)
 }
 
 /// A `filename` argument made into a safe file name with the format's extension.
