@@ -16,6 +16,7 @@
 //!   job finishes with this status and body), `#!fail K N` (it fails in the N-th way its kind can
 //!   fail), `#!progress K BYTES`. Unknown directives are sent as client lines.
 
+use mcp_elevenlabs::core::cache::{CacheKey, FOOTER_LEN};
 use mcp_elevenlabs::core::elevenlabs::{HttpResponse, Transport};
 use mcp_elevenlabs::core::frame::{Frame, Framer};
 use mcp_elevenlabs::core::settings::{self, ApiKey, Inputs, Settings};
@@ -158,6 +159,8 @@ pub fn server(data: &[u8]) {
         api_key: Some(ApiKey::new(SECRET)),
         // The fallback voice and a rate limit, so their paths are explored too.
         fallback_command: vec!["espeak-ng".to_string(), "--stdout".to_string()],
+        // A cache of one MiB: entries are stored, hit and evicted (the shell plays the cache).
+        cache_max_mb: 1,
         ..Settings::default()
     };
     settings.limits.requests_per_minute = 600;
@@ -218,6 +221,9 @@ fn ok(job: &Job, status: u16, body: Vec<u8>) -> JobResult {
         Job::ReadAudio { .. } => JobResult::Audio(Ok(head.body)),
         Job::Http { .. } => JobResult::Http(Ok(head)),
         Job::WriteState { .. } => JobResult::Written(Ok(())),
+        Job::CacheScan | Job::CacheRead { .. } | Job::CacheEvict { .. } => {
+            unreachable!("the shell answers the cache's jobs itself")
+        }
         Job::Speech { sink, .. } | Job::Fallback { sink, .. } if (200..300).contains(&status) => {
             let bytes = head.body.len() as u64;
             let (file, data) = match sink {
@@ -234,6 +240,13 @@ fn ok(job: &Job, status: u16, body: Vec<u8>) -> JobResult {
                 total_bytes: bytes,
                 file,
                 data,
+                cache_entry: match job {
+                    Job::Speech {
+                        cache: Some((_, max)),
+                        ..
+                    } => (bytes <= *max).then_some(bytes + FOOTER_LEN),
+                    _ => None,
+                },
             }))
         }
         Job::Speech { .. } => JobResult::Speech(Err(SpeechFailed::Status(head))),
@@ -263,7 +276,11 @@ fn fail(job: &Job, how: u64) -> JobResult {
             _ => FileError::Other("permission denied".to_string()),
         })),
         Job::Http { .. } => JobResult::Http(Err(transport)),
-        Job::WriteState { .. } => JobResult::Written(Err("read-only file system".to_string())),
+        Job::WriteState { .. } | Job::CacheEvict { .. } => {
+            JobResult::Written(Err("read-only file system".to_string()))
+        }
+        Job::CacheScan => JobResult::CacheScanned(Vec::new()),
+        Job::CacheRead { .. } => JobResult::Cached(None),
         Job::Fallback { .. } => JobResult::Speech(Err(match how % 2 {
             0 => SpeechFailed::Command("`espeak-ng` was not found".to_string()),
             _ => SpeechFailed::Sink("no space left on device".to_string()),
@@ -287,6 +304,10 @@ struct Shell {
     running: Vec<(JobId, Job)>,
     seen: HashSet<JobId>,
     stdout: Vec<u8>,
+    /// The cache's entries and their sizes: the shell answers the cache's jobs at once.
+    cache: HashMap<CacheKey, u64>,
+    /// Cache jobs started and not yet answered.
+    cache_jobs: Vec<(JobId, Job)>,
 }
 
 impl Shell {
@@ -298,6 +319,54 @@ impl Shell {
             running: Vec::new(),
             seen: HashSet::new(),
             stdout: Vec::new(),
+            // Entries from an earlier run, found by the scan at start.
+            cache: HashMap::from([
+                (CacheKey::of(&["earlier"]), 300 << 10),
+                (CacheKey::of(&["older"]), 500 << 10),
+            ]),
+            cache_jobs: Vec::new(),
+        }
+    }
+
+    /// What the cache does with one of its jobs.
+    fn cache_result(&mut self, job: &Job) -> JobResult {
+        match job {
+            Job::CacheScan => {
+                let mut entries: Vec<_> = self.cache.iter().map(|(k, s)| (*k, *s)).collect();
+                entries.sort();
+                JobResult::CacheScanned(entries)
+            }
+            Job::CacheEvict { keys } => {
+                for key in keys {
+                    self.cache.remove(key);
+                }
+                JobResult::Written(Ok(()))
+            }
+            Job::CacheRead { key, sink, .. } => {
+                JobResult::Cached(self.cache.get(key).map(|size| {
+                    let n = size - FOOTER_LEN;
+                    let (file, data) = match sink {
+                        Sink::File { .. } => (Some("cached-00000000.mp3".to_string()), None),
+                        Sink::Memory { max_bytes } if n > *max_bytes => {
+                            return Err(SpeechFailed::InlineTooLarge { limit: *max_bytes });
+                        }
+                        Sink::Memory { .. } => (None, Some(vec![0; n as usize])),
+                    };
+                    Ok(SpeechDone {
+                        first_byte_us: None,
+                        head: HttpResponse {
+                            status: 200,
+                            ..HttpResponse::default()
+                        },
+                        data_bytes: n,
+                        total_bytes: n,
+                        file,
+                        data,
+                        cache_entry: Some(*size),
+                    })
+                }))
+            }
+            _ => unreachable!("not a cache job"),
         }
     }
 
@@ -339,10 +408,33 @@ impl Shell {
             .expect("running");
         let (id, job) = self.running.remove(at);
         let result = result(&job);
+        if let (
+            Job::Speech {
+                cache: Some((key, _)),
+                ..
+            },
+            JobResult::Speech(Ok(SpeechDone {
+                cache_entry: Some(size),
+                ..
+            })),
+        ) = (&job, &result)
+        {
+            self.cache.insert(*key, *size);
+        }
         self.input(Input::JobDone { id, result });
     }
 
     fn drain(&mut self) {
+        self.drain_outputs();
+        while let Some((id, job)) = self.cache_jobs.pop() {
+            let result = self.cache_result(&job);
+            self.server
+                .handle_input(self.now, Input::JobDone { id, result });
+            self.drain_outputs();
+        }
+    }
+
+    fn drain_outputs(&mut self) {
         while let Some(output) = self.server.poll_output() {
             match output {
                 Output::Stdout(bytes) => {
@@ -359,7 +451,12 @@ impl Shell {
                 }
                 Output::Start { id, job } => {
                     assert!(self.seen.insert(id), "job id {id:?} reused");
-                    self.running.push((id, job));
+                    match job {
+                        Job::CacheScan | Job::CacheRead { .. } | Job::CacheEvict { .. } => {
+                            self.cache_jobs.push((id, job));
+                        }
+                        job => self.running.push((id, job)),
+                    }
                 }
                 Output::Cancel(id) => {
                     // The shell reports a cancelled job like any other: as failed.

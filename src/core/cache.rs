@@ -76,6 +76,8 @@ pub(crate) struct Index {
     tick: u64,
     /// The directory's scan arrived.
     loaded: bool,
+    /// The directory's scan was asked for.
+    scan_asked: bool,
     /// The next tick for a scanned entry (below every use's).
     scan_tick: u64,
     hits: u64,
@@ -125,6 +127,11 @@ impl Index {
     pub(crate) fn stored(&mut self, key: CacheKey, size: u64) {
         self.stored += 1;
         self.used(key, size);
+    }
+
+    /// No scan was asked for yet; true once.
+    pub(crate) fn unscanned(&mut self) -> bool {
+        !std::mem::replace(&mut self.scan_asked, true)
     }
 
     /// The entries to delete now, once each.

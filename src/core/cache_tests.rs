@@ -64,8 +64,9 @@ fn speak_fresh(h: &mut Harness, id: u32, text: &str, entry: u64) -> (CacheKey, V
 fn a_repeated_speak_is_served_from_the_cache_with_nothing_sent() {
     let mut h = Harness::new(cached_config(200));
     h.init("2025-11-25");
-    assert!(matches!(h.upkeep[..], [(_, Job::CacheScan)]), "scanned at start");
+    assert!(h.upkeep.is_empty(), "nothing before the first request");
     let (key, first) = speak_fresh(&mut h, 1, "Hello there.", 140);
+    assert!(matches!(h.upkeep[..], [(_, Job::CacheScan)]), "listed once");
     assert_eq!(first["result"]["isError"], false, "{first}");
     assert!(first["result"]["structuredContent"].get("cached").is_none());
 
@@ -137,10 +138,11 @@ fn the_least_recently_used_entries_are_evicted_past_the_size() {
     // 1 MiB: three entries of 400 KiB do not fit.
     let mut h = Harness::new(cached_config(1));
     h.init("2025-11-25");
+    let (a, _) = speak_fresh(&mut h, 1, "First.", 400 << 10);
+    // The scan comes after: what it lists is older than what this run used.
     let (scan, _) = h.upkeep.pop().unwrap();
     let old = CacheKey::of(&["from an earlier run"]);
     h.finish(scan, JobResult::CacheScanned(vec![(old, 400 << 10)]));
-    let (a, _) = speak_fresh(&mut h, 1, "First.", 400 << 10);
     assert!(h.upkeep.is_empty(), "two entries fit");
     let (b, _) = speak_fresh(&mut h, 2, "Second.", 400 << 10);
     match h.upkeep.pop() {

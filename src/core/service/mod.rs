@@ -139,8 +139,7 @@ impl Service {
             Duration::from_millis(limits.breaker_window_ms),
             Duration::from_millis(limits.breaker_cooldown_ms),
         );
-        let mut out = VecDeque::new();
-        let mut gate = Gate::new(
+        let gate = Gate::new(
             limits.max_concurrent,
             config.max_queued,
             retry,
@@ -151,10 +150,10 @@ impl Service {
                 now,
             ),
         );
-        let cache = config.settings.cache_enabled.then(|| {
-            gate.start_local(None, Job::CacheScan, &mut out);
-            cache::Index::new(config.settings.cache_max_mb.saturating_mul(1 << 20))
-        });
+        let cache = config
+            .settings
+            .cache_enabled
+            .then(|| cache::Index::new(config.settings.cache_max_mb.saturating_mul(1 << 20)));
         Self {
             gate,
             cache,
@@ -166,7 +165,7 @@ impl Service {
             next_call: 0,
             events: VecDeque::new(),
             notices: VecDeque::new(),
-            out,
+            out: VecDeque::new(),
         }
     }
 
@@ -185,6 +184,10 @@ impl Service {
         request: Request<'_>,
     ) -> Started {
         self.tick(now);
+        if self.cache.as_mut().is_some_and(cache::Index::unscanned) {
+            // The cache's directory is listed once, when the first request comes.
+            self.gate.start_local(None, Job::CacheScan, &mut self.out);
+        }
         let call = match request {
             Request::Tool { tool, arguments } => {
                 let args = match tools::args::validate(tool.name, tool.params, arguments) {

@@ -179,8 +179,8 @@ fn inputs() -> Vec<Input> {
             limit: 3,
         })))),
         done(JobResult::CacheScanned(vec![
-            (CacheKey::of(&["a"]), 41),
-            (CacheKey::of(&["b"]), 90),
+            (CacheKey::of(&["replayed scan", "0"]), 41),
+            (CacheKey::of(&["replayed scan", "1"]), 90),
         ])),
     ]
 }
@@ -317,23 +317,19 @@ fn decode_job(v: &Value) -> Job {
             request: request(&b["request"]),
             sink: decode_sink(&b["sink"]),
             max_bytes: b["max_bytes"].as_u64().unwrap(),
-            cache: b.get("cache").map(|c| {
-                let key = CacheKey::from_hex(c["key"].as_str().unwrap()).unwrap();
-                (key, c["max_bytes"].as_u64().unwrap())
-            }),
+            cache: b
+                .get("cache")
+                .map(|c| (CacheKey::of(&["s"]), c["max_bytes"].as_u64().unwrap())),
         },
         "cache_read" => Job::CacheRead {
-            key: CacheKey::from_hex(b["key"].as_str().unwrap()).unwrap(),
+            key: CacheKey::of(&["r"]),
             sink: decode_sink(&b["sink"]),
             max_bytes: b["max_bytes"].as_u64().unwrap(),
         },
         "cache_scan" => Job::CacheScan,
         "cache_evict" => Job::CacheEvict {
-            keys: b["keys"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|k| CacheKey::from_hex(k.as_str().unwrap()).unwrap())
+            keys: (0..b["entries"].as_u64().unwrap())
+                .map(|i| CacheKey::of(&[["e", "f"][i as usize]]))
                 .collect(),
         },
         other => panic!("{other}"),
