@@ -14,11 +14,13 @@ macro_rules! tell {
     }};
 }
 
+mod cache;
 mod help;
 
+pub(crate) use cache::{clear as cache_clear, stats as cache_stats};
 use help::{
-    CLEAN_HELP, CONFIG_HELP, INIT_HELP, LIST_HELP, MAIN_HELP, MODELS_HELP, PATH_HELP, REPLAY_HELP,
-    SERVE_HELP, SPEAK_HELP, TEST_HELP, USAGE_HELP, VOICES_HELP,
+    CACHE_HELP, CLEAN_HELP, CONFIG_HELP, INIT_HELP, LIST_HELP, MAIN_HELP, MODELS_HELP, PATH_HELP,
+    REPLAY_HELP, SERVE_HELP, SPEAK_HELP, TEST_HELP, USAGE_HELP, VOICES_HELP,
 };
 use lexopt::prelude::*;
 use mcp_elevenlabs::core::settings::{self, Loaded};
@@ -55,6 +57,10 @@ pub(crate) enum Command {
         search: Option<String>,
     },
     Speak(SpeakArgs),
+    /// `cache stats`.
+    CacheStats,
+    /// `cache clear`.
+    CacheClear,
 }
 
 /// `speak TEXT [--voice V] [--model M] [--format F] [--out FILE]`.
@@ -119,6 +125,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command,
                         return parse_bare(&mut parser, Command::ConfigTest, TEST_HELP);
                     }
                     (false, "replay") => return parse_replay(&mut parser),
+                    (false, "cache") => return parse_cache(&mut parser),
                     (false, "serve") => command = Some(Command::Serve { trace: None }),
                     (false, "config") => in_config = true,
                     (true, "init") => command = Some(Command::ConfigInit { force: false }),
@@ -132,7 +139,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command,
                         .into());
                     }
                     (false, other) => {
-                        return Err(format!("unknown command {other:?} (expected serve, config, speak, voices, models, usage or replay)").into());
+                        return Err(format!("unknown command {other:?} (expected serve, config, speak, voices, models, usage, cache or replay)").into());
                     }
                 }
             }
@@ -163,6 +170,26 @@ fn parse_bare(
         };
     }
     Ok(command)
+}
+
+fn parse_cache(parser: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
+    let Some(arg) = parser.next()? else {
+        return Err("missing cache command (stats or clear)".into());
+    };
+    let command = match arg {
+        Short('h') | Long("help") => return Ok(Command::Help(CACHE_HELP)),
+        Value(v) => match v.string()?.as_str() {
+            "stats" => Command::CacheStats,
+            "clear" => Command::CacheClear,
+            other => {
+                return Err(
+                    format!("unknown cache command {other:?} (expected stats or clear)").into(),
+                );
+            }
+        },
+        _ => return Err(arg.unexpected()),
+    };
+    parse_bare(parser, command, CACHE_HELP)
 }
 
 fn parse_replay(parser: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {

@@ -36,6 +36,8 @@ fn main() -> ExitCode {
             serve(&paths, trace.as_deref())
         }
         cli::Command::Replay(file) => cli::replay(&file),
+        cli::Command::CacheStats => cli::cache_stats(&paths),
+        cli::Command::CacheClear => cli::cache_clear(&paths),
         cli::Command::Models => call(&paths, "list_models", serde_json::json!({})),
         cli::Command::Usage => call(&paths, "get_usage", serde_json::json!({})),
         cli::Command::Voices { search } => {

@@ -12,6 +12,7 @@ Usage:
   mcp-elevenlabs voices           List voices (--search Q)
   mcp-elevenlabs models           List text-to-speech models
   mcp-elevenlabs usage            Show characters used and left
+  mcp-elevenlabs cache stats      Show the audio cache (entries, size); `cache clear` empties it
   mcp-elevenlabs replay FILE      Replay a trace and check the server still does the same
 
 Options:
@@ -23,11 +24,12 @@ Files:
            (~/.config/mcp-elevenlabs/config.yaml; %APPDATA% on Windows)
   state    $XDG_STATE_HOME/mcp-elevenlabs/state.json (what the server remembers)
   audio    output.dir, else $XDG_DATA_HOME/mcp-elevenlabs/audio
+  cache    $XDG_CACHE_HOME/mcp-elevenlabs/tts (repeated requests, served without a call)
 
 Environment (wins over the files):
   ELEVENLABS_API_KEY, ELEVENLABS_BASE_URL (URL or us|eu|in|sg), ELEVENLABS_VOICE_ID,
   ELEVENLABS_MODEL_ID, ELEVENLABS_OUTPUT_DIR, ELEVENLABS_CA_FILE (extra PEM roots),
-  MCP_ELEVENLABS_LOG (error|warn|info|debug), MCP_ELEVENLABS_TRACE (a trace file, as
+  MCP_ELEVENLABS_LOG (error|warn|info|debug), MCP_ELEVENLABS_CACHE (false: no cache), MCP_ELEVENLABS_TRACE (a trace file, as
   --trace); HTTPS_PROXY, ALL_PROXY and NO_PROXY are honoured.
   The deprecated official server's ELEVENLABS_MCP_BASE_PATH, ELEVENLABS_MCP_OUTPUT_MODE,
   ELEVENLABS_API_RESIDENCY and ELEVENLABS_DEFAULT_VOICE_ID work too.
@@ -134,4 +136,18 @@ Usage: mcp-elevenlabs config clean [--yes]
 
 Delete the config file and the state file. Generated audio is left alone. Asks for
 confirmation on stdin unless --yes is given.
+";
+
+pub(crate) const CACHE_HELP: &str = "\
+Usage: mcp-elevenlabs cache stats | cache clear
+
+The audio cache keeps what ElevenLabs spoke, keyed by the text, voice, model, language,
+voice settings, format and seed, so the same request again costs no call and no credits,
+and plays with the network down. It lives in $XDG_CACHE_HOME/mcp-elevenlabs/tts
+(~/.cache/mcp-elevenlabs/tts; %LOCALAPPDATA% on Windows), holds at most cache.max_mb
+(default 200; the least recently used entries go first) and is switched off with
+cache.enabled: false or MCP_ELEVENLABS_CACHE=false.
+
+  stats   Where it is, whether it is on, its entries and size
+  clear   Delete every entry (only the cache's own files)
 ";

@@ -190,7 +190,10 @@ impl Index {
     #[cfg(test)]
     fn check(&self) {
         assert_eq!(self.entries.len(), self.by_use.len());
-        assert_eq!(self.bytes, self.entries.values().map(|(s, _)| s).sum::<u64>());
+        assert_eq!(
+            self.bytes,
+            self.entries.values().map(|(s, _)| s).sum::<u64>()
+        );
         for (tick, key) in &self.by_use {
             assert_eq!(self.entries[key].1, *tick);
         }

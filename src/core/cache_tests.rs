@@ -53,7 +53,11 @@ fn speak_fresh(h: &mut Harness, id: u32, text: &str, entry: u64) -> (CacheKey, V
     let Job::Speech { cache, .. } = &job else {
         panic!("{job:?}")
     };
-    assert_eq!(cache.map(|(k, _)| k), Some(key), "stored under the key asked for");
+    assert_eq!(
+        cache.map(|(k, _)| k),
+        Some(key),
+        "stored under the key asked for"
+    );
     let r = h
         .finish(stream, JobResult::Speech(Ok(audio(100, Some(entry)))))
         .remove(0);
@@ -72,7 +76,10 @@ fn a_repeated_speak_is_served_from_the_cache_with_nothing_sent() {
 
     assert!(h.send(&speak(2, "Hello there.")).is_empty());
     let (read, job) = h.jobs.pop().unwrap();
-    assert!(matches!(job, Job::CacheRead { key: k, .. } if k == key), "{job:?}");
+    assert!(
+        matches!(job, Job::CacheRead { key: k, .. } if k == key),
+        "{job:?}"
+    );
     assert!(h.jobs.is_empty(), "nothing else asked for");
     let r = h
         .finish(read, JobResult::Cached(Some(Ok(audio(100, Some(140))))))
@@ -81,7 +88,10 @@ fn a_repeated_speak_is_served_from_the_cache_with_nothing_sent() {
     assert_eq!(result["isError"], false, "{r}");
     assert_eq!(result["structuredContent"]["cached"], true);
     let text = result["content"][0]["text"].as_str().unwrap();
-    assert!(text.contains("from the cache") && text.contains("nothing billed"), "{text}");
+    assert!(
+        text.contains("from the cache") && text.contains("nothing billed"),
+        "{text}"
+    );
     assert!(h.jobs.is_empty(), "a hit sends nothing");
 
     // Another text, voice setting or format is another key.
@@ -109,7 +119,9 @@ fn a_hit_is_served_with_the_breaker_open_and_every_slot_taken() {
     // The one slot is taken by a call that then fails and opens the breaker.
     h.send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_usage"}}"#);
     let (usage, _) = h.jobs.pop().unwrap();
-    h.send(r#"{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"audio://a.mp3"}}"#);
+    h.send(
+        r#"{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"audio://a.mp3"}}"#,
+    );
     let refused = JobResult::Http(Err(elevenlabs::Transport::ConnectionRefused));
     h.finish(usage, refused);
     assert_eq!(h.health(3)["upstream"]["breaker"]["state"], "open");
@@ -152,7 +164,10 @@ fn the_least_recently_used_entries_are_evicted_past_the_size() {
     // Using `a` makes `b` the least recently used.
     h.send(&speak(3, "First."));
     let (read, _) = h.jobs.pop().unwrap();
-    h.finish(read, JobResult::Cached(Some(Ok(audio(100, Some(400 << 10))))));
+    h.finish(
+        read,
+        JobResult::Cached(Some(Ok(audio(100, Some(400 << 10))))),
+    );
     speak_fresh(&mut h, 4, "Third.", 400 << 10);
     match h.upkeep.pop() {
         Some((_, Job::CacheEvict { keys })) => assert_eq!(keys, vec![b]),

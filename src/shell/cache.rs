@@ -198,7 +198,10 @@ impl EntryWriter {
             .and_then(|()| file.sync_all());
         drop(file);
         // Replacing an entry of the same key is safe: both are whole, and the same request.
-        if done.and_then(|()| fs::rename(&self.tmp, &self.path)).is_err() {
+        if done
+            .and_then(|()| fs::rename(&self.tmp, &self.path))
+            .is_err()
+        {
             let _ = fs::remove_file(&self.tmp);
             return None;
         }
@@ -232,7 +235,10 @@ mod tests {
         w.write(b"abc");
         w.write(b"def");
         assert_eq!(w.finish(), Some(6 + FOOTER_LEN));
-        assert_eq!(store.read(&key, 1000), Some((b"abcdef".to_vec(), 6 + FOOTER_LEN)));
+        assert_eq!(
+            store.read(&key, 1000),
+            Some((b"abcdef".to_vec(), 6 + FOOTER_LEN))
+        );
         assert_eq!(store.scan(), vec![(key, 6 + FOOTER_LEN)]);
         // Bigger than the caller accepts: not read, but kept.
         assert_eq!(store.read(&key, 5), None);

@@ -52,6 +52,11 @@ impl Home {
         self.dir.join("data/mcp-elevenlabs/audio")
     }
 
+    /// The audio cache (`$HOME/.cache`, as no `XDG_CACHE_HOME` is set).
+    pub fn cache_dir(&self) -> PathBuf {
+        self.dir.join(".cache/mcp-elevenlabs/tts")
+    }
+
     pub fn write_config(&self, text: &str) {
         let p = self.config_path();
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();

@@ -488,9 +488,14 @@ impl Service {
 
     /// Deletes the entries the cache's index let go.
     fn evict(&mut self) {
-        let keys: Vec<CacheKey> = self.cache.as_mut().map(cache::Index::evictions).unwrap_or_default();
+        let keys: Vec<CacheKey> = self
+            .cache
+            .as_mut()
+            .map(cache::Index::evictions)
+            .unwrap_or_default();
         if !keys.is_empty() {
-            self.gate.start_local(None, Job::CacheEvict { keys }, &mut self.out);
+            self.gate
+                .start_local(None, Job::CacheEvict { keys }, &mut self.out);
         }
     }
 

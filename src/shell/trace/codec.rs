@@ -216,7 +216,6 @@ fn decode_failed(v: &Value, p: &str) -> Res<SpeechFailed> {
     })
 }
 
-
 fn decode_result(v: &Value, n: u64) -> Res<JobResult> {
     let p = "input.job_done.result";
     let (kind, body) = variant(v, p)?;
@@ -252,7 +251,11 @@ fn decode_result(v: &Value, n: u64) -> Res<JobResult> {
                 .enumerate()
                 .map(|(i, size)| {
                     let key = CacheKey::of(&["replayed scan", &i.to_string()]);
-                    Ok((key, size.as_u64().ok_or_else(|| format!("{p}: expected a size"))?))
+                    Ok((
+                        key,
+                        size.as_u64()
+                            .ok_or_else(|| format!("{p}: expected a size"))?,
+                    ))
                 })
                 .collect::<Res<Vec<_>>>()?,
         ),
@@ -438,7 +441,9 @@ fn encode_job(job: &Job, r: &Redactor) -> Value {
         // Cache keys are left out: one is the hash of a text, which may hold the API key that
         // the trace masks, so a replay could not compute it again. The sink, the sizes and the
         // order of the cache's jobs say what the core decided.
-        Job::CacheRead { sink, max_bytes, .. } => json!({"cache_read": {
+        Job::CacheRead {
+            sink, max_bytes, ..
+        } => json!({"cache_read": {
             "sink": encode_sink(sink, r),
             "max_bytes": max_bytes,
         }}),

@@ -152,4 +152,3 @@ fn saved(cx: &Cx<'_>, done: &SpeechDone, structured: &mut Map<String, Value>) ->
     structured.insert("uri".into(), format!("audio://{file}").into());
     (file, path)
 }
-
