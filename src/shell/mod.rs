@@ -7,6 +7,7 @@ pub mod files;
 pub mod http_client;
 pub mod log;
 pub mod outputs;
+mod speech;
 pub mod stdio;
 #[cfg(feature = "trace")]
 pub mod trace;
@@ -18,8 +19,9 @@ use crate::core::elevenlabs::Transport;
 use crate::core::settings::Settings;
 use crate::core::{self, Input, Job, Output, Server, Sink};
 use files::Paths;
-use http_client::{Client, StreamError};
+use http_client::Client;
 use log::Logger;
+use speech::{Progress, Stream, serve_cached, speech};
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -470,163 +472,4 @@ fn run(
             JobResult::Written(places.cache.evict(&keys).map_err(|e| e.to_string()))
         }
     }
-}
-
-/// Reports a stream's bytes to the core, at most every 250 ms (for `notifications/progress`).
-struct Progress<'a> {
-    id: core::JobId,
-    tx: &'a SyncSender<Input>,
-    bytes: u64,
-    last: Instant,
-}
-
-impl<'a> Progress<'a> {
-    fn new(id: core::JobId, tx: &'a SyncSender<Input>) -> Self {
-        Self {
-            id,
-            tx,
-            bytes: 0,
-            last: Instant::now(),
-        }
-    }
-
-    fn add(&mut self, n: usize) {
-        self.bytes += n as u64;
-        if self.last.elapsed() >= std::time::Duration::from_millis(250) {
-            self.last = Instant::now();
-            let _ = self.tx.send(Input::Progress {
-                id: self.id,
-                bytes: self.bytes,
-            });
-        }
-    }
-}
-
-/// A request whose audio streams in, and the cache entry it is copied into.
-struct Stream<'a> {
-    client: &'a Client,
-    request: &'a core::elevenlabs::HttpRequest,
-    max_bytes: u64,
-    cancel: &'a AtomicBool,
-    tee: Option<cache::EntryWriter>,
-}
-
-/// Streams synthesized audio into a new file or into memory (and into the cache, when asked:
-/// the entry is kept only if the whole stream arrived and was saved).
-fn speech(
-    stream: Stream<'_>,
-    sink: Sink,
-    dir: &Path,
-    mut progress: Progress<'_>,
-) -> Result<core::SpeechDone, core::SpeechFailed> {
-    use core::SpeechFailed;
-    let failed = |e: StreamError, bytes: u64| match e {
-        StreamError::Transport(error) => SpeechFailed::Transport { error, bytes },
-        StreamError::Status(resp) => SpeechFailed::Status(resp),
-        StreamError::Sink(io) => SpeechFailed::Sink(io.to_string()),
-    };
-    let Stream {
-        client,
-        request,
-        max_bytes,
-        cancel,
-        mut tee,
-    } = stream;
-    let micros = |d: std::time::Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-    match sink {
-        Sink::Memory { max_bytes: limit } => {
-            let mut data = Vec::new();
-            let mut over = false;
-            let result = client.stream(request, max_bytes, cancel, |chunk| {
-                if data.len() as u64 + chunk.len() as u64 > limit {
-                    over = true;
-                    return Err(io::Error::other("inline limit"));
-                }
-                data.extend_from_slice(chunk);
-                if let Some(t) = &mut tee {
-                    t.write(chunk);
-                }
-                progress.add(chunk.len());
-                Ok(())
-            });
-            let n = data.len() as u64;
-            if over {
-                return Err(SpeechFailed::InlineTooLarge { limit });
-            }
-            let (head, _, first) = result.map_err(|e| failed(e, n))?;
-            Ok(core::SpeechDone {
-                first_byte_us: first.map(micros),
-                head,
-                data_bytes: n,
-                total_bytes: n,
-                file: None,
-                data: Some(data),
-                cache_entry: tee.and_then(cache::EntryWriter::finish),
-            })
-        }
-        Sink::File { name, wav } => {
-            let mut writer = files::AudioWriter::create(dir, progress.id.0, wav)
-                .map_err(|e| SpeechFailed::Sink(e.to_string()))?;
-            let result = client.stream(request, max_bytes, cancel, |chunk| {
-                writer.write(chunk)?;
-                if let Some(t) = &mut tee {
-                    t.write(chunk);
-                }
-                progress.add(chunk.len());
-                Ok(())
-            });
-            let bytes = writer.data_bytes();
-            let (head, _, first) = result.map_err(|e| failed(e, bytes))?;
-            let (file, total) = writer
-                .finish(&name)
-                .map_err(|e| SpeechFailed::Sink(e.to_string()))?;
-            Ok(core::SpeechDone {
-                first_byte_us: first.map(micros),
-                head,
-                data_bytes: bytes,
-                total_bytes: total,
-                file: Some(file),
-                data: None,
-                cache_entry: tee.and_then(cache::EntryWriter::finish),
-            })
-        }
-    }
-}
-
-/// Serves a cache entry's audio into a sink, as its stream was first served.
-fn serve_cached(
-    audio: Vec<u8>,
-    entry: u64,
-    sink: Sink,
-    dir: &Path,
-    tag: u64,
-) -> Result<core::SpeechDone, core::SpeechFailed> {
-    use core::SpeechFailed;
-    let n = audio.len() as u64;
-    let head = core::elevenlabs::HttpResponse {
-        status: 200,
-        ..Default::default()
-    };
-    let (file, total, data) = match sink {
-        Sink::Memory { max_bytes: limit } if n > limit => {
-            return Err(SpeechFailed::InlineTooLarge { limit });
-        }
-        Sink::Memory { .. } => (None, n, Some(audio)),
-        Sink::File { name, wav } => {
-            let sink_err = |e: io::Error| SpeechFailed::Sink(e.to_string());
-            let mut writer = files::AudioWriter::create(dir, tag, wav).map_err(sink_err)?;
-            writer.write(&audio).map_err(sink_err)?;
-            let (file, total) = writer.finish(&name).map_err(sink_err)?;
-            (Some(file), total, None)
-        }
-    };
-    Ok(core::SpeechDone {
-        first_byte_us: None,
-        head,
-        data_bytes: n,
-        total_bytes: total,
-        file,
-        data,
-        cache_entry: Some(entry),
-    })
 }

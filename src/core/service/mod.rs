@@ -13,6 +13,7 @@
 pub(crate) mod breaker;
 mod bucket;
 pub(crate) mod gate;
+mod interface;
 mod reply;
 pub(crate) mod retry;
 
@@ -20,11 +21,11 @@ use super::Config;
 use super::cache::{self, CacheKey};
 use super::elevenlabs as api;
 use super::event::{FileError, Job, JobId, JobResult, Level, Output};
-use super::tools::{self, Call, Cx, Failure, Memory, Outcome, Reply, Step, Tool, catalog};
+use super::tools::{self, Call, Cx, Failure, Memory, Outcome, Reply, Step, catalog};
 use breaker::Breaker;
 use gate::{Expiry, Gate, Rates, Refused};
+pub(crate) use interface::{Answer, Event, EventKind, Request, Started};
 use retry::Retry;
-use serde_json::value::RawValue;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -35,60 +36,6 @@ pub struct SessionId(pub u64);
 /// Identifies one call in the service, across all sessions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CallId(pub(crate) u64);
-
-/// What a session asks the service for.
-#[derive(Debug)]
-pub(crate) enum Request<'a> {
-    /// Call a tool with these (unvalidated) arguments.
-    Tool {
-        tool: &'static Tool,
-        arguments: Option<&'a RawValue>,
-    },
-    /// Read `voices://catalog`.
-    Catalog,
-    /// Read a generated audio file (`audio://{name}`, the name already checked).
-    ReadAudio { name: String },
-}
-
-/// How a request started.
-#[derive(Debug)]
-pub(crate) enum Started {
-    /// It runs: its answer comes as an [`Event`].
-    Running(CallId),
-    /// Answered at once (bad arguments, a refusal, a cache hit, a full queue).
-    Done(Answer),
-}
-
-/// The answer to a request.
-#[derive(Debug)]
-pub(crate) enum Answer {
-    /// A tool's (or the catalog's) outcome.
-    Tool(Outcome),
-    /// The bytes of an audio file.
-    Audio(Result<Vec<u8>, FileError>),
-    /// A resource read that cannot run now; the message says why.
-    Refused(String),
-}
-
-/// Something for a session.
-#[derive(Debug)]
-pub(crate) struct Event {
-    /// The session that started the call.
-    pub(crate) session: SessionId,
-    /// The call.
-    pub(crate) call: CallId,
-    /// What happened.
-    pub(crate) kind: EventKind,
-}
-
-/// What happened to a call.
-#[derive(Debug)]
-pub(crate) enum EventKind {
-    /// Its audio stream has brought this many bytes so far.
-    Progress(u64),
-    /// It finished.
-    Done(Answer),
-}
 
 /// One call in flight.
 #[derive(Debug)]
@@ -457,33 +404,12 @@ impl Service {
         }
     }
 
-    /// What a job's result tells the cache's index: a hit, a miss, a new entry. Entries over
-    /// `cache.max_mb` are evicted.
+    /// What a job's result tells the cache's index; entries over `cache.max_mb` go.
     fn learn_cache(&mut self, job: Option<&Job>, result: &JobResult) {
-        let Some(ix) = &mut self.cache else {
-            return;
-        };
-        match (job, result) {
-            (Some(Job::CacheRead { key, .. }), JobResult::Cached(found)) => match found {
-                Some(Ok(done)) => ix.hit(*key, done.cache_entry.unwrap_or(0)),
-                // Found, but the sink failed: the entry is whole.
-                Some(Err(_)) => {}
-                None => ix.miss(*key),
-            },
-            (
-                Some(Job::Speech {
-                    cache: Some((key, _)),
-                    ..
-                }),
-                JobResult::Speech(Ok(done)),
-            ) => {
-                if let Some(size) = done.cache_entry {
-                    ix.stored(*key, size);
-                }
-            }
-            _ => return,
+        if let Some(ix) = &mut self.cache {
+            reply::learn_cache(ix, job, result);
+            self.evict();
         }
-        self.evict();
     }
 
     /// Deletes the entries the cache's index let go.

@@ -3,8 +3,10 @@
 //! cannot run at all.
 
 use super::super::Config;
+use super::super::cache::Index;
 use super::super::elevenlabs as api;
-use super::super::event::{JobResult, SpeechFailed};
+use super::super::event::Job;
+use super::super::event::{JobResult, SpeechDone, SpeechFailed};
 use super::super::settings::{Limits, Settings};
 use super::super::tools::{Failure, Outcome, Reply};
 use serde_json::{Value, json};
@@ -52,6 +54,29 @@ fn speech_failure(failed: SpeechFailed, s: &Settings, now_unix: u64) -> Failure 
         SpeechFailed::Command(why) => {
             Failure::Other(format!("The offline fallback voice failed too: {why}."))
         }
+    }
+}
+
+/// What a job's result tells the cache's index: a hit, a miss, a new entry.
+pub(super) fn learn_cache(ix: &mut Index, job: Option<&Job>, result: &JobResult) {
+    match (job, result) {
+        (Some(Job::CacheRead { key, .. }), JobResult::Cached(found)) => match found {
+            Some(Ok(done)) => ix.hit(*key, done.cache_entry.unwrap_or(0)),
+            // Found, but the sink failed: the entry is whole.
+            Some(Err(_)) => {}
+            None => ix.miss(*key),
+        },
+        (
+            Some(Job::Speech {
+                cache: Some((key, _)),
+                ..
+            }),
+            JobResult::Speech(Ok(SpeechDone {
+                cache_entry: Some(size),
+                ..
+            })),
+        ) => ix.stored(*key, *size),
+        _ => {}
     }
 }
 
