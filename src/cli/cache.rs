@@ -12,7 +12,9 @@ pub(crate) fn stats(paths: &Paths) -> ExitCode {
     let store = Store::new(paths.cache.clone());
     let entries = store.scan();
     let bytes: u64 = entries.iter().map(|(_, size)| size).sum();
-    let state = if settings.cache_enabled {
+    let state = if !cfg!(feature = "cache") {
+        "off (this build has no cache: it was built without the `cache` feature)"
+    } else if settings.cache_enabled {
         "on"
     } else {
         "off (cache.enabled: false)"

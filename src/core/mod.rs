@@ -42,7 +42,7 @@ pub const NAME: &str = "mcp-elevenlabs";
 /// This server's version in `serverInfo`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-#[cfg(test)]
+#[cfg(all(test, feature = "cache"))]
 mod cache_tests;
 #[cfg(test)]
 #[allow(clippy::disallowed_methods)] // tests make their base `Instant` with `Instant::now`

@@ -1,6 +1,10 @@
 //! The I/O shell: runs the core over stdio, executes its jobs on worker threads, and owns every
 //! file, thread, clock and environment access.
 
+#[cfg(feature = "cache")]
+pub mod cache;
+#[cfg(not(feature = "cache"))]
+#[path = "cache_off.rs"]
 pub mod cache;
 mod fallback;
 pub mod files;

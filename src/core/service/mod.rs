@@ -97,9 +97,7 @@ impl Service {
                 now,
             ),
         );
-        let cache = config
-            .settings
-            .cache_enabled
+        let cache = (cfg!(feature = "cache") && config.settings.cache_enabled)
             .then(|| cache::Index::new(config.settings.cache_max_mb.saturating_mul(1 << 20)));
         Self {
             gate,

@@ -343,7 +343,7 @@ impl Speak {
     fn next(&mut self, cx: &mut Cx<'_>) -> Result<Step, Failure> {
         if let CacheUse::Unasked = self.cache {
             self.cache = CacheUse::Off;
-            if cx.config.settings.cache_enabled {
+            if cfg!(feature = "cache") && cx.config.settings.cache_enabled {
                 return Ok(match self.ask_cache(cx) {
                     Ok(step) => step,
                     Err(text) => Step::Done(Outcome::error(text)),
