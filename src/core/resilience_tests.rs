@@ -3,6 +3,7 @@
 
 use super::server_tests::{Harness, SUBSCRIPTION, http_ok, with_key};
 use super::*;
+use serde_json::Value;
 use std::time::Duration;
 
 /// A config whose breaker opens after three failures, without retries.
@@ -444,4 +445,80 @@ fn the_fallback_voice_speaks_while_the_breaker_is_open_unless_switched_off() {
     let r = r.iter().find(|m| m["id"] == 1).expect("an answer");
     assert_eq!(r["result"]["isError"], true);
     assert!(h.jobs.is_empty());
+}
+
+fn usage_with_token(id: u32) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"get_usage","_meta":{{"progressToken":"t{id}"}}}}}}"#
+    )
+}
+
+/// The `(progress, message)` of each progress notification for `token`.
+fn waits(replies: &[Value], token: &str) -> Vec<(u64, String)> {
+    replies
+        .iter()
+        .filter(|r| {
+            r["method"] == "notifications/progress" && r["params"]["progressToken"] == token
+        })
+        .map(|r| {
+            let p = &r["params"];
+            (
+                p["progress"].as_u64().unwrap(),
+                p["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_queued_call_with_a_progress_token_hears_where_it_waits() {
+    let mut config = with_key();
+    config.settings.limits.max_concurrent = 1;
+    let mut h = Harness::new(config);
+    h.init("2025-11-25");
+    assert!(
+        h.send(&usage_with_token(1)).is_empty(),
+        "it runs: nothing to say"
+    );
+    let r2 = h.send(&usage_with_token(2));
+    assert_eq!(
+        waits(&r2, "t2"),
+        vec![(
+            1,
+            "waiting for a free slot (limits.max_concurrent): 0 call(s) ahead".into()
+        )]
+    );
+    let r3 = h.send(&usage_with_token(3));
+    assert_eq!(
+        waits(&r3, "t3")[0].1,
+        "waiting for a free slot (limits.max_concurrent): 1 call(s) ahead"
+    );
+    // Without a token nothing is sent.
+    assert!(h.send(&usage_call(4)).is_empty());
+    let (first, _) = h.jobs.remove(0);
+    let after = h.finish(first, http_ok(SUBSCRIPTION));
+    assert_eq!(after.iter().filter(|r| r["id"] == 1).count(), 1);
+    // 2 runs now; 3 moved up, its progress one more than before.
+    assert!(waits(&after, "t2").is_empty());
+    assert_eq!(
+        waits(&after, "t3"),
+        vec![(
+            2,
+            "waiting for a free slot (limits.max_concurrent): 0 call(s) ahead".into()
+        )]
+    );
+}
+
+#[test]
+fn a_call_held_by_the_rate_limit_hears_how_long() {
+    let mut config = with_key();
+    config.settings.limits.requests_per_minute = 1;
+    let mut h = Harness::new(config);
+    h.init("2025-11-25");
+    h.send(&usage_with_token(1));
+    let r = h.send(&usage_with_token(2));
+    assert_eq!(
+        waits(&r, "t2"),
+        vec![(1, "waiting 60 s for the rate limits (limits.requests_per_minute, limits.characters_per_minute)".into())]
+    );
 }

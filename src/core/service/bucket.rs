@@ -3,7 +3,8 @@
 //! kept in units × 60,000,000 (one unit refills in 60,000,000 / rate microseconds), refilled from
 //! whole elapsed microseconds, so no rounding drifts however often it is asked.
 
-use std::time::Duration;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
 
 /// Microseconds in a minute: the scale of the level.
 const MINUTE_US: u128 = 60_000_000;
@@ -74,6 +75,70 @@ impl Bucket {
         }
         self.level -= need;
         true
+    }
+}
+
+/// The rate limits (`limits.requests_per_minute`, `limits.characters_per_minute`; off when 0).
+#[derive(Debug)]
+pub(crate) struct Rates {
+    requests: Option<Bucket>,
+    pub(super) characters: Option<Bucket>,
+    /// The instant the buckets were last refilled up to.
+    refilled: Instant,
+}
+
+impl Rates {
+    pub(crate) fn new(requests_per_minute: u64, characters_per_minute: u64, now: Instant) -> Self {
+        let bucket = |n: u64| (n > 0).then(|| Bucket::new(n));
+        Self {
+            requests: bucket(requests_per_minute),
+            characters: bucket(characters_per_minute),
+            refilled: now,
+        }
+    }
+
+    pub(super) fn refill(&mut self, now: Instant) {
+        let us = u64::try_from(now.saturating_duration_since(self.refilled).as_micros())
+            .unwrap_or(u64::MAX);
+        self.refilled += Duration::from_micros(us);
+        for b in [&mut self.requests, &mut self.characters]
+            .into_iter()
+            .flatten()
+        {
+            b.refill(us);
+        }
+    }
+
+    /// How long until a job of this cost may start (zero: now).
+    pub(super) fn wait(&self, requests: u64, characters: u64) -> Wait {
+        let one = |b: &Option<Bucket>, n: u64| {
+            b.as_ref()
+                .map_or(Wait::For(Duration::ZERO), |b| b.wait_for(n))
+        };
+        match (
+            one(&self.requests, requests),
+            one(&self.characters, characters),
+        ) {
+            (Wait::For(a), Wait::For(b)) => Wait::For(a.max(b)),
+            _ => Wait::Never,
+        }
+    }
+
+    pub(super) fn take(&mut self, requests: u64, characters: u64) {
+        if let Some(b) = &mut self.requests {
+            b.take(requests);
+        }
+        if let Some(b) = &mut self.characters {
+            b.take(characters);
+        }
+    }
+
+    pub(super) fn to_json(&self) -> Value {
+        let one = |b: &Option<Bucket>| {
+            b.as_ref()
+                .map(|b| json!({"per_minute": b.per_minute(), "available": b.available()}))
+        };
+        json!({"requests": one(&self.requests), "characters": one(&self.characters)})
     }
 }
 

@@ -10,7 +10,8 @@ use super::super::elevenlabs::Transport;
 use super::super::event::{Job, JobId, JobResult, Output, SpeechFailed};
 use super::CallId;
 use super::breaker::{Admit, Breaker, Health, State, Transition};
-use super::bucket::{Bucket, Wait};
+use super::bucket::{Rates, Wait};
+use super::interface::Waiting;
 use super::retry::Retry;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -50,70 +51,8 @@ struct Queued {
     characters: u64,
     /// It fails rather than start after this.
     deadline: Instant,
-}
-
-/// The rate limits (`limits.requests_per_minute`, `limits.characters_per_minute`; off when 0).
-#[derive(Debug)]
-pub(crate) struct Rates {
-    requests: Option<Bucket>,
-    characters: Option<Bucket>,
-    /// The instant the buckets were last refilled up to.
-    refilled: Instant,
-}
-
-impl Rates {
-    pub(crate) fn new(requests_per_minute: u64, characters_per_minute: u64, now: Instant) -> Self {
-        let bucket = |n: u64| (n > 0).then(|| Bucket::new(n));
-        Self {
-            requests: bucket(requests_per_minute),
-            characters: bucket(characters_per_minute),
-            refilled: now,
-        }
-    }
-
-    fn refill(&mut self, now: Instant) {
-        let us = u64::try_from(now.saturating_duration_since(self.refilled).as_micros())
-            .unwrap_or(u64::MAX);
-        self.refilled += Duration::from_micros(us);
-        for b in [&mut self.requests, &mut self.characters]
-            .into_iter()
-            .flatten()
-        {
-            b.refill(us);
-        }
-    }
-
-    /// How long until a job of this cost may start (zero: now).
-    fn wait(&self, requests: u64, characters: u64) -> Wait {
-        let one = |b: &Option<Bucket>, n: u64| {
-            b.as_ref()
-                .map_or(Wait::For(Duration::ZERO), |b| b.wait_for(n))
-        };
-        match (
-            one(&self.requests, requests),
-            one(&self.characters, characters),
-        ) {
-            (Wait::For(a), Wait::For(b)) => Wait::For(a.max(b)),
-            _ => Wait::Never,
-        }
-    }
-
-    fn take(&mut self, requests: u64, characters: u64) {
-        if let Some(b) = &mut self.requests {
-            b.take(requests);
-        }
-        if let Some(b) = &mut self.characters {
-            b.take(characters);
-        }
-    }
-
-    fn to_json(&self) -> Value {
-        let one = |b: &Option<Bucket>| {
-            b.as_ref()
-                .map(|b| json!({"per_minute": b.per_minute(), "available": b.available()}))
-        };
-        json!({"requests": one(&self.requests), "characters": one(&self.characters)})
-    }
+    /// Its place, as last reported to its call.
+    reported: Option<Waiting>,
 }
 
 /// Jobs in flight and waiting, and the timers of calls that wait to retry.
@@ -134,6 +73,8 @@ pub(crate) struct Gate {
     rate_timer: Option<Instant>,
     /// Calls whose queued job will not run, and why.
     expired: VecDeque<(CallId, Expiry)>,
+    /// Calls whose queued job moved in the queue, not yet reported.
+    moved: VecDeque<(CallId, Waiting)>,
     /// When each running job started, and whether it is a request to ElevenLabs.
     started: BTreeMap<JobId, (Instant, bool)>,
     /// Running jobs that take no slot (the cache's).
@@ -184,6 +125,7 @@ impl Gate {
             rates,
             rate_timer: None,
             expired: VecDeque::new(),
+            moved: VecDeque::new(),
             started: BTreeMap::new(),
             local: BTreeSet::new(),
             running: 0,
@@ -241,6 +183,7 @@ impl Gate {
             job,
             characters,
             deadline,
+            reported: None,
         });
         self.pump(now, out);
         Ok(id)
@@ -323,6 +266,32 @@ impl Gate {
             self.started.insert(id, (now, upstream));
             out.push_back(Output::Start { id, job });
         }
+        self.note_places(now);
+    }
+
+    /// Notes, for the calls of queued jobs whose place changed, how far they are from starting.
+    fn note_places(&mut self, now: Instant) {
+        let rate_s = self.rate_timer.map_or(0, |at| {
+            let ms = at.saturating_duration_since(now).as_millis();
+            u64::try_from(ms.div_ceil(1000)).unwrap_or(u64::MAX)
+        });
+        for (ahead, q) in self.queued.iter_mut().enumerate() {
+            let place = Waiting {
+                ahead,
+                rate_wait_s: if ahead == 0 { rate_s } else { 0 },
+            };
+            if q.reported != Some(place) {
+                q.reported = Some(place);
+                if let Some(Some(call)) = self.owners.get(&q.id) {
+                    self.moved.push_back((*call, place));
+                }
+            }
+        }
+    }
+
+    /// The next call whose queued job moved, and where it is now.
+    pub(crate) fn moved(&mut self) -> Option<(CallId, Waiting)> {
+        self.moved.pop_front()
     }
 
     /// A queued job that will not run: its call is told why.

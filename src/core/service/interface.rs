@@ -56,6 +56,18 @@ pub(crate) struct Event {
 pub(crate) enum EventKind {
     /// Its audio stream has brought this many bytes so far.
     Progress(u64),
+    /// Its job waits in the queue, here.
+    Waiting(Waiting),
     /// It finished.
     Done(Answer),
+}
+
+/// Where a queued job is: how many jobs are ahead of it (for a free slot), and, first in line,
+/// how long the rate limits hold it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Waiting {
+    /// Jobs queued before it.
+    pub(crate) ahead: usize,
+    /// Whole seconds until the rate limits let it go (0: it waits for a slot).
+    pub(crate) rate_wait_s: u64,
 }

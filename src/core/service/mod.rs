@@ -23,8 +23,9 @@ use super::elevenlabs as api;
 use super::event::{FileError, Job, JobId, JobResult, Level, Output};
 use super::tools::{self, Call, Cx, Failure, Memory, Outcome, Reply, Step, catalog};
 use breaker::Breaker;
-use gate::{Expiry, Gate, Rates, Refused};
-pub(crate) use interface::{Answer, Event, EventKind, Request, Started};
+use bucket::Rates;
+use gate::{Expiry, Gate, Refused};
+pub(crate) use interface::{Answer, Event, EventKind, Request, Started, Waiting};
 use retry::Retry;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -499,6 +500,16 @@ impl Service {
     /// Ends the calls whose queued job will not run; and reports breaker transitions, to stderr
     /// and to every session at `warning`.
     fn settle_gate(&mut self) {
+        while let Some((call, place)) = self.gate.moved() {
+            if let Some(entry) = self.calls.get(&call) {
+                let session = entry.session;
+                self.events.push_back(Event {
+                    session,
+                    call,
+                    kind: EventKind::Waiting(place),
+                });
+            }
+        }
         while let Some((call, why)) = self.gate.expired() {
             let Some(entry) = self.calls.remove(&call) else {
                 continue;

@@ -3,7 +3,7 @@
 
 use super::super::event::{FileError, Level};
 use super::super::jsonrpc::{self, Id};
-use super::super::service::Answer;
+use super::super::service::{Answer, Waiting};
 use super::super::tools::Outcome;
 use super::outbox::{Outbox, Route};
 use super::version::Version;
@@ -105,13 +105,45 @@ pub(super) fn notify_log(out: &mut Outbox, ctx: Ctx, level: Level, data: &str) {
 }
 
 /// `notifications/progress` for a call whose request carried `token`.
-pub(super) fn progress(out: &mut Outbox, version: Version, token: &Id, bytes: u64) {
+/// What a call waiting in the queue is told.
+pub(super) fn waiting(place: Waiting) -> String {
+    if place.rate_wait_s > 0 {
+        format!(
+            "waiting {} s for the rate limits (limits.requests_per_minute, limits.characters_per_minute)",
+            place.rate_wait_s
+        )
+    } else {
+        format!(
+            "waiting for a free slot (limits.max_concurrent): {} call(s) ahead",
+            place.ahead
+        )
+    }
+}
+
+/// A progress notification on `slot` (the token and the last progress sent): audio `bytes` so
+/// far, or a step while the call waits (`waiting`: one more than the last). Progress must
+/// strictly increase: anything else is not sent.
+pub(super) fn progress(
+    out: &mut Outbox,
+    version: Version,
+    slot: &mut (Id, u64),
+    bytes: u64,
+    waiting: Option<String>,
+) {
+    let (token, last) = slot;
+    let progress = if waiting.is_some() { *last + 1 } else { bytes };
+    if progress <= *last {
+        return;
+    }
+    *last = progress;
     let mut params = json!({
         "progressToken": serde_json::from_str::<Value>(token.as_json()).unwrap_or(Value::Null),
-        "progress": bytes,
+        "progress": progress,
     });
     if version.has_audio() {
-        params["message"] = format!("{bytes} bytes of audio received").into();
+        params["message"] = waiting
+            .unwrap_or_else(|| format!("{bytes} bytes of audio received"))
+            .into();
     }
     let note = json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": params});
     out.notification(&note.to_string());

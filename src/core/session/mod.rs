@@ -126,7 +126,8 @@ impl Session {
     /// One of this session's calls progressed or finished (routed from [`Service`]'s events).
     pub(crate) fn handle_event(&mut self, call: CallId, kind: EventKind) {
         match kind {
-            EventKind::Progress(bytes) => self.progress(call, bytes),
+            EventKind::Progress(bytes) => self.progress(call, bytes, None),
+            EventKind::Waiting(place) => self.progress(call, 0, Some(answer::waiting(place))),
             EventKind::Done(answer) => {
                 let Some(id) = self.calls.remove(&call) else {
                     return;
@@ -528,23 +529,18 @@ impl Session {
         self.pending.insert(id, pending);
     }
 
-    /// Sends `notifications/progress` for a call whose request carried a progress token.
-    fn progress(&mut self, call: CallId, bytes: u64) {
-        let Some(id) = self.calls.get(&call) else {
-            return;
-        };
-        let Some(pending) = self.pending.get_mut(id) else {
-            return;
-        };
-        let version = pending.ctx.version;
-        let Some((token, last)) = &mut pending.progress else {
-            return;
-        };
-        if bytes <= *last {
-            return; // progress must strictly increase
+    /// `notifications/progress` for a call whose request has a progress token: audio `bytes`
+    /// so far, or (with `waiting`) a step while it waits in the queue (one more than the last).
+    fn progress(&mut self, call: CallId, bytes: u64, waiting: Option<String>) {
+        let pending = self
+            .calls
+            .get(&call)
+            .and_then(|id| self.pending.get_mut(id));
+        if let Some(p) = pending {
+            if let Some(slot) = &mut p.progress {
+                answer::progress(&mut self.outbox, p.ctx.version, slot, bytes, waiting);
+            }
         }
-        *last = bytes;
-        answer::progress(&mut self.outbox, version, token, bytes);
     }
 
     // ---- notifications and cancellation -------------------------------------------------
