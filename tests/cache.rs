@@ -160,6 +160,8 @@ fn a_stream_cut_short_leaves_no_entry() {
     assert_eq!(r["isError"], true, "{r}");
     srv.finish(Duration::from_secs(10));
     assert!(entries(&home).is_empty(), "{:?}", entries(&home));
+    let files = std::fs::read_dir(home.audio_dir()).map_or(0, |d| d.count());
+    assert_eq!(files, 0, "no partial audio file either");
 }
 
 #[test]

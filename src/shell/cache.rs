@@ -275,6 +275,40 @@ mod tests {
         let _ = fs::remove_dir_all(store.dir());
     }
 
+    proptest::proptest! {
+        /// Whatever happens to an entry's file (a byte flipped, cut short, grown, replaced),
+        /// a read gives back exactly the audio that was stored, or nothing.
+        #[test]
+        fn a_read_is_what_was_stored_or_nothing(
+            audio in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            damage in 0u8..5,
+            at in proptest::prelude::any::<usize>(),
+            bit in 0u8..8,
+        ) {
+            let store = Store::new(temp_dir("prop"));
+            let key = CacheKey::of(&["prop"]);
+            let mut w = store.writer(key, 1, 1000).unwrap();
+            w.write(&audio);
+            w.finish().unwrap();
+            let path = store.path(&key);
+            let mut bytes = fs::read(&path).unwrap();
+            let n = bytes.len();
+            match damage {
+                0 => {}
+                1 => bytes[at % n] ^= 1 << bit,
+                2 => bytes.truncate(at % n),
+                3 => bytes.push(bit),
+                _ => bytes = vec![bit; at % 100],
+            }
+            fs::write(&path, &bytes).unwrap();
+            match store.read(&key, 1000) {
+                Some((got, _)) => proptest::prop_assert_eq!(got, audio),
+                None => proptest::prop_assert!(damage != 0, "an untouched entry reads back"),
+            }
+            let _ = fs::remove_dir_all(store.dir());
+        }
+    }
+
     #[test]
     fn clear_removes_entries_and_temp_files_only() {
         let store = Store::new(temp_dir("clear"));
