@@ -6,6 +6,10 @@ pub mod cache;
 #[cfg(not(feature = "cache"))]
 #[path = "cache_off.rs"]
 pub mod cache;
+#[cfg(feature = "fallback")]
+mod fallback;
+#[cfg(not(feature = "fallback"))]
+#[path = "fallback_off.rs"]
 mod fallback;
 pub mod files;
 pub mod http_client;

@@ -463,10 +463,11 @@ impl Service {
         case: Option<&str>,
         why: String,
     ) -> Option<Outcome> {
-        let enabled = case.is_some_and(|c| {
-            let s = &self.config.settings;
-            !s.fallback_command.is_empty() && s.fallback_when.iter().any(|w| w == c)
-        });
+        let enabled = cfg!(feature = "fallback")
+            && case.is_some_and(|c| {
+                let s = &self.config.settings;
+                !s.fallback_command.is_empty() && s.fallback_when.iter().any(|w| w == c)
+            });
         let step = match &mut entry.work {
             Work::Call(call) if enabled => {
                 let mut cx = Cx {
