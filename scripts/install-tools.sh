@@ -16,8 +16,9 @@ CARGO_TOOLS=(
 RUST_COMPONENTS=(rustfmt clippy llvm-tools)
 RUST_TARGETS=(x86_64-unknown-linux-musl x86_64-pc-windows-gnu)
 # Debian packages: musl-gcc for ring's C code in the static build; MinGW-w64 for the Windows check;
-# espeak-ng, the offline fallback voice the tests run for real.
-APT_PACKAGES=(musl-tools gcc-mingw-w64-x86-64 espeak-ng)
+# espeak-ng, the offline fallback voice the tests run for real; alsa-utils, whose `aplay -D null`
+# is the real player the playback tests run.
+APT_PACKAGES=(musl-tools gcc-mingw-w64-x86-64 espeak-ng alsa-utils)
 
 quietly() {
   local log; log=$(mktemp)

@@ -16,6 +16,7 @@ macro_rules! tell {
 
 mod cache;
 mod help;
+mod speak;
 
 pub(crate) use cache::{clear as cache_clear, stats as cache_stats};
 use help::{
@@ -26,8 +27,9 @@ use lexopt::prelude::*;
 use mcp_elevenlabs::core::settings::{self, Loaded};
 use mcp_elevenlabs::shell::files::{self, Paths};
 use mcp_elevenlabs::shell::{self, log::Logger};
+pub(crate) use speak::speak;
 use std::ffi::OsString;
-use std::io::{self, BufRead, IsTerminal, Write};
+use std::io::{self, BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -71,6 +73,8 @@ pub(crate) struct SpeakArgs {
     pub(crate) model: Option<String>,
     pub(crate) format: Option<String>,
     pub(crate) out: Option<PathBuf>,
+    /// Play it here (waiting for the end) instead of saving a file.
+    pub(crate) play: bool,
 }
 
 /// Parses the arguments after the program name.
@@ -242,6 +246,7 @@ fn parse_speak(parser: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
             Long("model") => args.model = Some(parser.value()?.string()?),
             Long("format") => args.format = Some(parser.value()?.string()?),
             Long("out") => args.out = Some(parser.value()?.into()),
+            Long("play") => args.play = true,
             Value(v) if text.is_none() => text = Some(v.string()?),
             _ => return Err(arg.unexpected()),
         }
@@ -249,6 +254,9 @@ fn parse_speak(parser: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
     args.text = text
         .filter(|t| !t.trim().is_empty())
         .ok_or("speak needs the TEXT to say")?;
+    if args.play && args.out.is_some() {
+        return Err("--play and --out do not go together: play it, or save it".into());
+    }
     Ok(Command::Speak(args))
 }
 
@@ -412,80 +420,6 @@ pub(crate) fn print_text(result: &serde_json::Value) -> ExitCode {
         result["content"][0]["text"].as_str().unwrap_or_default()
     );
     ExitCode::SUCCESS
-}
-
-/// `speak`: saves the audio, moves it to `--out` if given, prints the path.
-pub(crate) fn speak(
-    paths: &Paths,
-    config: mcp_elevenlabs::core::Config,
-    log: &Logger,
-    args: &SpeakArgs,
-) -> ExitCode {
-    if let Some(out) = &args.out {
-        let format = args.format.as_deref().unwrap_or("mp3_44100_128");
-        let want = mcp_elevenlabs::core::audio::Format::parse(format).map(|f| f.extension());
-        let given = out
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase);
-        if let (Some(want), Some(given)) = (want, given) {
-            if given != want && ["mp3", "wav", "opus", "ogg", "pcm"].contains(&given.as_str()) {
-                tell!(
-                    "mcp-elevenlabs: --out {} ends in .{given} but {format} audio is .{want}",
-                    out.display()
-                );
-                return ExitCode::from(2);
-            }
-        }
-        if out.exists() {
-            tell!(
-                "mcp-elevenlabs: {} already exists; choose another --out",
-                out.display()
-            );
-            return ExitCode::from(1);
-        }
-    }
-    let mut call = serde_json::json!({"text": args.text, "delivery": "file"});
-    for (key, value) in [
-        ("voice", &args.voice),
-        ("model", &args.model),
-        ("output_format", &args.format),
-    ] {
-        if let Some(v) = value {
-            call[key] = v.clone().into();
-        }
-    }
-    if io::stderr().is_terminal() {
-        tell!("Generating speech…");
-    }
-    let result = match tool(paths, config, log, "speak", call) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    let saved = PathBuf::from(
-        result["structuredContent"]["path"]
-            .as_str()
-            .unwrap_or_default(),
-    );
-    let Some(out) = &args.out else {
-        say!("{}", saved.display());
-        return ExitCode::SUCCESS;
-    };
-    let moved = files::move_new(&saved, out);
-    match moved {
-        Ok(()) => {
-            say!("{}", out.display());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            tell!(
-                "mcp-elevenlabs: saved {} but cannot move it to {}: {e}",
-                saved.display(),
-                out.display()
-            );
-            ExitCode::from(1)
-        }
-    }
 }
 
 /// `config test`: the fallback voice run once (when set), then the key, the default voice and the

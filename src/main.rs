@@ -89,7 +89,9 @@ fn setup(paths: &Paths) -> (core::Config, Logger) {
     let wall = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
+    let player = shell::player::find(&loaded.settings.player, std::env::var_os("PATH"));
     let mut config = core::Config::default().settings(loaded.settings, loaded.problems);
+    config.player = player;
     config.output_dir = output_dir.display().to_string();
     config.sources = loaded.sources;
     config.start_unix = wall.as_secs();

@@ -6,12 +6,13 @@ mod support;
 use serde_json::{Value, json};
 use support::{Home, Schemas, Server, VERSIONS, initialize, req};
 
-const TOOL_NAMES: [&str; 5] = [
+const TOOL_NAMES: [&str; 6] = [
     "speak",
     "list_voices",
     "set_default_voice",
     "list_models",
     "get_usage",
+    "stop_speaking",
 ];
 
 fn defs(version: &str) -> (&'static str, &'static str) {

@@ -20,10 +20,12 @@ fn start(name: &str, version: &str, extra: &[(&str, &str)]) -> Setup {
     let home = Home::new(name);
     let fake = FakeElevenLabs::start(KEY);
     let url = fake.url();
+    // These tests are about saved files; playback has its own (tests/play.rs).
     let mut env = vec![
         ("ELEVENLABS_API_KEY", KEY),
         ("ELEVENLABS_BASE_URL", url.as_str()),
         ("MCP_ELEVENLABS_LOG", "debug"),
+        ("ELEVENLABS_MCP_OUTPUT_MODE", "files"),
     ];
     env.extend_from_slice(extra);
     let mut srv = Server::start(&home, &env);
@@ -205,7 +207,7 @@ fn speak_saves_files_that_match_what_was_served() {
         V,
         2,
         "speak",
-        json!({"text": "Hello **world**, see https://docs.rs/serde for more."}),
+        json!({"text": "Hello **world**, see https://docs.rs/serde for more.", "delivery": "file"}),
     );
     schemas.check(V, "CallToolResult", &r);
     assert_eq!(r["isError"], false, "{r}");
@@ -944,7 +946,7 @@ fn the_output_directory_stays_within_its_bounds() {
     std::fs::write(&old_user_file, b"x").unwrap();
     touch_old(&old_user_file);
     let speak = |srv: &mut Server, id: u64, name: &str| {
-        let args = json!({"text": format!("File {id}."), "filename": name, "raw": true});
+        let args = json!({"text": format!("File {id}."), "filename": name, "raw": true, "delivery": "file"});
         let r = srv.call(&req(
             V,
             id,

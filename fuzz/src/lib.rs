@@ -14,11 +14,13 @@
 //!   starts with `#!`, which makes it a directive for the fake shell around the core:
 //!   `#!wait MS`, `#!eof`, `#!raw TEXT` (no newline added), `#!ok K STATUS BODY` (the K-th running
 //!   job finishes with this status and body), `#!fail K N` (it fails in the N-th way its kind can
-//!   fail), `#!progress K BYTES`. Unknown directives are sent as client lines.
+//!   fail), `#!progress K BYTES`, `#!playing K` (its player has the first audio). Unknown
+//!   directives are sent as client lines.
 
 use mcp_elevenlabs::core::cache::{CacheKey, FOOTER_LEN};
 use mcp_elevenlabs::core::elevenlabs::{HttpResponse, Transport};
 use mcp_elevenlabs::core::frame::{Frame, Framer};
+use mcp_elevenlabs::core::player::{Player, PlayerKind};
 use mcp_elevenlabs::core::settings::{self, ApiKey, Inputs, Settings};
 use mcp_elevenlabs::core::{
     Config, FileError, Input, Job, JobId, JobResult, Output, Server, Sink, SpeechDone, SpeechFailed,
@@ -164,7 +166,13 @@ pub fn server(data: &[u8]) {
         ..Settings::default()
     };
     settings.limits.requests_per_minute = 600;
-    let mut shell = Shell::new(Config::default().settings(settings, Vec::new()));
+    let mut config = Config::default().settings(settings, Vec::new());
+    // A player, so that the default `auto` delivery plays and the speech queue is explored.
+    config.player = Some(Player {
+        kind: PlayerKind::Aplay,
+        argv: vec!["aplay".to_string()],
+    });
+    let mut shell = Shell::new(config);
     let check_secret = !data.windows(SECRET.len()).any(|w| w == SECRET.as_bytes());
     for line in data.split(|&b| b == b'\n') {
         let Some(directive) = line.strip_prefix(b"#!") else {
@@ -200,6 +208,12 @@ pub fn server(data: &[u8]) {
                     shell.input(Input::Progress { id, bytes });
                 }
             }
+            "playing" => {
+                if let Some(id) = shell.running_id(number(args)) {
+                    let request_id = Some("req-fuzz".to_string());
+                    shell.input(Input::Playing { id, request_id });
+                }
+            }
             _ => shell.line(line),
         }
     }
@@ -229,6 +243,7 @@ fn ok(job: &Job, status: u16, body: Vec<u8>) -> JobResult {
             let (file, data) = match sink {
                 Sink::File { .. } => (Some("20261127-000000-fuzz-00000000.mp3".to_string()), None),
                 Sink::Memory { .. } => (None, Some(head.body.clone())),
+                Sink::Player(_) => (None, None),
             };
             JobResult::Speech(Ok(SpeechDone {
                 first_byte_us: Some(12),
@@ -247,6 +262,7 @@ fn ok(job: &Job, status: u16, body: Vec<u8>) -> JobResult {
                     } => (bytes <= *max).then_some(bytes + FOOTER_LEN),
                     _ => None,
                 },
+                player_failed: None,
             }))
         }
         Job::Speech { .. } => JobResult::Speech(Err(SpeechFailed::Status(head))),
@@ -351,6 +367,7 @@ impl Shell {
                             return Err(SpeechFailed::InlineTooLarge { limit: *max_bytes });
                         }
                         Sink::Memory { .. } => (None, Some(vec![0; n as usize])),
+                        Sink::Player(_) => (None, None),
                     };
                     Ok(SpeechDone {
                         first_byte_us: None,
@@ -363,6 +380,7 @@ impl Shell {
                         file,
                         data,
                         cache_entry: Some(*size),
+                        player_failed: None,
                     })
                 }))
             }

@@ -81,15 +81,18 @@ fails, 2 if the configuration itself has problems.
 ";
 
 pub(crate) const SPEAK_HELP: &str = "\
-Usage: mcp-elevenlabs speak TEXT [--voice V] [--model M] [--format F] [--out FILE]
+Usage: mcp-elevenlabs speak TEXT [--voice V] [--model M] [--format F] [--out FILE | --play]
 
 Turn TEXT into speech, save it and print the file's path. Without --out the file goes to the
 output directory (output.dir) under a new name; with --out it is written to FILE, which must not
-exist yet. Markdown, code and URLs in TEXT are tidied for speech.
+exist yet. With --play it is played here as it arrives (the `player` setting, else the first of
+mpv, ffplay, play, paplay, aplay, afplay, powershell found) and the command ends when it has
+been heard. Markdown, code and URLs in TEXT are tidied for speech.
   --voice V    voice id or name (default: the configured voice)
   --model M    model id (default: elevenlabs.model)
   --format F   output format, e.g. mp3_44100_128 (default), wav_24000, opus_48000_64
   --out FILE   where to write the audio
+  --play       play it instead of saving it
 ";
 
 pub(crate) const VOICES_HELP: &str = "\

@@ -33,6 +33,7 @@ fn audio(n: usize, entry: Option<u64>) -> SpeechDone {
         file: None,
         data: Some(vec![7; n]),
         cache_entry: entry,
+        player_failed: None,
     }
 }
 

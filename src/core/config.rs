@@ -2,6 +2,7 @@
 //! and the few facts of the outside world the core may not read itself (start time, seed).
 
 use super::frame;
+use super::player::Player;
 use super::settings::{self, Problem, Settings};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -29,6 +30,8 @@ pub struct Config {
     pub start_unix: u64,
     /// Seed for retry jitter.
     pub rng_seed: u64,
+    /// The audio player found on this host (`player`, else the first of `player::SEARCH`).
+    pub player: Option<Player>,
 }
 
 impl Default for Config {
@@ -44,6 +47,7 @@ impl Default for Config {
             sources: BTreeMap::new(),
             start_unix: 0,
             rng_seed: 0,
+            player: None,
         }
     }
 }

@@ -6,6 +6,7 @@
 use super::audio;
 use super::cache::CacheKey;
 use super::elevenlabs;
+use super::player::PlayerInput;
 use serde_json::Value;
 
 /// Identifies one job the shell runs for the core.
@@ -95,6 +96,25 @@ pub enum Sink {
         /// Refuse more than this.
         max_bytes: u64,
     },
+    /// A player process, as the audio arrives ([`Input::Playing`] when it has the first bytes);
+    /// the job ends when the player exits.
+    Player(Box<PlayerSink>),
+}
+
+/// A player to feed, and what to do if it cannot play.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlayerSink {
+    /// The program and its arguments (`player::command`).
+    pub argv: Vec<String>,
+    /// Stdin, or a temp file whose path is added to `argv`.
+    pub input: PlayerInput,
+    /// The audio's format (for its length in time).
+    pub format: audio::Format,
+    /// Raw samples of this format: a file gets a WAV header first.
+    pub wav: Option<audio::Format>,
+    /// If the player fails, save the audio as this file instead (`auto` delivery); `None`
+    /// fails the job.
+    pub or_file: Option<FileName>,
 }
 
 /// How the shell names a new audio file.
@@ -128,6 +148,8 @@ pub struct SpeechDone {
     pub data: Option<Vec<u8>>,
     /// The size of the cache entry the audio was stored in, or served from.
     pub cache_entry: Option<u64>,
+    /// Why the player could not play, when the audio was saved as a file instead.
+    pub player_failed: Option<String>,
 }
 
 /// Why a synthesis failed; nothing is left under the final file name.
@@ -151,6 +173,8 @@ pub enum SpeechFailed {
     },
     /// The fallback voice's program failed (not found, an exit status, no WAV), said how.
     Command(String),
+    /// The player failed (could not start, or exited before the audio ended), said how.
+    Player(String),
 }
 
 /// Why a file could not be read.
@@ -197,6 +221,13 @@ pub enum Input {
         id: JobId,
         /// Its outcome.
         result: JobResult,
+    },
+    /// A player job's player has its first audio bytes: playback started.
+    Playing {
+        /// Which job.
+        id: JobId,
+        /// ElevenLabs' id of the request (none for audio from the cache).
+        request_id: Option<String>,
     },
     /// A running speech job has received this many audio bytes so far.
     Progress {

@@ -23,6 +23,7 @@ mod fence_probe;
 pub mod frame;
 mod httpdate;
 pub mod jsonrpc;
+pub mod player;
 mod server;
 pub mod service;
 pub mod session;
@@ -32,7 +33,7 @@ mod tools;
 
 pub use config::Config;
 pub use event::{
-    FileError, FileName, Input, Job, JobId, JobResult, Level, Output, Sink, SpeechDone,
+    FileError, FileName, Input, Job, JobId, JobResult, Level, Output, PlayerSink, Sink, SpeechDone,
     SpeechFailed,
 };
 pub use server::Server;

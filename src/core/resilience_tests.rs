@@ -383,6 +383,7 @@ fn fallback_done() -> JobResult {
         file: Some("20260101-000000-fallback-0a1b2c3d.wav".into()),
         data: None,
         cache_entry: None,
+        player_failed: None,
     }))
 }
 

@@ -55,6 +55,10 @@ impl Server {
                     self.log(Level::Info, message);
                 }
             }
+            Input::Playing { id, request_id } => {
+                self.service.handle_playing(self.now, id, request_id);
+                self.route();
+            }
             Input::JobDone { id, result } => {
                 self.service.handle_job(self.now, id, result);
                 self.route();

@@ -135,6 +135,12 @@ fn read_wav(
             None,
         ),
         Sink::Memory { max_bytes: inline } => ((*inline).min(max_bytes), None, Some(Vec::new())),
+        // `speak` saves the fallback voice's WAV (or returns it inline); it never plays it.
+        Sink::Player(_) => {
+            return Err(SpeechFailed::Command(
+                "the fallback voice is not played".into(),
+            ));
+        }
     };
     loop {
         let n = match stdout.read(&mut buf) {
@@ -151,7 +157,7 @@ fn read_wav(
         if total > limit {
             return Err(match sink {
                 Sink::Memory { max_bytes } => SpeechFailed::InlineTooLarge { limit: max_bytes },
-                Sink::File { .. } => {
+                Sink::File { .. } | Sink::Player(_) => {
                     SpeechFailed::Command(format!("`{program}` wrote more than {limit} bytes"))
                 }
             });
@@ -190,5 +196,6 @@ fn read_wav(
         file,
         data,
         cache_entry: None,
+        player_failed: None,
     })
 }

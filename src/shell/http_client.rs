@@ -141,7 +141,7 @@ impl Client {
         req: &HttpRequest,
         max_body: u64,
         cancel: &AtomicBool,
-        mut sink: impl FnMut(&[u8]) -> io::Result<()>,
+        mut sink: impl FnMut(&HttpResponse, &[u8]) -> io::Result<()>,
     ) -> Result<(HttpResponse, u64, Option<Duration>), StreamError> {
         let resp = self.send(req).map_err(StreamError::Transport)?;
         let (status, headers) = head(&resp);
@@ -156,6 +156,11 @@ impl Client {
                 body: text,
             }));
         }
+        let head = HttpResponse {
+            status,
+            headers,
+            body: Vec::new(),
+        };
         let mut buf = vec![0u8; READ_STEP];
         let mut total = 0u64;
         let mut first = None;
@@ -170,17 +175,12 @@ impl Client {
                 Err(e) => return Err(StreamError::Transport(io_transport(&e))),
             };
             let arrived = std::time::Instant::now();
-            sink(&buf[..n]).map_err(StreamError::Sink)?;
+            sink(&head, &buf[..n]).map_err(StreamError::Sink)?;
             if first.is_none() {
                 first = Some(arrived.elapsed());
             }
             total += n as u64;
         }
-        let head = HttpResponse {
-            status,
-            headers,
-            body: Vec::new(),
-        };
         Ok((head, total, first))
     }
 }

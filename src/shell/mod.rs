@@ -15,6 +15,7 @@ pub mod files;
 pub mod http_client;
 pub mod log;
 pub mod outputs;
+pub mod player;
 mod speech;
 pub mod stdio;
 #[cfg(feature = "trace")]
@@ -29,7 +30,8 @@ use crate::core::{self, Input, Job, Output, Server, Sink};
 use files::Paths;
 use http_client::Client;
 use log::Logger;
-use speech::{Progress, Stream, serve_cached, speech};
+use player::PlayerSlot;
+use speech::{Pour, Progress, Stream, serve_cached, speech};
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -287,7 +289,8 @@ struct Runner {
     ca_file: Option<PathBuf>,
     settings: Settings,
     client: Option<Result<Arc<Client>, String>>,
-    cancels: HashMap<core::JobId, Arc<AtomicBool>>,
+    /// Each running job's cancel flag and the slot of its player (killed at once on cancel).
+    cancels: HashMap<core::JobId, (Arc<AtomicBool>, PlayerSlot)>,
     tx: SyncSender<Input>,
 }
 
@@ -330,7 +333,8 @@ impl Runner {
             Job::Http { .. } | Job::Speech { .. } => Some(self.client()),
             _ => None,
         };
-        self.cancels.insert(id, cancel.clone());
+        let slot = PlayerSlot::default();
+        self.cancels.insert(id, (cancel.clone(), slot.clone()));
         let tx = self.tx.clone();
         let dir = self.output_dir.clone();
         let state = self.state_path.clone();
@@ -345,6 +349,7 @@ impl Runner {
                     dir: &dir,
                     state: &state,
                     cache: &store,
+                    slot: &slot,
                 };
                 let result = run(job, client, &places, &cancel, progress);
                 let saved = match &result {
@@ -364,8 +369,10 @@ impl Runner {
     }
 
     fn cancel(&mut self, id: core::JobId) {
-        if let Some(flag) = self.cancels.get(&id) {
+        if let Some((flag, slot)) = self.cancels.get(&id) {
             flag.store(true, Ordering::Relaxed);
+            // The player stops now, whatever the stream is doing.
+            player::kill(slot);
         }
     }
 
@@ -376,8 +383,9 @@ impl Runner {
     /// Cancels what still runs and waits (at most `limit`) for the workers to clean up, so a
     /// cancelled stream's temp file is gone before the process exits.
     fn stop(&mut self, rx: &Receiver<Input>, limit: std::time::Duration) {
-        for flag in self.cancels.values() {
+        for (flag, slot) in self.cancels.values() {
             flag.store(true, Ordering::Relaxed);
+            player::kill(slot);
         }
         let deadline = Instant::now() + limit;
         while !self.cancels.is_empty() {
@@ -399,6 +407,8 @@ struct Places<'a> {
     state: &'a Path,
     /// The audio cache.
     cache: &'a cache::Store,
+    /// Where the job's player is, for a cancel to kill it.
+    slot: &'a PlayerSlot,
 }
 
 /// Does one job on a worker thread.
@@ -461,7 +471,7 @@ fn run(
                     cancel,
                     tee,
                 };
-                JobResult::Speech(speech(stream, sink, dir, progress))
+                JobResult::Speech(speech(stream, sink, dir, places.slot, progress))
             }
             None => JobResult::Http(Err(Transport::Io(NO_WORKER.into()))),
         },
@@ -469,12 +479,14 @@ fn run(
             key,
             sink,
             max_bytes,
-        } => JobResult::Cached(
-            places
-                .cache
-                .read(&key, max_bytes)
-                .map(|(audio, size)| serve_cached(audio, size, sink, dir, progress.id.0)),
-        ),
+        } => JobResult::Cached(places.cache.read(&key, max_bytes).map(|(audio, size)| {
+            let pour = Pour {
+                dir,
+                cancel,
+                slot: places.slot,
+            };
+            serve_cached(audio, size, sink, pour, progress)
+        })),
         Job::CacheScan => JobResult::CacheScanned(places.cache.scan()),
         Job::CacheEvict { keys } => {
             JobResult::Written(places.cache.evict(&keys).map_err(|e| e.to_string()))

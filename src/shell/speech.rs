@@ -4,12 +4,13 @@
 use super::cache;
 use super::files;
 use super::http_client::{Client, StreamError};
+use super::player::{self, PlayerSlot};
 use crate::core::{self, Input, Sink};
 use std::io;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::SyncSender;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Reports a stream's bytes to the core, at most every 250 ms (for `notifications/progress`).
 pub(super) struct Progress<'a> {
@@ -29,9 +30,17 @@ impl<'a> Progress<'a> {
         }
     }
 
+    /// The player has its first audio (of the request with this id).
+    fn playing(&self, request_id: Option<&str>) {
+        let _ = self.tx.send(Input::Playing {
+            id: self.id,
+            request_id: request_id.map(String::from),
+        });
+    }
+
     fn add(&mut self, n: usize) {
         self.bytes += n as u64;
-        if self.last.elapsed() >= std::time::Duration::from_millis(250) {
+        if self.last.elapsed() >= Duration::from_millis(250) {
             self.last = Instant::now();
             let _ = self.tx.send(Input::Progress {
                 id: self.id,
@@ -40,6 +49,9 @@ impl<'a> Progress<'a> {
         }
     }
 }
+
+/// What feeds a player: called with the function that takes each chunk (and the request's id).
+type Feed<'a> = &'a mut dyn FnMut(Option<&str>, &[u8]) -> io::Result<()>;
 
 /// A request whose audio streams in, and the cache entry it is copied into.
 pub(super) struct Stream<'a> {
@@ -56,6 +68,7 @@ pub(super) fn speech(
     stream: Stream<'_>,
     sink: Sink,
     dir: &Path,
+    slot: &PlayerSlot,
     mut progress: Progress<'_>,
 ) -> Result<core::SpeechDone, core::SpeechFailed> {
     use core::SpeechFailed;
@@ -71,12 +84,22 @@ pub(super) fn speech(
         cancel,
         mut tee,
     } = stream;
-    let micros = |d: std::time::Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+    let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+    if let Sink::Player(_) = sink {
+        let feed = |take: Feed<'_>| {
+            client
+                .stream(request, max_bytes, cancel, |head, chunk| {
+                    take(head.header("request-id"), chunk)
+                })
+                .map(|(head, _, first)| (head, first.map(micros)))
+        };
+        return play(feed, sink, Pour { dir, cancel, slot }, progress, tee);
+    }
     match sink {
         Sink::Memory { max_bytes: limit } => {
             let mut data = Vec::new();
             let mut over = false;
-            let result = client.stream(request, max_bytes, cancel, |chunk| {
+            let result = client.stream(request, max_bytes, cancel, |_, chunk| {
                 if data.len() as u64 + chunk.len() as u64 > limit {
                     over = true;
                     return Err(io::Error::other("inline limit"));
@@ -101,12 +124,13 @@ pub(super) fn speech(
                 file: None,
                 data: Some(data),
                 cache_entry: tee.and_then(cache::EntryWriter::finish),
+                player_failed: None,
             })
         }
         Sink::File { name, wav } => {
             let mut writer = files::AudioWriter::create(dir, progress.id.0, wav)
                 .map_err(|e| SpeechFailed::Sink(e.to_string()))?;
-            let result = client.stream(request, max_bytes, cancel, |chunk| {
+            let result = client.stream(request, max_bytes, cancel, |_, chunk| {
                 writer.write(chunk)?;
                 if let Some(t) = &mut tee {
                     t.write(chunk);
@@ -127,8 +151,10 @@ pub(super) fn speech(
                 file: Some(file),
                 data: None,
                 cache_entry: tee.and_then(cache::EntryWriter::finish),
+                player_failed: None,
             })
         }
+        Sink::Player(_) => Err(SpeechFailed::Sink("internal error: a player".into())),
     }
 }
 
@@ -137,11 +163,26 @@ pub(super) fn serve_cached(
     audio: Vec<u8>,
     entry: u64,
     sink: Sink,
-    dir: &Path,
-    tag: u64,
+    pour: Pour<'_>,
+    progress: Progress<'_>,
 ) -> Result<core::SpeechDone, core::SpeechFailed> {
     use core::SpeechFailed;
     let n = audio.len() as u64;
+    let dir = pour.dir;
+    let tag = progress.id.0;
+    if let Sink::Player(_) = sink {
+        let feed = |take: Feed<'_>| {
+            take(None, &audio).map_err(StreamError::Sink)?;
+            let head = core::elevenlabs::HttpResponse {
+                status: 200,
+                ..Default::default()
+            };
+            Ok((head, None))
+        };
+        let mut done = play(feed, sink, pour, progress, None)?;
+        done.cache_entry = Some(entry);
+        return Ok(done);
+    }
     let head = core::elevenlabs::HttpResponse {
         status: 200,
         ..Default::default()
@@ -151,6 +192,7 @@ pub(super) fn serve_cached(
             return Err(SpeechFailed::InlineTooLarge { limit });
         }
         Sink::Memory { .. } => (None, n, Some(audio)),
+        Sink::Player(_) => return Err(SpeechFailed::Sink("internal error: a player".into())),
         Sink::File { name, wav } => {
             let sink_err = |e: io::Error| SpeechFailed::Sink(e.to_string());
             let mut writer = files::AudioWriter::create(dir, tag, wav).map_err(sink_err)?;
@@ -167,5 +209,88 @@ pub(super) fn serve_cached(
         file,
         data,
         cache_entry: Some(entry),
+        player_failed: None,
+    })
+}
+
+/// Where a job's audio may go besides its sink: the output directory (for the `auto` copy), the
+/// player's slot (for a cancel to kill it), the cancel flag.
+pub(super) struct Pour<'a> {
+    pub(super) dir: &'a Path,
+    pub(super) cancel: &'a AtomicBool,
+    pub(super) slot: &'a PlayerSlot,
+}
+
+/// Plays what `feed` pours (a stream, or a cache entry): the player starts first, gets every
+/// chunk as it arrives, and the job ends when it has played everything.
+fn play(
+    feed: impl FnOnce(Feed<'_>) -> Result<(core::elevenlabs::HttpResponse, Option<u64>), StreamError>,
+    sink: Sink,
+    pour: Pour<'_>,
+    mut progress: Progress<'_>,
+    mut tee: Option<cache::EntryWriter>,
+) -> Result<core::SpeechDone, core::SpeechFailed> {
+    use core::SpeechFailed;
+    let Sink::Player(p) = sink else {
+        return Err(SpeechFailed::Sink("internal error: not a player".into()));
+    };
+    let core::PlayerSink {
+        argv,
+        input,
+        format,
+        wav,
+        or_file,
+    } = *p;
+    let plan = player::Plan {
+        argv: &argv,
+        input: &input,
+        wav,
+        or_file: or_file.as_ref(),
+    };
+    let sink_err = |e: io::Error| SpeechFailed::Sink(e.to_string());
+    let mut playback =
+        player::Playback::start(plan, pour.slot, pour.dir, progress.id.0).map_err(sink_err)?;
+    let result = feed(&mut |request_id, chunk| {
+        if playback.write(chunk)? {
+            progress.playing(request_id);
+        }
+        if playback.is_dead() {
+            return Err(io::Error::other("the player failed"));
+        }
+        if let Some(t) = &mut tee {
+            t.write(chunk);
+        }
+        progress.add(chunk.len());
+        Ok(())
+    });
+    let bytes = playback.data_bytes();
+    if playback.is_dead() {
+        // The stream stopped because the player did: that is the failure to report.
+        let ended = playback.finish(pour.cancel, None, || {});
+        return Err(match ended {
+            Err(e) => e,
+            Ok(_) => SpeechFailed::Player("the player stopped".into()),
+        });
+    }
+    let (head, first) = result.map_err(|e| match e {
+        StreamError::Transport(error) => SpeechFailed::Transport { error, bytes },
+        StreamError::Status(resp) => SpeechFailed::Status(resp),
+        StreamError::Sink(io) => SpeechFailed::Sink(io.to_string()),
+    })?;
+    let duration = format.duration_ms(bytes).map(Duration::from_millis);
+    let ended = playback.finish(pour.cancel, duration, || progress.playing(None))?;
+    let (file, total) = match ended.file {
+        Some((name, size)) => (Some(name), size),
+        None => (None, bytes),
+    };
+    Ok(core::SpeechDone {
+        first_byte_us: first,
+        head,
+        data_bytes: bytes,
+        total_bytes: total,
+        file,
+        data: None,
+        cache_entry: tee.and_then(cache::EntryWriter::finish),
+        player_failed: ended.failed,
     })
 }

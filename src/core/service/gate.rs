@@ -8,6 +8,7 @@
 
 use super::super::elevenlabs::Transport;
 use super::super::event::{Job, JobId, JobResult, Output, SpeechFailed};
+use super::super::settings::Limits;
 use super::CallId;
 use super::breaker::{Admit, Breaker, Health, State, Transition};
 use super::bucket::{Rates, Wait};
@@ -138,6 +139,22 @@ impl Gate {
             transitions: VecDeque::new(),
             stats: Stats::default(),
         }
+    }
+
+    /// The gate of `limits`: its cap, retries (jitter from `seed`), breaker and rate limits.
+    pub(crate) fn for_limits(limits: &Limits, max_queued: usize, seed: u64, now: Instant) -> Self {
+        let breaker = Breaker::new(
+            limits.breaker_failures,
+            Duration::from_millis(limits.breaker_window_ms),
+            Duration::from_millis(limits.breaker_cooldown_ms),
+        );
+        let rates = Rates::new(
+            limits.requests_per_minute,
+            limits.characters_per_minute,
+            now,
+        );
+        let retry = Retry::new(limits.max_retries, seed);
+        Self::new(limits.max_concurrent, max_queued, retry, breaker, rates)
     }
 
     /// Starts `job` for `call` at `now`, or queues it behind the cap and the rate limits (in
@@ -546,7 +563,10 @@ fn health_of(result: &JobResult) -> Option<Health> {
         JobResult::Speech(Err(SpeechFailed::Status(resp))) => status(resp.status, &resp.body),
         JobResult::Speech(Err(SpeechFailed::Transport { error, .. })) => transport(error),
         JobResult::Speech(Err(
-            SpeechFailed::Sink(_) | SpeechFailed::InlineTooLarge { .. } | SpeechFailed::Command(_),
+            SpeechFailed::Sink(_)
+            | SpeechFailed::InlineTooLarge { .. }
+            | SpeechFailed::Command(_)
+            | SpeechFailed::Player(_),
         )) => Health::Unknown,
         JobResult::Audio(_)
         | JobResult::Written(_)

@@ -12,8 +12,11 @@
 
 pub(crate) mod breaker;
 mod bucket;
+mod entry;
 pub(crate) mod gate;
 mod interface;
+mod play;
+mod queue;
 mod reply;
 pub(crate) mod retry;
 
@@ -21,12 +24,10 @@ use super::Config;
 use super::cache::{self, CacheKey};
 use super::elevenlabs as api;
 use super::event::{FileError, Job, JobId, JobResult, Level, Output};
-use super::tools::{self, Call, Cx, Failure, Memory, Outcome, Reply, Step, catalog};
-use breaker::Breaker;
-use bucket::Rates;
+use super::tools::{self, Cx, Failure, Memory, Outcome, Reply, Step, catalog};
+use entry::{Entry, Work};
 use gate::{Expiry, Gate, Refused};
 pub(crate) use interface::{Answer, Event, EventKind, Request, Started, Waiting};
-use retry::Retry;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -38,27 +39,6 @@ pub struct SessionId(pub u64);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CallId(pub(crate) u64);
 
-/// One call in flight.
-#[derive(Debug)]
-struct Entry {
-    session: SessionId,
-    work: Work,
-    /// The job running for it; `None` while a retry waits.
-    job: Option<JobId>,
-    /// Retries so far.
-    attempt: u32,
-    /// The job to send again on a retry.
-    last: Option<Job>,
-    /// When the call started: no retry is scheduled past `limits.call_deadline_ms` from it.
-    started_at: Instant,
-}
-
-#[derive(Debug)]
-enum Work {
-    Call(Box<dyn Call>),
-    ReadAudio,
-}
-
 /// The shared voice service.
 #[derive(Debug)]
 pub struct Service {
@@ -69,6 +49,8 @@ pub struct Service {
     gate: Gate,
     /// The audio cache's index (`None`: `cache.enabled` is off).
     cache: Option<cache::Index>,
+    /// The speech queue: who plays, who waits.
+    speaker: queue::Speaker,
     calls: BTreeMap<CallId, Entry>,
     next_call: u64,
     events: VecDeque<Event>,
@@ -80,29 +62,18 @@ pub struct Service {
 impl Service {
     /// A service that starts at `now`.
     pub fn new(config: Config, now: Instant) -> Self {
-        let limits = &config.settings.limits;
-        let retry = Retry::new(limits.max_retries, config.rng_seed);
-        let breaker = Breaker::new(
-            limits.breaker_failures,
-            Duration::from_millis(limits.breaker_window_ms),
-            Duration::from_millis(limits.breaker_cooldown_ms),
-        );
-        let gate = Gate::new(
-            limits.max_concurrent,
+        let gate = Gate::for_limits(
+            &config.settings.limits,
             config.max_queued,
-            retry,
-            breaker,
-            Rates::new(
-                limits.requests_per_minute,
-                limits.characters_per_minute,
-                now,
-            ),
+            config.rng_seed,
+            now,
         );
         let cache = (cfg!(feature = "cache") && config.settings.cache_enabled)
             .then(|| cache::Index::new(config.settings.cache_max_mb.saturating_mul(1 << 20)));
         Self {
             gate,
             cache,
+            speaker: queue::Speaker::new(play::MAX_WAITING),
             config,
             started: now,
             now,
@@ -159,9 +130,13 @@ impl Service {
             attempt: 0,
             last: None,
             started_at: self.now,
+            answered: false,
         };
-        let started = match self.drive(id, entry, None) {
-            Some(outcome) => Started::Done(Answer::Tool(outcome)),
+        let started = match play::queue_up(self, id, entry) {
+            Some(entry) => match self.drive(id, entry, None) {
+                Some(outcome) => Started::Done(Answer::Tool(outcome)),
+                None => Started::Running(id),
+            },
             None => Started::Running(id),
         };
         self.settle_gate();
@@ -179,6 +154,14 @@ impl Service {
             self.gate.pump(self.now, &mut self.out);
             self.settle_gate();
         }
+        play::left(self, call);
+    }
+
+    /// A player job's player has its first audio.
+    pub fn handle_playing(&mut self, now: Instant, id: JobId, request_id: Option<String>) {
+        self.tick(now);
+        play::started(self, id, request_id);
+        self.settle_gate();
     }
 
     /// A job finished (also sent for cancelled jobs).
@@ -198,6 +181,13 @@ impl Service {
         };
         entry.job = None;
         self.learn_cache(entry.last.as_ref(), &result);
+        if entry.answered {
+            // It answered when playback started; now the player is done.
+            if let JobResult::Speech(Err(e)) | JobResult::Cached(Some(Err(e))) = &result {
+                self.log(Level::Warning, format!("playback ended early: {e:?}"));
+            }
+            return play::left(self, call);
+        }
         if let Work::ReadAudio = entry.work {
             let answer = match result {
                 JobResult::Audio(r) => r,
@@ -310,7 +300,12 @@ impl Service {
             || serde_json::json!({"enabled": false}),
             cache::Index::to_json,
         );
-        reply::health(&self.config, upstream, cache, self.calls.len(), uptime)
+        let parts = [
+            ("upstream", upstream),
+            ("cache", cache),
+            ("speech", play::health(self)),
+        ];
+        reply::health(&self.config, parts, self.calls.len(), uptime)
     }
 
     // ---- calls --------------------------------------------------------------------------
@@ -343,6 +338,7 @@ impl Service {
             attempt: 0,
             last: None,
             started_at: self.now,
+            answered: false,
         };
         self.calls.insert(id, entry);
         Started::Running(id)
@@ -373,6 +369,15 @@ impl Service {
         match step {
             Ok(Step::Job(job)) => self.issue(id, entry, job),
             Ok(Step::Done(outcome)) => Some(reply::attempts(outcome, entry.attempt)),
+            Ok(Step::Pending) => {
+                self.calls.insert(id, entry);
+                None
+            }
+            Ok(Step::StopSpeaking) => {
+                let (playing, dropped) = play::stop(self);
+                let stopped = Reply::Stopped { playing, dropped };
+                self.drive(id, entry, Some(Ok(stopped)))
+            }
             Err(failure) => {
                 let speech = matches!(entry.last, Some(Job::Speech { .. }));
                 let draw = self.gate.draw();
@@ -425,7 +430,12 @@ impl Service {
     }
 
     /// Starts `job` for a call and remembers it for a retry.
-    fn issue(&mut self, id: CallId, mut entry: Entry, job: Job) -> Option<Outcome> {
+    fn issue(&mut self, id: CallId, entry: Entry, job: Job) -> Option<Outcome> {
+        let mut entry = match play::take_turn(self, id, entry, &job) {
+            Ok(Some(entry)) => entry,
+            Ok(None) => return None,
+            Err(outcome) => return Some(outcome),
+        };
         entry.last = Some(job.clone());
         if let Job::CacheRead { .. } = job {
             entry.job = Some(self.gate.start_local(Some(id), job, &mut self.out));
@@ -489,7 +499,9 @@ impl Service {
                 self.issue(id, entry, job)
             }
             Some(Step::Done(outcome)) => Some(outcome),
-            None => Some(reply::attempts(Outcome::error(why), entry.attempt)),
+            Some(Step::Pending | Step::StopSpeaking) | None => {
+                Some(reply::attempts(Outcome::error(why), entry.attempt))
+            }
         }
     }
 
@@ -515,23 +527,12 @@ impl Service {
             let Some(entry) = self.calls.remove(&call) else {
                 continue;
             };
-            let deadline = self.config.settings.limits.call_deadline_ms;
-            let text = match why {
-                Expiry::Rate(wait) => format!(
-                    "Rate limit: this call would wait {} s for `limits.requests_per_minute` / `limits.characters_per_minute`, past its deadline (`limits.call_deadline_ms`: {deadline} ms). Nothing was sent; try again later.",
-                    wait.as_millis().div_ceil(1000)
-                ),
-                Expiry::Deadline => format!(
-                    "This call waited for a free slot (`limits.max_concurrent`) until its deadline (`limits.call_deadline_ms`: {deadline} ms) passed. Nothing was sent; try again when fewer calls are running."
-                ),
+            let paused = match why {
                 Expiry::Breaker(until) => self.paused(until),
+                _ => String::new(),
             };
-            let text = match &entry.work {
-                Work::Call(_) if entry.attempt > 0 => {
-                    format!("{text} ({} attempts.)", entry.attempt + 1)
-                }
-                _ => text,
-            };
+            let deadline = self.config.settings.limits.call_deadline_ms;
+            let text = reply::expired(why, deadline, paused, entry.attempt);
             let answer = match entry.work {
                 Work::Call(_) => Answer::Tool(Outcome::error(text)),
                 Work::ReadAudio => Answer::Refused(text),
@@ -583,6 +584,9 @@ impl Service {
             call,
             kind: EventKind::Done(answer),
         });
+        if !self.calls.contains_key(&call) {
+            play::left(self, call);
+        }
     }
 
     fn log(&mut self, level: Level, message: String) {

@@ -9,6 +9,7 @@ use super::super::event::Job;
 use super::super::event::{JobResult, SpeechDone, SpeechFailed};
 use super::super::settings::{Limits, Settings};
 use super::super::tools::{Failure, Outcome, Reply};
+use super::gate::Expiry;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -54,6 +55,9 @@ fn speech_failure(failed: SpeechFailed, s: &Settings, now_unix: u64) -> Failure 
         SpeechFailed::Command(why) => {
             Failure::Other(format!("The offline fallback voice failed too: {why}."))
         }
+        SpeechFailed::Player(why) => Failure::Other(format!(
+            "Could not play the audio: {why}. Set `player` in the config to a program that reads audio on stdin (e.g. [mpv, --no-terminal, -]), or use `delivery: \"file\"`."
+        )),
     }
 }
 
@@ -95,6 +99,26 @@ pub(super) fn fallback_case(failure: &Failure) -> Option<&'static str> {
         Failure::Api(e, _) if e.is_service_failure() => Some("unreachable"),
         Failure::Api(e, _) if e.kind == ErrorKind::Quota => Some("quota_exceeded"),
         _ => None,
+    }
+}
+
+/// Why a queued job will not run, for its call (`paused`: the breaker's message, when that is
+/// why); with its attempts when it had more than one.
+pub(super) fn expired(why: Expiry, deadline_ms: u64, paused: String, retries: u32) -> String {
+    let text = match why {
+        Expiry::Rate(wait) => format!(
+            "Rate limit: this call would wait {} s for `limits.requests_per_minute` / `limits.characters_per_minute`, past its deadline (`limits.call_deadline_ms`: {deadline_ms} ms). Nothing was sent; try again later.",
+            wait.as_millis().div_ceil(1000)
+        ),
+        Expiry::Deadline => format!(
+            "This call waited for a free slot (`limits.max_concurrent`) until its deadline (`limits.call_deadline_ms`: {deadline_ms} ms) passed. Nothing was sent; try again when fewer calls are running."
+        ),
+        Expiry::Breaker(_) => paused,
+    };
+    if retries > 0 {
+        format!("{text} ({} attempts.)", retries + 1)
+    } else {
+        text
     }
 }
 
@@ -153,8 +177,7 @@ pub(super) fn paused(limits: &Limits, left: Option<Duration>, last_error: Option
 /// The JSON text of `health://status`.
 pub(super) fn health(
     config: &Config,
-    upstream: Value,
-    cache: Value,
+    parts: [(&str, Value); 3],
     in_flight: usize,
     uptime: Duration,
 ) -> String {
@@ -167,15 +190,16 @@ pub(super) fn health(
     } else {
         "ok"
     };
-    json!({
+    let mut health = json!({
         "status": status,
         "version": super::super::VERSION,
         "config": {"ok": problems.is_empty(), "problems": problems},
         "api_key": if key { "set" } else { "missing" },
-        "upstream": upstream,
-        "cache": cache,
         "in_flight": in_flight,
         "uptime_ms": u64::try_from(uptime.as_millis()).unwrap_or(u64::MAX),
-    })
-    .to_string()
+    });
+    for (name, part) in parts {
+        health[name] = part;
+    }
+    health.to_string()
 }

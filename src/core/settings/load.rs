@@ -212,7 +212,7 @@ fn describe(kind: Kind) -> String {
         Kind::Bool => "must be true or false".to_string(),
         Kind::Url => "must be an https:// URL (http:// only for 127.0.0.1, localhost or [::1]), or one of us, eu, in, sg, global".to_string(),
         Kind::Path => "must be a path (absolute, ~/..., or relative to your home directory)".to_string(),
-        Kind::Delivery => "must be one of file, inline, play".to_string(),
+        Kind::Delivery => "must be one of auto, play, file, inline".to_string(),
         Kind::Argv => "must be a list of strings: a program and its arguments, e.g. [mpv, --no-video, -]".to_string(),
         Kind::Int { min, max } => format!("must be a whole number from {min} to {max}"),
         Kind::Cases(all) => format!("must be a list of any of {}", all.join(", ")),
@@ -290,6 +290,7 @@ fn parse_str(kind: Kind, s: &str) -> Result<Option<Val>, ()> {
         Kind::Url => base_url(s).map(|u| Some(Val::Str(u))),
         Kind::Path if !s.contains('\0') => Ok(Some(Val::Str(s.to_string()))),
         Kind::Delivery => match s {
+            "auto" => Ok(Some(Val::Delivery(Delivery::Auto))),
             "file" => Ok(Some(Val::Delivery(Delivery::File))),
             "inline" => Ok(Some(Val::Delivery(Delivery::Inline))),
             "play" => Ok(Some(Val::Delivery(Delivery::Play))),
@@ -535,7 +536,7 @@ mod tests {
         assert!(text.iter().any(|t| t.contains("`limits.max_concurrent`")));
         assert!(
             text.iter()
-                .any(|t| t.contains("`output.delivery` must be one of file, inline, play"))
+                .any(|t| t.contains("`output.delivery` must be one of auto, play, file, inline"))
         );
         assert!(
             text.iter()

@@ -60,6 +60,8 @@ impl fmt::Display for ApiKey {
 /// How `speak` hands audio back by default.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Delivery {
+    /// Play it on this machine when a player works, else save a file.
+    Auto,
     /// Save a file in the output directory and return a link to it.
     File,
     /// Return the audio inside the tool result.
@@ -72,6 +74,7 @@ impl Delivery {
     /// The config spelling.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Auto => "auto",
             Self::File => "file",
             Self::Inline => "inline",
             Self::Play => "play",
@@ -159,7 +162,7 @@ impl Default for Settings {
             base_url: DEFAULT_BASE_URL.to_string(),
             ca_file: None,
             output_dir: None,
-            delivery: Delivery::File,
+            delivery: Delivery::Auto,
             output_max_mb: 1024,
             output_keep_days: 0,
             cache_enabled: true,

@@ -305,7 +305,7 @@ mod tests {
     fn every_problem_named() {
         let err = check(
             "speak",
-            r#"{"voice":3,"colour":"red","voice_settings":{"speed":2,"pitch":1},"seed":1.5,"delivery":"play","language":"EN"}"#,
+            r#"{"voice":3,"colour":"red","voice_settings":{"speed":2,"pitch":1},"seed":1.5,"delivery":"speaker","language":"EN"}"#,
         )
         .unwrap_err();
         for needle in [
@@ -315,7 +315,7 @@ mod tests {
             "`voice_settings.speed` must be a number from 0.7 to 1.2 (got 2)",
             "`voice_settings.pitch` is not an argument",
             "`seed` must be a whole number",
-            "`delivery` must be one of file, inline",
+            "`delivery` must be one of auto, play, file, inline",
             "`language` must be a two-letter",
         ] {
             assert!(err.contains(needle), "{needle} not in {err}");

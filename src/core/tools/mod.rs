@@ -15,6 +15,7 @@ mod list_models;
 mod list_voices;
 mod set_default_voice;
 pub(crate) mod speak;
+mod stop_speaking;
 mod voice;
 
 use super::Config;
@@ -32,6 +33,7 @@ pub(crate) const TOOLS: &[Tool] = &[
     set_default_voice::TOOL,
     list_models::TOOL,
     get_usage::TOOL,
+    stop_speaking::TOOL,
 ];
 
 /// The largest non-audio reply read from the API.
@@ -99,6 +101,12 @@ pub(crate) trait Call: fmt::Debug {
     /// the call with the failure's message.
     fn advance(&mut self, cx: &mut Cx<'_>, reply: Option<Reply>) -> Result<Step, Failure>;
 
+    /// This call will play audio: it takes its turn in the speech queue when it starts, so
+    /// utterances play in the order they were asked for.
+    fn plays(&self, _cx: &Cx<'_>) -> bool {
+        false
+    }
+
     /// ElevenLabs cannot answer (`why`): the job that speaks with the offline fallback voice
     /// instead, if this call speaks, one is configured, and it is not already using it.
     fn fallback(&mut self, _cx: &mut Cx<'_>, _why: &str) -> Option<Step> {
@@ -113,6 +121,10 @@ pub(crate) enum Step {
     Job(Job),
     /// Finished.
     Done(Outcome),
+    /// Nothing yet: the job asked for still runs (a `wait` playback that started).
+    Pending,
+    /// Stop what this server is saying and drop its queue; then [`Reply::Stopped`].
+    StopSpeaking,
 }
 
 impl Step {
@@ -134,6 +146,14 @@ pub(crate) enum Reply {
     Speech(SpeechDone),
     /// The end of a [`Job::CacheRead`]: the audio served, or `None` for a miss.
     Cached(Option<SpeechDone>),
+    /// The player of the job asked for has its first audio.
+    Playing {
+        /// ElevenLabs' id of the request (none from the cache).
+        request_id: Option<String>,
+    },
+    /// What [`Step::StopSpeaking`] stopped: an utterance in progress, and calls dropped from
+    /// the queue.
+    Stopped { playing: bool, dropped: usize },
     /// The end of a [`Job::WriteState`].
     Written(Result<(), String>),
 }
@@ -167,6 +187,8 @@ impl Failure {
             Some(Reply::Http(_)) => "an HTTP reply",
             Some(Reply::Speech(_)) => "a finished synthesis",
             Some(Reply::Cached(_)) => "a cache lookup",
+            Some(Reply::Playing { .. }) => "the start of playback",
+            Some(Reply::Stopped { .. }) => "a stop",
             Some(Reply::Written(_)) => "a state-file write",
         };
         Self::Other(format!("internal error: the call did not wait for {what}"))
@@ -263,6 +285,9 @@ pub(crate) struct Memory {
     pub(crate) last_reset: Option<i64>,
     /// The default voice chosen with `set_default_voice` since the start.
     default_voice: Option<String>,
+    /// Why the player could not play, the last time `auto` tried: `auto` then saves files
+    /// (in the format files get) instead of trying again; `play` still tries.
+    pub(crate) player_failed: Option<String>,
 }
 
 impl Memory {

@@ -10,8 +10,10 @@ use super::scrub::{Redactor, audio_digest, placeholder};
 use crate::core::audio::{Codec, Format};
 use crate::core::cache::CacheKey;
 use crate::core::elevenlabs::{HttpRequest, HttpResponse, Method, Transport};
+use crate::core::player::PlayerInput;
 use crate::core::{
-    FileError, FileName, Input, Job, JobId, JobResult, Output, Sink, SpeechDone, SpeechFailed,
+    FileError, FileName, Input, Job, JobId, JobResult, Output, PlayerSink, Sink, SpeechDone,
+    SpeechFailed,
 };
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -128,6 +130,9 @@ pub(crate) fn encode_input(input: &Input, r: &Redactor) -> Value {
             json!({"job_done": {"id": id.0, "result": encode_result(result, r)}})
         }
         Input::Progress { id, bytes } => json!({"progress": {"id": id.0, "bytes": bytes}}),
+        Input::Playing { id, request_id } => {
+            json!({"playing": {"id": id.0, "request_id": request_id}})
+        }
     }
 }
 
@@ -146,6 +151,10 @@ pub(crate) fn decode_input(v: &Value, n: u64) -> Res<Option<Input>> {
         ("progress", b) => Input::Progress {
             id: JobId(u64_at(b, "input.progress", "id")?),
             bytes: u64_at(b, "input.progress", "bytes")?,
+        },
+        ("playing", b) => Input::Playing {
+            id: JobId(u64_at(b, "input.playing", "id")?),
+            request_id: opt_str_at(b, "input.playing", "request_id")?,
         },
         (other, _) => return unknown(p, other),
     }))
@@ -197,6 +206,7 @@ fn encode_failed(failed: &SpeechFailed, r: &Redactor) -> Value {
         SpeechFailed::Sink(why) => json!({"sink": r.string(why)}),
         SpeechFailed::InlineTooLarge { limit } => json!({"inline_too_large": {"limit": limit}}),
         SpeechFailed::Command(why) => json!({"command": r.string(why)}),
+        SpeechFailed::Player(why) => json!({"player": r.string(why)}),
     }
 }
 
@@ -212,6 +222,7 @@ fn decode_failed(v: &Value, p: &str) -> Res<SpeechFailed> {
             limit: u64_at(b, p, "limit")?,
         },
         ("command", Value::String(s)) => SpeechFailed::Command(s.clone()),
+        ("player", Value::String(s)) => SpeechFailed::Player(s.clone()),
         (other, _) => return unknown(p, other),
     })
 }
@@ -277,6 +288,7 @@ fn encode_done(d: &SpeechDone, r: &Redactor) -> Value {
         file,
         data,
         cache_entry,
+        player_failed,
     } = d;
     let mut v = json!({
         "first_byte_us": first_byte_us,
@@ -289,6 +301,9 @@ fn encode_done(d: &SpeechDone, r: &Redactor) -> Value {
     // Only when there is one: traces from before the cache stay as they were.
     if let Some(size) = cache_entry {
         v["cache_entry"] = json!(size);
+    }
+    if let Some(why) = player_failed {
+        v["player_failed"] = json!(r.string(why));
     }
     v
 }
@@ -313,6 +328,10 @@ fn decode_done(v: &Value, p: &str, n: u64) -> Res<SpeechDone> {
         cache_entry: match v.get("cache_entry") {
             None => None,
             Some(_) => Some(u64_at(v, p, "cache_entry")?),
+        },
+        player_failed: match v.get("player_failed") {
+            None => None,
+            Some(_) => Some(str_at(v, p, "player_failed")?.to_string()),
         },
     })
 }
@@ -486,13 +505,37 @@ fn encode_request(req: &HttpRequest, r: &Redactor) -> Value {
 fn encode_sink(sink: &Sink, r: &Redactor) -> Value {
     match sink {
         Sink::File { name, wav } => {
-            let name = match name {
-                FileName::Exact(s) => json!({ "exact": r.string(s) }),
-                FileName::Stem { stem, ext } => json!({"stem": r.string(stem), "ext": ext}),
-            };
-            json!({"file": {"name": name, "wav": wav.map(encode_format)}})
+            json!({"file": {"name": encode_name(name, r), "wav": wav.map(encode_format)}})
         }
         Sink::Memory { max_bytes } => json!({"memory": {"max_bytes": max_bytes}}),
+        Sink::Player(p) => {
+            let PlayerSink {
+                argv,
+                input,
+                format,
+                wav,
+                or_file,
+            } = &**p;
+            let input = match input {
+                PlayerInput::Stdin => json!("stdin"),
+                PlayerInput::File { ext } => json!({ "file": ext }),
+            };
+            let or_file = or_file.as_ref().map(|name| encode_name(name, r));
+            json!({"player": {
+                "argv": argv.iter().map(|a| r.string(a)).collect::<Vec<_>>(),
+                "input": input,
+                "format": encode_format(*format),
+                "wav": wav.map(encode_format),
+                "or_file": or_file,
+            }})
+        }
+    }
+}
+
+fn encode_name(name: &FileName, r: &Redactor) -> Value {
+    match name {
+        FileName::Exact(s) => json!({ "exact": r.string(s) }),
+        FileName::Stem { stem, ext } => json!({"stem": r.string(stem), "ext": ext}),
     }
 }
 

@@ -125,6 +125,7 @@ fn inputs() -> Vec<Input> {
         file: None,
         data: Some(placeholder(9, 40)),
         cache_entry: None,
+        player_failed: None,
     };
     vec![
         Input::Stdin(b"{\"jsonrpc\":\"2.0\"}\n".to_vec()),

@@ -3,6 +3,7 @@
 
 use super::codec::{Res, bool_at, field, opt_str_at, str_at, u64_at, unknown, usize_at, variant};
 use crate::core::Config;
+use crate::core::player::{self, Player, PlayerKind};
 use crate::core::settings::{self, ApiKey, Delivery, Limits, Problem, Settings, Source};
 use serde_json::{Map, Value, json};
 use std::time::Duration;
@@ -24,6 +25,7 @@ pub(crate) fn encode_config(c: &Config) -> Value {
         sources,
         start_unix,
         rng_seed,
+        player,
     } = c;
     let sources: Map<String, Value> = sources
         .iter()
@@ -40,6 +42,7 @@ pub(crate) fn encode_config(c: &Config) -> Value {
         "sources": sources,
         "start_unix": start_unix,
         "rng_seed": rng_seed,
+        "player": player.as_ref().map(|p| json!({"kind": format!("{:?}", p.kind), "argv": p.argv})),
     })
 }
 
@@ -79,7 +82,28 @@ pub(crate) fn decode_config(v: &Value) -> Res<Config> {
         sources,
         start_unix: u64_at(v, p, "start_unix")?,
         rng_seed: u64_at(v, p, "rng_seed")?,
+        player: decode_player(v.get("player"))?,
     })
+}
+
+/// The player of a trace (`null` or missing: none found).
+fn decode_player(v: Option<&Value>) -> Res<Option<Player>> {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let p = "config.player";
+    let name = str_at(v, p, "kind")?;
+    let kind = player::SEARCH
+        .iter()
+        .map(|(_, k)| *k)
+        .chain([PlayerKind::Custom])
+        .find(|k| format!("{k:?}") == name)
+        .ok_or_else(|| format!("{p}.kind: unknown player `{name}`"))?;
+    let argv = field(v, p, "argv")?
+        .as_array()
+        .and_then(|a| a.iter().map(|s| s.as_str().map(String::from)).collect())
+        .ok_or("config.player.argv: expected an array of strings")?;
+    Ok(Some(Player { kind, argv }))
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -180,6 +204,7 @@ fn decode_settings(v: &Value) -> Res<Settings> {
         other => return unknown(&format!("{p}.api_key"), other),
     };
     let delivery = match str_at(v, p, "delivery")? {
+        "auto" => Delivery::Auto,
         "file" => Delivery::File,
         "inline" => Delivery::Inline,
         "play" => Delivery::Play,

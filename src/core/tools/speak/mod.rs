@@ -2,6 +2,7 @@
 //! limit before anything is spent, resolves a voice name, then streams the audio into a new file
 //! or into memory (inline delivery).
 
+mod plan;
 mod render;
 
 use super::super::audio::{self, Format};
@@ -9,17 +10,17 @@ use super::super::cache::CacheKey;
 use super::super::elevenlabs::{self as api, Model};
 use super::super::event::{FileName, Job, Sink};
 use super::super::settings::DEFAULT_VOICE_ID;
-use super::super::speech as prepare;
-use super::args::{Arg, Args, Kind, Param, opt, req};
+use super::args::{Args, Kind, Param, opt, req};
 use super::voice::{self, Chosen, Lookup};
 use super::{Call, Cx, Failure, Hints, Outcome, Reply, Step, Tool};
-use render::{render, render_fallback};
-use serde_json::{Map, Value, json};
+use plan::{Out, sink, spoken_text, wanted};
+use render::{render, render_fallback, render_playing};
+use serde_json::{Value, json};
 
 pub(super) const TOOL: Tool = Tool {
     name: "speak",
     title: "Speak",
-    description: "Turn text into speech with ElevenLabs. Spends credits (about one per character). Returns the audio as a saved file or inline.",
+    description: "Say text aloud with ElevenLabs: plays here, or saves a file. About one credit per character.",
     params: PARAMS,
     hints: Hints {
         read_only: false,
@@ -70,7 +71,7 @@ pub(crate) const OUTPUT_FORMATS: &[&str] = &[
     "wav_48000",
 ];
 
-/// The output format when none is given.
+/// The output format when none is given (and no player wants another).
 const DEFAULT_FORMAT: &str = "mp3_44100_128";
 /// The largest audio stream accepted into a file.
 const MAX_AUDIO_FILE: u64 = 512 << 20;
@@ -89,18 +90,14 @@ const PARAMS: &[Param] = &[
     req(
         "text",
         Kind::Str,
-        "What to say. Markdown, code and URLs are tidied for speech unless raw is true.",
+        "What to say. Markdown, code and URLs are tidied unless raw.",
     ),
     opt(
         "voice",
         Kind::Str,
         "Voice id or name. Default: the configured voice.",
     ),
-    opt(
-        "model",
-        Kind::Str,
-        "Model id. Default: eleven_flash_v2_5 or as configured.",
-    ),
+    opt("model", Kind::Str, "Model id (default: as configured)."),
     opt(
         "output_format",
         Kind::OneOf(OUTPUT_FORMATS),
@@ -110,18 +107,15 @@ const PARAMS: &[Param] = &[
     opt(
         "voice_settings",
         Kind::Obj(VOICE_SETTINGS),
-        "Override the voice's settings.",
+        "Voice settings.",
     ),
     opt(
         "delivery",
-        Kind::Enum(&["file", "inline"]),
-        "file: save and link (default). inline: audio in the result.",
+        Kind::Enum(&["auto", "play", "file", "inline"]),
+        "auto (default): play here if possible, else file. Or play, file, inline.",
     ),
-    opt(
-        "filename",
-        Kind::Str,
-        "File name inside the output directory.",
-    ),
+    opt("wait", Kind::Bool, "play: answer when playback ends."),
+    opt("filename", Kind::Str, "Name of the saved file."),
     opt(
         "seed",
         Kind::Int {
@@ -134,26 +128,23 @@ const PARAMS: &[Param] = &[
 ];
 
 /// The `outputSchema` of `speak`: every successful result matches it, whatever the delivery.
+/// Fields a result has only sometimes (`uri`, `request_id`, `attempts`, `cached`, `playing`,
+/// `estimated_duration_ms`, `not_played`, `fallback`, `fallback_reason`) are allowed without
+/// being listed, to keep `tools/list` small (README lists them).
 fn output_schema() -> Value {
     json!({
         "type": "object",
         "properties": {
             "delivery": {"type": "string", "enum": ["file", "inline", "play"]},
             "path": {"type": "string"},
-            "uri": {"type": "string"},
             "mime_type": {"type": "string"},
-            "bytes": {"type": "integer", "minimum": 0},
-            "duration_ms": {"type": "integer", "minimum": 0},
-            "characters": {"type": "integer", "minimum": 0},
+            "bytes": {"type": "integer"},
+            "duration_ms": {"type": "integer"},
+            "characters": {"type": "integer"},
             "voice_id": {"type": "string"},
-            "model_id": {"type": "string"},
-            "request_id": {"type": "string"},
-            "attempts": {"type": "integer", "minimum": 2},
-            "fallback": {"type": "boolean"},
-            "cached": {"type": "boolean"},
-            "fallback_reason": {"type": "string"}
+            "model_id": {"type": "string"}
         },
-        "required": ["delivery", "mime_type", "bytes", "characters", "voice_id", "model_id"]
+        "required": ["delivery", "mime_type", "characters", "voice_id", "model_id"]
     })
 }
 
@@ -206,22 +197,8 @@ struct Plan {
     format_name: String,
     model_id: String,
     characters: u64,
-    inline: bool,
+    out: Out,
     notes: Vec<String>,
-}
-
-/// What the arguments ask for, before the model list checks it.
-#[derive(Debug)]
-struct Wanted {
-    text: String,
-    characters: u64,
-    model_id: String,
-    format: Format,
-    format_name: String,
-    language: Option<String>,
-    voice_settings: Map<String, Value>,
-    seed: Option<u32>,
-    inline: bool,
 }
 
 impl Call for Speak {
@@ -239,6 +216,18 @@ impl Call for Speak {
                 }
             }
             (State::Cached(_), Some(Reply::Cached(None))) => {}
+            (State::Cached(plan) | State::Audio(plan), Some(Reply::Playing { request_id })) => {
+                if let Out::Play { wait: true, .. } = plan.out {
+                    return Ok(Step::Pending);
+                }
+                let voice = match &self.voice {
+                    Some(v) => v.clone(),
+                    None => self.given_voice(cx),
+                };
+                if let State::Cached(plan) | State::Audio(plan) = &self.state {
+                    return Ok(Step::Done(render_playing(plan, &voice, request_id)));
+                }
+            }
             (State::Models, Some(reply)) => {
                 let models = api::parse_models(reply.body()?)?;
                 cx.memory.models = Some((cx.now, models));
@@ -249,6 +238,9 @@ impl Call for Speak {
                 None => return Ok(Step::http(lookup.request())),
             },
             (State::Audio(plan), Some(Reply::Speech(done))) => {
+                if done.player_failed.is_some() {
+                    cx.memory.player_failed.clone_from(&done.player_failed);
+                }
                 let voice = self.voice.clone().unwrap_or_default();
                 return Ok(Step::Done(render(cx, &done, plan, &voice, false)));
             }
@@ -273,12 +265,24 @@ impl Call for Speak {
         self.next(cx)
     }
 
+    fn plays(&self, cx: &Cx<'_>) -> bool {
+        let delivery = self
+            .args
+            .str("delivery")
+            .unwrap_or(cx.config.settings.delivery.as_str());
+        match delivery {
+            "play" => cx.config.player.is_some(),
+            "auto" => cx.config.player.is_some() && cx.memory.player_failed.is_none(),
+            _ => false,
+        }
+    }
+
     fn fallback(&mut self, cx: &mut Cx<'_>, why: &str) -> Option<Step> {
         let settings = &cx.config.settings;
         if settings.fallback_command.is_empty() || matches!(self.state, State::Fallback { .. }) {
             return None;
         }
-        let text = self.spoken_text();
+        let text = spoken_text(&self.args);
         if text.trim().is_empty() {
             return None;
         }
@@ -317,16 +321,6 @@ impl Call for Speak {
 }
 
 impl Speak {
-    /// The text as it is sent: tidied for speech unless `raw`.
-    fn spoken_text(&self) -> String {
-        let given = self.args.str("text").unwrap_or_default();
-        if self.args.is_true("raw") {
-            given.to_string()
-        } else {
-            prepare::prepare(given).text
-        }
-    }
-
     /// The voice as the arguments give it (an id or a name), or the default voice.
     fn given_voice(&self, cx: &Cx<'_>) -> Chosen {
         match self.args.str("voice") {
@@ -380,7 +374,7 @@ impl Speak {
     /// Asks the cache for this request's audio, before anything else: a hit sends no request
     /// (not even for the model list) and so plays with the network down.
     fn ask_cache(&mut self, cx: &Cx<'_>) -> Result<Step, String> {
-        let w = self.wanted(cx)?;
+        let w = wanted(&self.args, cx)?;
         let (voice_id, voice_name) = self.given_voice(cx);
         let settings_json = Value::Object(w.voice_settings.clone()).to_string();
         let seed = w.seed.map(|s| s.to_string()).unwrap_or_default();
@@ -393,15 +387,15 @@ impl Speak {
             &w.format.wire_name(),
             &seed,
         ]);
-        let sink = self.sink(cx, &w, &voice_id, voice_name.as_deref())?;
+        let sink = sink(&self.args, cx, &w, &voice_id, voice_name.as_deref())?;
         self.cache = CacheUse::Missed(key);
         self.state = State::Cached(Plan {
             format: w.format,
             format_name: w.format_name,
             model_id: w.model_id,
             characters: w.characters,
-            inline: w.inline,
-            notes: Vec::new(),
+            out: w.out,
+            notes: w.notes,
         });
         Ok(Step::Job(Job::CacheRead {
             key,
@@ -410,85 +404,9 @@ impl Speak {
         }))
     }
 
-    /// What the arguments ask for, checked as far as they can be without the model list.
-    fn wanted(&self, cx: &Cx<'_>) -> Result<Wanted, String> {
-        let settings = &cx.config.settings;
-        let args = &self.args;
-        let text = self.spoken_text();
-        if text.trim().is_empty() {
-            return Err("Nothing left to say once Markdown, code and links were tidied; pass `raw: true` to send the text exactly as given.".into());
-        }
-        let format_name = args
-            .str("output_format")
-            .unwrap_or(DEFAULT_FORMAT)
-            .to_string();
-        let Some(format) = Format::parse(&format_name) else {
-            return Err(format!("Unknown output_format `{format_name}`."));
-        };
-        let mut voice_settings = Map::new();
-        if let Some(Arg::Obj(obj)) = args.get("voice_settings") {
-            for (name, value) in &obj.0 {
-                let v = match value {
-                    Arg::Num(n) => json!(n),
-                    Arg::Bool(b) => json!(b),
-                    Arg::Int(i) => json!(i),
-                    Arg::Str(s) => json!(s),
-                    Arg::Obj(_) => continue,
-                };
-                voice_settings.insert((*name).to_string(), v);
-            }
-        }
-        let inline = match args.str("delivery").unwrap_or(settings.delivery.as_str()) {
-            "inline" => true,
-            "file" => false,
-            _ => return Err("`delivery: play` arrives with audio playback in a later release; use `file` or `inline`.".into()),
-        };
-        Ok(Wanted {
-            characters: text.chars().count() as u64,
-            text,
-            model_id: args.str("model").unwrap_or(&settings.model).to_string(),
-            format,
-            format_name,
-            language: args.str("language").map(String::from),
-            voice_settings,
-            seed: args.int("seed").and_then(|n| u32::try_from(n).ok()),
-            inline,
-        })
-    }
-
-    /// Where the audio goes: memory (inline) or a new file named after the time and voice.
-    fn sink(
-        &self,
-        cx: &Cx<'_>,
-        w: &Wanted,
-        voice_id: &str,
-        voice_name: Option<&str>,
-    ) -> Result<Sink, String> {
-        if w.inline {
-            return Ok(Sink::Memory {
-                max_bytes: cx.config.settings.limits.max_inline_bytes,
-            });
-        }
-        let name = match self.args.str("filename") {
-            Some(f) => FileName::Exact(file_name(f, w.format)?),
-            None => {
-                let label =
-                    voice_name.map_or_else(|| voice_id.chars().take(8).collect(), audio::slug);
-                FileName::Stem {
-                    stem: format!("{}-{label}", audio::timestamp(cx.wall_now)),
-                    ext: w.format.extension(),
-                }
-            }
-        };
-        Ok(Sink::File {
-            name,
-            wav: w.format.wrapped_in_wav().then_some(w.format),
-        })
-    }
-
     fn plan(&self, cx: &Cx<'_>, models: &[Model]) -> Result<(Plan, Job), String> {
-        let w = self.wanted(cx)?;
-        let mut notes = Vec::new();
+        let w = wanted(&self.args, cx)?;
+        let mut notes = w.notes.clone();
         let model_id = w.model_id.clone();
         let Some(model) = models.iter().find(|m| m.model_id == model_id) else {
             let ids: Vec<&str> = models.iter().map(|m| m.model_id.as_str()).collect();
@@ -516,7 +434,7 @@ impl Speak {
             None => None,
         };
         let (voice_id, voice_name) = self.voice.clone().unwrap_or_default();
-        let sink = self.sink(cx, &w, &voice_id, voice_name.as_deref())?;
+        let sink = sink(&self.args, cx, &w, &voice_id, voice_name.as_deref())?;
         let speech = api::Speech {
             text: w.text.clone(),
             model_id: model_id.clone(),
@@ -540,37 +458,9 @@ impl Speak {
             format_name: w.format_name,
             model_id,
             characters,
-            inline: w.inline,
+            out: w.out,
             notes,
         };
         Ok((plan, job))
-    }
-}
-
-/// A `filename` argument made into a safe file name with the format's extension.
-fn file_name(given: &str, format: Format) -> Result<String, String> {
-    let ext = format.extension();
-    // The alphabet `audio://{id}` accepts, so every saved file can be read back.
-    let ok = given.len() <= 200
-        && !given.starts_with('.')
-        && given
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-    if !ok {
-        return Err(format!(
-            "`filename` must be a plain file name (letters, digits, `.`, `_`, `-`; no spaces or directories), e.g. \"greeting.{ext}\"."
-        ));
-    }
-    match given.rsplit_once('.') {
-        Some((_, e)) if e.eq_ignore_ascii_case(ext) => Ok(given.to_string()),
-        Some((_, e))
-            if ["mp3", "wav", "opus", "ogg", "pcm"].contains(&e.to_ascii_lowercase().as_str()) =>
-        {
-            Err(format!(
-                "`filename` ends in .{e} but the audio will be .{ext}: use \"{}.{ext}\" or change output_format.",
-                given.rsplit_once('.').map_or(given, |(stem, _)| stem)
-            ))
-        }
-        _ => Ok(format!("{given}.{ext}")),
     }
 }

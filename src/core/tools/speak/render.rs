@@ -5,6 +5,7 @@ use super::super::super::event::SpeechDone;
 use super::super::voice::Chosen;
 use super::super::{Cx, Media, Outcome};
 use super::Plan;
+use super::plan::Out;
 use serde_json::{Map, Value};
 
 /// The result of ElevenLabs' audio; `cached`: served from the cache, so nothing was sent.
@@ -18,11 +19,16 @@ pub(super) fn render(
     let (voice_id, voice_name) = voice;
     let duration = plan.format.duration_ms(done.data_bytes);
     let mime = plan.format.mime();
+    let inline = matches!(plan.out, Out::Inline);
+    // Played through (`wait`), not saved: nothing to link.
+    let played = matches!(plan.out, Out::Play { .. }) && done.file.is_none();
     let mut structured = Map::new();
-    structured.insert(
-        "delivery".into(),
-        if plan.inline { "inline" } else { "file" }.into(),
-    );
+    let delivery = match (inline, played) {
+        (true, _) => "inline",
+        (_, true) => "play",
+        _ => "file",
+    };
+    structured.insert("delivery".into(), delivery.into());
     structured.insert("mime_type".into(), mime.into());
     structured.insert("bytes".into(), done.total_bytes.into());
     if let Some(d) = duration {
@@ -37,6 +43,17 @@ pub(super) fn render(
     if cached {
         structured.insert("cached".into(), true.into());
     }
+    let mut notes = plan.notes.clone();
+    if let Some(why) = &done.player_failed {
+        structured.insert("not_played".into(), why.clone().into());
+        notes.push(format!("not played: {why}"));
+    } else if let Some(why) = plan
+        .notes
+        .iter()
+        .find_map(|n| n.strip_prefix("not played: "))
+    {
+        structured.insert("not_played".into(), why.into());
+    }
     let billed = if cached {
         "from the cache: no request, nothing billed".to_string()
     } else {
@@ -46,12 +63,19 @@ pub(super) fn render(
         .map(|d| format!("{:.1} s of ", d as f64 / 1000.0))
         .unwrap_or_default();
     let who = voice_name.clone().unwrap_or_else(|| voice_id.clone());
-    let notes = if plan.notes.is_empty() {
+    let notes = if notes.is_empty() {
         String::new()
     } else {
-        format!(" Note: {}.", plan.notes.join("; "))
+        format!(" Note: {}.", notes.join("; "))
     };
-    let (text, media) = if plan.inline {
+    if played {
+        let text = format!(
+            "Played {seconds}audio with {who} ({}, {billed}).{notes}",
+            plan.format_name
+        );
+        return Outcome::ok(text, Value::Object(structured));
+    }
+    let (text, media) = if inline {
         let data = done.data.clone().unwrap_or_default();
         let data = if plan.format.wrapped_in_wav() {
             let mut wav = plan
@@ -151,4 +175,35 @@ fn saved(cx: &Cx<'_>, done: &SpeechDone, structured: &mut Map<String, Value>) ->
     structured.insert("path".into(), path.clone().into());
     structured.insert("uri".into(), format!("audio://{file}").into());
     (file, path)
+}
+
+/// The answer to a `play` call when its playback starts (unless it waits for the end).
+pub(super) fn render_playing(plan: &Plan, voice: &Chosen, request_id: Option<String>) -> Outcome {
+    let (voice_id, voice_name) = voice;
+    // About 15 characters a second: ElevenLabs' voices at their default speed.
+    let estimate = plan.characters * 1000 / 15;
+    let mut structured = Map::new();
+    structured.insert("delivery".into(), "play".into());
+    structured.insert("playing".into(), true.into());
+    structured.insert("mime_type".into(), plan.format.mime().into());
+    structured.insert("estimated_duration_ms".into(), estimate.into());
+    structured.insert("characters".into(), plan.characters.into());
+    structured.insert("voice_id".into(), voice_id.clone().into());
+    structured.insert("model_id".into(), plan.model_id.clone().into());
+    let who = voice_name.clone().unwrap_or_else(|| voice_id.clone());
+    let from = match &request_id {
+        Some(rid) => {
+            structured.insert("request_id".into(), rid.clone().into());
+            format!("request {rid}")
+        }
+        None => {
+            structured.insert("cached".into(), true.into());
+            "from the cache, nothing billed".to_string()
+        }
+    };
+    let text = format!(
+        "Playing about {:.0} s of audio with {who} ({from}). Call stop_speaking to stop it.",
+        (estimate as f64 / 1000.0).max(1.0)
+    );
+    Outcome::ok(text, Value::Object(structured))
 }
