@@ -15,6 +15,10 @@ pub mod files;
 pub mod http_client;
 pub mod log;
 pub mod outputs;
+#[cfg(feature = "play")]
+pub mod player;
+#[cfg(not(feature = "play"))]
+#[path = "player_off.rs"]
 pub mod player;
 mod speech;
 pub mod stdio;

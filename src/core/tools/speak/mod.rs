@@ -270,6 +270,9 @@ impl Call for Speak {
             .args
             .str("delivery")
             .unwrap_or(cx.config.settings.delivery.as_str());
+        if !cfg!(feature = "play") {
+            return false;
+        }
         match delivery {
             "play" => cx.config.player.is_some(),
             "auto" => cx.config.player.is_some() && cx.memory.player_failed.is_none(),

@@ -65,7 +65,7 @@ pub(super) fn wanted(args: &Args, cx: &Cx<'_>) -> Result<Wanted, String> {
     let mut out = match delivery {
         "inline" => Out::Inline,
         "file" => Out::File,
-        _ => match &cx.config.player {
+        _ => match cx.config.player.as_ref().filter(|_| cfg!(feature = "play")) {
             Some(_) if delivery == "auto" && cx.memory.player_failed.is_some() => {
                 let why = cx.memory.player_failed.as_deref().unwrap_or_default();
                 notes.push(format!(
