@@ -211,6 +211,9 @@ def isolated_env(base_url, root):
         "XDG_CACHE_HOME": os.path.join(root, "cache"),
         "ELEVENLABS_API_KEY": "sk_contract_test",
         "ELEVENLABS_BASE_URL": base_url,
+        # Every call must reach Prism: no audio cache, and saved files rather than playback.
+        "MCP_ELEVENLABS_CACHE": "false",
+        "ELEVENLABS_MCP_OUTPUT_MODE": "files",
         "NO_PROXY": "127.0.0.1,localhost",
     })
     return env

@@ -19,7 +19,8 @@ import anyio
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
-EXPECTED_TOOLS = ["speak", "list_voices", "set_default_voice", "list_models", "get_usage"]
+EXPECTED_TOOLS = ["speak", "list_voices", "set_default_voice", "list_models", "get_usage",
+                  "stop_speaking"]
 FAKE_KEY = "sk_test_0123456789abcdef"
 TIMEOUT_S = 30
 
@@ -109,7 +110,7 @@ async def run_with_key(binary: str, home: Path, errlog, fake_url: str) -> None:
             check(client.protocol_version == "2026-07-28", "run3(key): negotiated 2026-07-28", client.protocol_version)
             seen.append(client.session.discover_result.model_dump_json(by_alias=True))
             seen.append((await client.list_tools()).model_dump_json(by_alias=True))
-            r = await client.call_tool("speak", {"text": "Hello from the SDK."})
+            r = await client.call_tool("speak", {"text": "Hello from the SDK.", "delivery": "file"})
             seen.append(r.model_dump_json(by_alias=True))
             kinds = [c.type for c in r.content]
             check(r.is_error is False and kinds == ["text", "resource_link"],
