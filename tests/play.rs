@@ -357,3 +357,46 @@ fn real_aplay_plays_pcm_and_auto_saves_a_file_without_a_sound_device() {
     );
     srv.finish(Duration::from_secs(10));
 }
+
+#[test]
+fn two_server_processes_take_turns_through_the_speaker_lock() {
+    let home = Home::new("play-two");
+    let fake = FakeElevenLabs::start(KEY);
+    // 24 KiB at 48 KB/s: half a second each.
+    fake.set_stream(StreamConfig {
+        chunks: 6,
+        chunk_bytes: 4096,
+        ..StreamConfig::default()
+    });
+    let log = home.dir.join("player.log");
+    let mut a = serve_recorded(&home, &fake, &log, 48_000);
+    let mut b = serve_recorded(&home, &fake, &log, 48_000);
+    a.send(&req(
+        V,
+        2,
+        "tools/call",
+        speak_args("From host A.", json!({"wait": true})),
+    ));
+    b.send(&req(
+        V,
+        2,
+        "tools/call",
+        speak_args("From host B.", json!({"wait": true})),
+    ));
+    for srv in [&mut a, &mut b] {
+        let r = srv.recv();
+        assert_eq!(r["result"]["isError"], false, "{r}");
+    }
+    let all = played(&log);
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert!(
+        all.iter().all(|p| p.eof.is_some()),
+        "both played to the end"
+    );
+    assert!(
+        all[0].eof.unwrap() <= all[1].start,
+        "two processes overlapped: {all:?}"
+    );
+    a.finish(Duration::from_secs(10));
+    b.finish(Duration::from_secs(10));
+}

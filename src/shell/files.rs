@@ -22,6 +22,9 @@ pub struct Paths {
     pub data_audio: PathBuf,
     /// The audio cache (`cache.*`).
     pub cache: PathBuf,
+    /// Where the speaker lock shared by this user's server processes is: `$XDG_RUNTIME_DIR`,
+    /// else the state directory.
+    pub runtime: PathBuf,
     /// The user's home directory, for `~/` and relative `output.dir`.
     pub home: Option<PathBuf>,
 }
@@ -61,6 +64,13 @@ impl Paths {
             cache: base("XDG_CACHE_HOME", ".cache", "LOCALAPPDATA")
                 .join(app)
                 .join("tts"),
+            runtime: get("XDG_RUNTIME_DIR")
+                .filter(|d| d.is_absolute())
+                .map_or_else(
+                    || base("XDG_STATE_HOME", ".local/state", "LOCALAPPDATA"),
+                    |d| d,
+                )
+                .join(app),
             home,
         }
     }

@@ -13,6 +13,8 @@ mod fallback;
 mod fallback;
 pub mod files;
 pub mod http_client;
+#[cfg(feature = "play")]
+mod lock;
 pub mod log;
 pub mod outputs;
 #[cfg(feature = "play")]
@@ -290,6 +292,8 @@ struct Runner {
     state_path: PathBuf,
     bounds: Arc<outputs::Bounds>,
     cache: Arc<cache::Store>,
+    /// The runtime directory, where the speaker lock is.
+    lock_dir: PathBuf,
     ca_file: Option<PathBuf>,
     settings: Settings,
     client: Option<Result<Arc<Client>, String>>,
@@ -308,6 +312,7 @@ impl Runner {
         Self {
             bounds: Arc::new(bounds),
             cache: Arc::new(cache::Store::new(paths.cache.clone())),
+            lock_dir: paths.runtime.clone(),
             output_dir,
             state_path: paths.state.clone(),
             ca_file: config.settings.ca_file.as_deref().map(|f| paths.resolve(f)),
@@ -344,6 +349,7 @@ impl Runner {
         let state = self.state_path.clone();
         let bounds = self.bounds.clone();
         let store = self.cache.clone();
+        let lock_dir = self.lock_dir.clone();
         thread::Builder::new()
             .name(format!("job-{}", id.0))
             .stack_size(256 * 1024)
@@ -354,6 +360,7 @@ impl Runner {
                     state: &state,
                     cache: &store,
                     slot: &slot,
+                    lock_dir: &lock_dir,
                 };
                 let result = run(job, client, &places, &cancel, progress);
                 let saved = match &result {
@@ -413,6 +420,8 @@ struct Places<'a> {
     cache: &'a cache::Store,
     /// Where the job's player is, for a cancel to kill it.
     slot: &'a PlayerSlot,
+    /// The directory of the speaker lock.
+    lock_dir: &'a Path,
 }
 
 /// Does one job on a worker thread.
@@ -475,7 +484,8 @@ fn run(
                     cancel,
                     tee,
                 };
-                JobResult::Speech(speech(stream, sink, dir, places.slot, progress))
+                let player = (places.slot, places.lock_dir);
+                JobResult::Speech(speech(stream, sink, dir, player, progress))
             }
             None => JobResult::Http(Err(Transport::Io(NO_WORKER.into()))),
         },
@@ -488,6 +498,7 @@ fn run(
                 dir,
                 cancel,
                 slot: places.slot,
+                lock_dir: places.lock_dir,
             };
             serve_cached(audio, size, sink, pour, progress)
         })),

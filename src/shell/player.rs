@@ -4,6 +4,7 @@
 //! final name only if the player fails, so a host without sound still gets the audio, billed once.
 
 use super::files::AudioWriter;
+use super::lock;
 use crate::core::audio::Format;
 use crate::core::player::{self, Player, PlayerInput, PlayerKind};
 use crate::core::{FileName, SpeechFailed};
@@ -34,11 +35,17 @@ pub struct Plan<'a> {
     pub wav: Option<Format>,
     /// Save the audio here if the player fails.
     pub or_file: Option<&'a FileName>,
+    /// Where the speaker lock shared with the other server processes is.
+    pub lock_dir: &'a Path,
+    /// The job's cancel flag (a wait for the lock ends on it).
+    pub cancel: &'a AtomicBool,
 }
 
 /// One playback in progress.
 pub struct Playback<'a> {
     plan: Plan<'a>,
+    /// The speaker lock, held while this plays.
+    _lock: Option<lock::Held>,
     slot: &'a PlayerSlot,
     stdin: Option<ChildStdin>,
     started: Instant,
@@ -63,13 +70,20 @@ pub struct Ended {
 impl<'a> Playback<'a> {
     /// Starts the player (at once for stdin players, so that one without a device has failed
     /// by the time the first audio arrives); `dir` and `tag` name the `or_file` copy.
+    /// The speaker lock is taken first: while another server process plays, this waits (and
+    /// nothing is requested from ElevenLabs meanwhile).
     pub fn start(plan: Plan<'a>, slot: &'a PlayerSlot, dir: &Path, tag: u64) -> io::Result<Self> {
+        let held = lock::SpeakerLock::new(plan.lock_dir.to_path_buf()).acquire(plan.cancel)?;
+        let Some(held) = held else {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
+        };
         let copy = match plan.or_file {
             Some(_) => Some(AudioWriter::create(dir, tag, plan.wav)?),
             None => None,
         };
         let mut p = Self {
             plan,
+            _lock: Some(held),
             slot,
             stdin: None,
             started: Instant::now(),

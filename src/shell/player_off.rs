@@ -24,6 +24,10 @@ pub struct Plan<'a> {
     pub wav: Option<Format>,
     /// Save the audio here if the player fails.
     pub or_file: Option<&'a FileName>,
+    /// Where the speaker lock shared with the other server processes is.
+    pub lock_dir: &'a Path,
+    /// The job's cancel flag (a wait for the lock ends on it).
+    pub cancel: &'a AtomicBool,
 }
 
 /// Never created in this build.

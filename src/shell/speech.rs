@@ -68,7 +68,7 @@ pub(super) fn speech(
     stream: Stream<'_>,
     sink: Sink,
     dir: &Path,
-    slot: &PlayerSlot,
+    (slot, lock_dir): (&PlayerSlot, &Path),
     mut progress: Progress<'_>,
 ) -> Result<core::SpeechDone, core::SpeechFailed> {
     use core::SpeechFailed;
@@ -93,7 +93,13 @@ pub(super) fn speech(
                 })
                 .map(|(head, _, first)| (head, first.map(micros)))
         };
-        return play(feed, sink, Pour { dir, cancel, slot }, progress, tee);
+        let pour = Pour {
+            dir,
+            cancel,
+            slot,
+            lock_dir,
+        };
+        return play(feed, sink, pour, progress, tee);
     }
     match sink {
         Sink::Memory { max_bytes: limit } => {
@@ -219,6 +225,8 @@ pub(super) struct Pour<'a> {
     pub(super) dir: &'a Path,
     pub(super) cancel: &'a AtomicBool,
     pub(super) slot: &'a PlayerSlot,
+    /// The directory of the speaker lock shared with other server processes.
+    pub(super) lock_dir: &'a Path,
 }
 
 /// Plays what `feed` pours (a stream, or a cache entry): the player starts first, gets every
@@ -246,6 +254,8 @@ fn play(
         input: &input,
         wav,
         or_file: or_file.as_ref(),
+        lock_dir: pour.lock_dir,
+        cancel: pour.cancel,
     };
     let sink_err = |e: io::Error| SpeechFailed::Sink(e.to_string());
     let mut playback =
