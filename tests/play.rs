@@ -400,3 +400,52 @@ fn two_server_processes_take_turns_through_the_speaker_lock() {
     a.finish(Duration::from_secs(10));
     b.finish(Duration::from_secs(10));
 }
+
+/// A cancelled call whose stream has stalled lets go at once: its connection is dropped within
+/// `watch::SLICE`, so the next utterance does not wait for the read timeout (5 s here).
+#[test]
+fn a_cancelled_stalled_stream_lets_the_next_utterance_play_at_once() {
+    use support::fake_elevenlabs::Reply;
+    let home = Home::new("play-stall");
+    let fake = FakeElevenLabs::start(KEY);
+    let log = home.dir.join("player.log");
+    let recorder = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/recorder.py");
+    home.write_config(&format!(
+        "elevenlabs:\n  api_key: {KEY}\n  base_url: {}\ncache:\n  enabled: false\nplayer: [python3, {recorder}, {}, \"64000\"]\nlimits:\n  request_timeout_ms: 5000\n  max_retries: 0\n",
+        fake.url(),
+        log.display()
+    ));
+    let mut srv = Server::start(&home, &[]);
+    srv.call(&initialize(1, V));
+    // Warm the model list, so the stalled request is the stream itself.
+    srv.call(&req(V, 2, "tools/call", json!({"name": "list_models"})));
+    fake.fail_next(
+        "/v1/text-to-speech",
+        1,
+        Reply::Stall(Duration::from_secs(20)),
+    );
+    srv.send(&req(
+        V,
+        3,
+        "tools/call",
+        speak_args("Stalls.", json!({"wait": true})),
+    ));
+    std::thread::sleep(Duration::from_millis(500));
+    let cancelled = std::time::Instant::now();
+    srv.send(
+        &json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 3}}),
+    );
+    let r = srv.call(&req(V, 4, "tools/call", speak_args("Next.", json!({}))));
+    let waited = cancelled.elapsed();
+    assert_eq!(r["result"]["structuredContent"]["playing"], true, "{r}");
+    eprintln!(
+        "the next utterance played {} ms after the cancel",
+        waited.as_millis()
+    );
+    assert!(
+        waited < Duration::from_millis(2500),
+        "it waited for the stalled read: {waited:?}"
+    );
+    let (status, stderr, _) = srv.finish(Duration::from_secs(10));
+    assert!(status.is_some_and(|s| s.success()), "{stderr}");
+}

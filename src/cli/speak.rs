@@ -22,14 +22,15 @@ pub(crate) fn speak(
             .extension()
             .and_then(|e| e.to_str())
             .map(str::to_ascii_lowercase);
-        if let (Some(want), Some(given)) = (want, given) {
-            if given != want && ["mp3", "wav", "opus", "ogg", "pcm"].contains(&given.as_str()) {
-                tell!(
-                    "mcp-elevenlabs: --out {} ends in .{given} but {format} audio is .{want}",
-                    out.display()
-                );
-                return ExitCode::from(2);
-            }
+        if let (Some(want), Some(given)) = (want, given)
+            && given != want
+            && ["mp3", "wav", "opus", "ogg", "pcm"].contains(&given.as_str())
+        {
+            tell!(
+                "mcp-elevenlabs: --out {} ends in .{given} but {format} audio is .{want}",
+                out.display()
+            );
+            return ExitCode::from(2);
         }
         if out.exists() {
             tell!(

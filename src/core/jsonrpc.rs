@@ -137,21 +137,21 @@ pub fn parse(line: &[u8]) -> Result<Message<'_>, Invalid> {
         }
         return Err(invalid(INVALID_REQUEST, "missing `method`", id));
     };
-    if let Some(params) = env.params {
-        if !params.get().starts_with('{') {
-            return match id {
-                Some(id) => Err(invalid(
-                    INVALID_PARAMS,
-                    "`params` must be an object",
-                    Some(id),
-                )),
-                // A notification with bad params is dropped like any notification error.
-                None => Ok(Message::Notification {
-                    method,
-                    params: None,
-                }),
-            };
-        }
+    if let Some(params) = env.params
+        && !params.get().starts_with('{')
+    {
+        return match id {
+            Some(id) => Err(invalid(
+                INVALID_PARAMS,
+                "`params` must be an object",
+                Some(id),
+            )),
+            // A notification with bad params is dropped like any notification error.
+            None => Ok(Message::Notification {
+                method,
+                params: None,
+            }),
+        };
     }
     Ok(match id {
         Some(id) => Message::Request {

@@ -38,10 +38,10 @@ impl Paths {
             if let Some(dir) = get(xdg).filter(|d| d.is_absolute()) {
                 return dir;
             }
-            if cfg!(windows) {
-                if let Some(dir) = get(windows) {
-                    return dir;
-                }
+            if cfg!(windows)
+                && let Some(dir) = get(windows)
+            {
+                return dir;
             }
             home.clone()
                 .unwrap_or_else(|| PathBuf::from("."))
@@ -66,10 +66,7 @@ impl Paths {
                 .join("tts"),
             runtime: get("XDG_RUNTIME_DIR")
                 .filter(|d| d.is_absolute())
-                .map_or_else(
-                    || base("XDG_STATE_HOME", ".local/state", "LOCALAPPDATA"),
-                    |d| d,
-                )
+                .unwrap_or_else(|| base("XDG_STATE_HOME", ".local/state", "LOCALAPPDATA"))
                 .join(app),
             home,
         }

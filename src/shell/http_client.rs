@@ -3,12 +3,15 @@
 //! connecting and each wait for bytes rather than a whole stream. It only moves bytes: requests
 //! come from `core::elevenlabs`, and the API key is added here, on the wire and nowhere else.
 
+use super::watch;
 use crate::core::elevenlabs::{HttpRequest, HttpResponse, KEPT_HEADERS, Method, Transport};
 use std::io::{self, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{Connector, DefaultConnector};
 
 /// Bytes read from a body per step; also how often a cancelled stream notices.
 const READ_STEP: usize = 16 * 1024;
@@ -84,8 +87,9 @@ impl Client {
             .output_buffer_size(32 * 1024)
             .max_redirects(0)
             .build();
+        let connector = DefaultConnector::new().chain(watch::Watcher);
         Ok(Self {
-            agent: config.into(),
+            agent: ureq::Agent::with_parts(config, connector, DefaultResolver::default()),
             base_url: base_url.trim_end_matches('/').to_string(),
             key,
         })
@@ -113,7 +117,13 @@ impl Client {
                 r.send(req.body.as_deref().unwrap_or(b"{}"))
             }
         };
-        result.map_err(|e| transport(&e))
+        result.map_err(|e| {
+            if watch::cancelled() {
+                Transport::Cancelled
+            } else {
+                transport(&e)
+            }
+        })
     }
 
     /// Sends `req` and reads the whole body (at most `max_body` bytes).
@@ -172,6 +182,9 @@ impl Client {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) if cancel.load(Ordering::Relaxed) || watch::cancelled() => {
+                    return Err(StreamError::Transport(Transport::Cancelled));
+                }
                 Err(e) => return Err(StreamError::Transport(io_transport(&e))),
             };
             let arrived = std::time::Instant::now();

@@ -29,6 +29,7 @@ pub mod trace;
 #[cfg(not(feature = "trace"))]
 #[path = "trace_off.rs"]
 pub mod trace;
+mod watch;
 
 use crate::core::elevenlabs::Transport;
 use crate::core::settings::Settings;
@@ -156,11 +157,11 @@ pub fn call_tool(
     drive(&mut server, &mut runner, &rx, log, |bytes| {
         out.extend_from_slice(&bytes);
         for l in out.split(|&b| b == b'\n') {
-            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(l) {
-                if v["id"] == 1 {
-                    reply = v;
-                    return false;
-                }
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(l)
+                && v["id"] == 1
+            {
+                reply = v;
+                return false;
             }
         }
         true
@@ -362,6 +363,8 @@ impl Runner {
                     slot: &slot,
                     lock_dir: &lock_dir,
                 };
+                // Requests of this job end within `watch::SLICE` of a cancel, even if stalled.
+                watch::watch(cancel.clone());
                 let result = run(job, client, &places, &cancel, progress);
                 let saved = match &result {
                     core::JobResult::Speech(Ok(core::SpeechDone {

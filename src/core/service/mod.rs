@@ -198,14 +198,14 @@ impl Service {
             return self.answer(entry.session, call, Answer::Audio(answer));
         }
         let upstream = matches!(result, JobResult::Http(_) | JobResult::Speech(_));
-        if let JobResult::Speech(Ok(done)) = &result {
-            if let Some(us) = done.first_byte_us {
-                self.gate.stats.last_first_byte_us = Some(us);
-                self.log(
-                    Level::Debug,
-                    format!("speak: first audio byte written {us} us after it arrived"),
-                );
-            }
+        if let JobResult::Speech(Ok(done)) = &result
+            && let Some(us) = done.first_byte_us
+        {
+            self.gate.stats.last_first_byte_us = Some(us);
+            self.log(
+                Level::Debug,
+                format!("speak: first audio byte written {us} us after it arrived"),
+            );
         }
         let reply = reply::classify(result, &self.config.settings, self.wall_now());
         // Only the service's failures count, not the caller's (an unknown voice name).

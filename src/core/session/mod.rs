@@ -536,10 +536,10 @@ impl Session {
             .calls
             .get(&call)
             .and_then(|id| self.pending.get_mut(id));
-        if let Some(p) = pending {
-            if let Some(slot) = &mut p.progress {
-                answer::progress(&mut self.outbox, p.ctx.version, slot, bytes, waiting);
-            }
+        if let Some(p) = pending
+            && let Some(slot) = &mut p.progress
+        {
+            answer::progress(&mut self.outbox, p.ctx.version, slot, bytes, waiting);
         }
     }
 
@@ -563,14 +563,14 @@ impl Session {
                 let id = params
                     .and_then(|p| serde_json::from_str::<P<'_>>(p.get()).ok())
                     .and_then(|p| Id::from_raw(p.request_id));
-                if let Some(id) = id {
-                    if self.pending.contains_key(&id) {
-                        self.outbox.log(
-                            Level::Info,
-                            format!("request {} cancelled by the client", id.as_json()),
-                        );
-                        self.cancel(&id, service);
-                    }
+                if let Some(id) = id
+                    && self.pending.contains_key(&id)
+                {
+                    self.outbox.log(
+                        Level::Info,
+                        format!("request {} cancelled by the client", id.as_json()),
+                    );
+                    self.cancel(&id, service);
                 }
             }
             other => {

@@ -100,10 +100,10 @@ impl Outbox {
 
     /// A batch member will be answered later: the batch waits for it (see [`Outbox::settle`]).
     pub(super) fn hold(&mut self, route: Route) {
-        if let Route::Batch(slot) = route {
-            if let Some(b) = self.batches[slot].as_mut() {
-                b.waiting += 1;
-            }
+        if let Route::Batch(slot) = route
+            && let Some(b) = self.batches[slot].as_mut()
+        {
+            b.waiting += 1;
         }
     }
 

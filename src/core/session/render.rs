@@ -78,10 +78,10 @@ fn describe(tool: &Tool, version: Version) -> Value {
         "inputSchema".into(),
         Value::Object(args::object_schema(tool.params)),
     );
-    if version.has_structured() {
-        if let Some(schema) = tool.output_schema {
-            t.insert("outputSchema".into(), schema());
-        }
+    if version.has_structured()
+        && let Some(schema) = tool.output_schema
+    {
+        t.insert("outputSchema".into(), schema());
     }
     if version.has_audio() {
         let h = &tool.hints;

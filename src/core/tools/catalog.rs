@@ -35,10 +35,10 @@ impl Call for Catalog {
 
     fn advance(&mut self, cx: &mut Cx<'_>, reply: Option<Reply>) -> Result<Step, Failure> {
         let Some(reply) = reply else {
-            if let Some((at, voices)) = &cx.memory.catalog {
-                if cx.now.saturating_duration_since(*at) < CATALOG_TTL {
-                    return Ok(Step::Done(render(voices, false)));
-                }
+            if let Some((at, voices)) = &cx.memory.catalog
+                && cx.now.saturating_duration_since(*at) < CATALOG_TTL
+            {
+                return Ok(Step::Done(render(voices, false)));
             }
             return Ok(Step::http(request(None)));
         };

@@ -419,12 +419,12 @@ impl Speak {
             ));
         };
         let characters = w.characters;
-        if let Some(max) = model.max_characters() {
-            if characters > max {
-                return Err(format!(
-                    "The text is {characters} characters; `{model_id}` accepts at most {max} per call. Shorten it or split it into several calls (nothing was spent)."
-                ));
-            }
+        if let Some(max) = model.max_characters()
+            && characters > max
+        {
+            return Err(format!(
+                "The text is {characters} characters; `{model_id}` accepts at most {max} per call. Shorten it or split it into several calls (nothing was spent)."
+            ));
         }
         let language_code = match &w.language {
             Some(lang) if model.takes_language() => Some(lang.clone()),

@@ -101,19 +101,19 @@ pub(super) fn wanted(args: &Args, cx: &Cx<'_>) -> Result<Wanted, String> {
     let Some(format) = Format::parse(&format_name) else {
         return Err(format!("Unknown output_format `{format_name}`."));
     };
-    if let Out::Play { player, auto, .. } = &out {
-        if !player::plays(player.kind, format) {
-            let program = player.argv.first().cloned().unwrap_or_default();
-            let why = format!(
-                "`{program}` cannot play {format_name}; leave `output_format` out to get {}",
-                player::preferred_format(player.kind)
-            );
-            if !*auto {
-                return Err(format!("{why}."));
-            }
-            notes.push(format!("not played: {why}"));
-            out = Out::File;
+    if let Out::Play { player, auto, .. } = &out
+        && !player::plays(player.kind, format)
+    {
+        let program = player.argv.first().cloned().unwrap_or_default();
+        let why = format!(
+            "`{program}` cannot play {format_name}; leave `output_format` out to get {}",
+            player::preferred_format(player.kind)
+        );
+        if !*auto {
+            return Err(format!("{why}."));
         }
+        notes.push(format!("not played: {why}"));
+        out = Out::File;
     }
     let mut voice_settings = Map::new();
     if let Some(Arg::Obj(obj)) = args.get("voice_settings") {
