@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Latency the server adds to streamed audio: for each `speak`, the time from the first audio
-chunk arriving from (fake) ElevenLabs to it being written to the file, as the server measures
-it and logs at debug level. Runs N sequential calls over stdio; prints p50/p99.
+chunk arriving from (fake) ElevenLabs to it being written to the file (`--delivery file`) or
+into the player's stdin (`--delivery play`, the player being `cat` into /dev/null), as the
+server measures it and logs at debug level. Runs N sequential calls over stdio; prints p50/p99.
 
-Usage: scripts/bench-latency.py [--n 1000] [BIN [FAKE]]
+Usage: scripts/bench-latency.py [--n 1000] [--delivery file|play] [BIN [FAKE]]
 """
 import argparse, json, os, re, statistics, subprocess, sys, tempfile
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--n", type=int, default=1000)
+ap.add_argument("--delivery", choices=["file", "play"], default="file")
 ap.add_argument("bin", nargs="?", default="target/release/mcp-elevenlabs")
 ap.add_argument("fake", nargs="?", default="target/release/examples/fake_elevenlabs")
 a = ap.parse_args()
@@ -19,7 +21,11 @@ try:
     with tempfile.TemporaryDirectory() as home, tempfile.TemporaryFile("w+") as err:
         env = {"PATH": os.environ["PATH"], "HOME": home, "XDG_CONFIG_HOME": home + "/c",
                "XDG_STATE_HOME": home + "/s", "XDG_DATA_HOME": home + "/d",
-               "ELEVENLABS_API_KEY": key, "ELEVENLABS_BASE_URL": url, "MCP_ELEVENLABS_LOG": "debug"}
+               "ELEVENLABS_API_KEY": key, "ELEVENLABS_BASE_URL": url, "MCP_ELEVENLABS_LOG": "debug",
+               "MCP_ELEVENLABS_CACHE": "false"}
+        os.makedirs(home + "/c/mcp-elevenlabs")
+        with open(home + "/c/mcp-elevenlabs/config.yaml", "w") as cfg:
+            cfg.write("player: [cat]\n")
         srv = subprocess.Popen([a.bin], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
                                env=env, text=True, bufsize=1)
         def rpc(i, method, params):
@@ -32,7 +38,8 @@ try:
         rpc(0, "initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
                               "clientInfo": {"name": "bench", "version": "1"}})
         for i in range(1, a.n + 1):
-            r = rpc(i, "tools/call", {"name": "speak", "arguments": {"text": f"Bench {i}", "raw": True}})
+            args = {"text": f"Bench {i}", "raw": True, "delivery": a.delivery, "wait": True}
+            r = rpc(i, "tools/call", {"name": "speak", "arguments": args})
             if r["result"].get("isError"):
                 sys.exit(f"speak failed: {r}")
         srv.stdin.close()
@@ -46,4 +53,4 @@ if len(us) != a.n:
     sys.exit(f"expected {a.n} measurements, got {len(us)}")
 us.sort()
 p = lambda q: us[min(len(us) - 1, int(q * len(us)))]
-print(f"speak x{a.n}: first audio byte in -> written: p50 {p(0.50)} us, p99 {p(0.99)} us, max {us[-1]} us, mean {statistics.mean(us):.0f} us")
+print(f"speak ({a.delivery}) x{a.n}: first audio byte in -> written: p50 {p(0.50)} us, p99 {p(0.99)} us, max {us[-1]} us, mean {statistics.mean(us):.0f} us")

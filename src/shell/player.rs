@@ -128,31 +128,29 @@ impl<'a> Playback<'a> {
         if self.failed.is_some() {
             return Ok(false);
         }
-        if !self.playing {
-            // A player that is going to fail at once (no device) gets the time to say so.
-            let left = STARTUP.saturating_sub(self.started.elapsed());
-            std::thread::sleep(left);
-            if let Some(why) = self.exited() {
-                self.fail(why);
-                return Ok(false);
-            }
+        // The audio goes in at once; only the news that it plays waits for the player to have
+        // survived its start (one without a device fails within `STARTUP`).
+        if let Some(Err(e)) = self.stdin.as_mut().map(|s| s.write_all(chunk)) {
+            let why = self
+                .exited()
+                .unwrap_or_else(|| format!("it stopped reading ({e})"));
+            self.fail(why);
+            return Ok(false);
         }
-        let written = self.stdin.as_mut().map(|s| s.write_all(chunk));
-        match written {
-            Some(Ok(())) if !self.playing => {
-                self.playing = true;
-                Ok(true)
-            }
-            Some(Ok(())) => Ok(false),
-            Some(Err(e)) => {
-                let why = self
-                    .exited()
-                    .unwrap_or_else(|| format!("it stopped reading ({e})"));
-                self.fail(why);
-                Ok(false)
-            }
-            None => Ok(false),
+        Ok(self.started.elapsed() >= STARTUP && self.announce())
+    }
+
+    /// Whether the player now counts as playing: true once, when it is still running.
+    fn announce(&mut self) -> bool {
+        if self.playing || self.failed.is_some() {
+            return false;
         }
+        if let Some(why) = self.exited() {
+            self.fail(why);
+            return false;
+        }
+        self.playing = true;
+        true
     }
 
     /// The stream is whole: lets the player finish (stopped on `cancel` or when it overruns
@@ -165,14 +163,27 @@ impl<'a> Playback<'a> {
         on_start: impl FnOnce(),
     ) -> Result<Ended, SpeechFailed> {
         let mut temp = None;
-        if let (PlayerInput::File { ext }, None) = (self.plan.input, &self.failed) {
-            match self.play_file(ext) {
+        let started = match (self.plan.input, &self.failed) {
+            (PlayerInput::File { ext }, None) => match self.play_file(ext) {
                 Ok(path) => {
                     temp = Some(path);
-                    on_start();
+                    true
                 }
-                Err(why) => self.fail(why),
+                Err(why) => {
+                    self.fail(why);
+                    false
+                }
+            },
+            (PlayerInput::Stdin, None) if !self.playing => {
+                // All the audio came before the player was past its start (a cache hit, a
+                // short clip): it plays if it is still running then.
+                std::thread::sleep(STARTUP.saturating_sub(self.started.elapsed()));
+                self.announce()
             }
+            _ => false,
+        };
+        if started {
+            on_start();
         }
         drop(self.stdin.take());
         if self.failed.is_none() {

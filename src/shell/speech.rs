@@ -288,7 +288,10 @@ fn play(
         StreamError::Sink(io) => SpeechFailed::Sink(io.to_string()),
     })?;
     let duration = format.duration_ms(bytes).map(Duration::from_millis);
-    let ended = playback.finish(pour.cancel, duration, || progress.playing(None))?;
+    let request_id = head.header("request-id").map(String::from);
+    let ended = playback.finish(pour.cancel, duration, || {
+        progress.playing(request_id.as_deref());
+    })?;
     let (file, total) = match ended.file {
         Some((name, size)) => (Some(name), size),
         None => (None, bytes),

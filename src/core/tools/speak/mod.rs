@@ -224,8 +224,9 @@ impl Call for Speak {
                     Some(v) => v.clone(),
                     None => self.given_voice(cx),
                 };
+                let cached = matches!(self.state, State::Cached(_));
                 if let State::Cached(plan) | State::Audio(plan) = &self.state {
-                    return Ok(Step::Done(render_playing(plan, &voice, request_id)));
+                    return Ok(Step::Done(render_playing(plan, &voice, request_id, cached)));
                 }
             }
             (State::Models, Some(reply)) => {

@@ -178,7 +178,12 @@ fn saved(cx: &Cx<'_>, done: &SpeechDone, structured: &mut Map<String, Value>) ->
 }
 
 /// The answer to a `play` call when its playback starts (unless it waits for the end).
-pub(super) fn render_playing(plan: &Plan, voice: &Chosen, request_id: Option<String>) -> Outcome {
+pub(super) fn render_playing(
+    plan: &Plan,
+    voice: &Chosen,
+    request_id: Option<String>,
+    cached: bool,
+) -> Outcome {
     let (voice_id, voice_name) = voice;
     // About 15 characters a second: ElevenLabs' voices at their default speed.
     let estimate = plan.characters * 1000 / 15;
@@ -191,15 +196,16 @@ pub(super) fn render_playing(plan: &Plan, voice: &Chosen, request_id: Option<Str
     structured.insert("voice_id".into(), voice_id.clone().into());
     structured.insert("model_id".into(), plan.model_id.clone().into());
     let who = voice_name.clone().unwrap_or_else(|| voice_id.clone());
-    let from = match &request_id {
-        Some(rid) => {
-            structured.insert("request_id".into(), rid.clone().into());
-            format!("request {rid}")
-        }
-        None => {
+    if let Some(rid) = &request_id {
+        structured.insert("request_id".into(), rid.clone().into());
+    }
+    let from = match (&request_id, cached) {
+        (_, true) => {
             structured.insert("cached".into(), true.into());
             "from the cache, nothing billed".to_string()
         }
+        (Some(rid), false) => format!("request {rid}"),
+        (None, false) => format!("{} characters billed", plan.characters),
     };
     let text = format!(
         "Playing about {:.0} s of audio with {who} ({from}). Call stop_speaking to stop it.",
