@@ -57,7 +57,8 @@ pub struct Player {
 pub enum PlayerInput {
     /// Streamed on stdin as it arrives.
     Stdin,
-    /// Written whole to a temp file with this extension, whose path is the last argument.
+    /// Written whole to a temp file with this extension, whose path is the last argument (or
+    /// replaces `{file}` in one).
     File {
         /// `mp3`, `wav`.
         ext: &'static str,
@@ -124,7 +125,8 @@ pub fn command(player: &Player, format: Format) -> (Vec<String>, PlayerInput) {
         PlayerKind::Afplay => PlayerInput::File { ext: "mp3" },
         PlayerKind::PowerShell => {
             push(&mut argv, &["-NoProfile", "-NonInteractive", "-Command"]);
-            argv.push("(New-Object Media.SoundPlayer $args[0]).PlaySync()".to_string());
+            // `{file}`: the shell puts the temp file's path there, single-quoted.
+            argv.push("(New-Object Media.SoundPlayer {file}).PlaySync()".to_string());
             PlayerInput::File { ext: "wav" }
         }
     };
@@ -149,7 +151,11 @@ pub fn plays(kind: PlayerKind, format: Format) -> bool {
         PlayerKind::SoxPlay | PlayerKind::Paplay | PlayerKind::Aplay => format.codec == Codec::Pcm,
         PlayerKind::PowerShell => format.codec == Codec::Pcm,
         PlayerKind::Afplay => format.codec == Codec::Mp3,
-        PlayerKind::Mpv | PlayerKind::Ffplay | PlayerKind::Custom => true,
+        // Raw G.711 has no header a player could recognise; PCM gets its flags.
+        PlayerKind::Mpv | PlayerKind::Ffplay => {
+            matches!(format.codec, Codec::Mp3 | Codec::Opus | Codec::Pcm)
+        }
+        PlayerKind::Custom => true,
     }
 }
 

@@ -18,8 +18,10 @@ use std::time::{Duration, Instant};
 /// The running player of a job, where the runner can kill it the moment the job is cancelled.
 pub type PlayerSlot = Arc<Mutex<Option<Child>>>;
 
-/// A player that exits this soon after it started has failed (no audio device, bad format).
-const STARTUP: Duration = Duration::from_millis(30);
+/// A player still running this long after it started counts as playing; one that exits sooner
+/// has failed (no audio device, a format it cannot read; mpv and ffplay open the device only
+/// once they have audio). The audio is never held back: only the answer "playing" waits.
+const STARTUP: Duration = Duration::from_millis(200);
 /// How long a player may go on after the audio's own length before it is stopped.
 const OVERRUN: Duration = Duration::from_secs(30);
 /// Bytes of the player's stderr kept for the error message.
@@ -98,6 +100,11 @@ impl<'a> Playback<'a> {
                 Ok(mut child) => {
                     p.stdin = child.stdin.take();
                     *lock(p.slot) = Some(child);
+                    // A cancel that came before the child was in its slot killed nothing.
+                    if p.plan.cancel.load(Ordering::Relaxed) {
+                        kill(p.slot);
+                        return Err(io::Error::other("cancelled"));
+                    }
                 }
                 Err(e) => p.fail(e),
             }
@@ -117,6 +124,9 @@ impl<'a> Playback<'a> {
 
     /// Feeds audio; returns true the first time the player has audio (playback started).
     pub fn write(&mut self, chunk: &[u8]) -> io::Result<bool> {
+        if self.plan.cancel.load(Ordering::Relaxed) {
+            return Err(io::Error::other("cancelled"));
+        }
         self.data += chunk.len() as u64;
         if let Some(copy) = &mut self.copy {
             copy.write(chunk)?;
@@ -195,6 +205,10 @@ impl<'a> Playback<'a> {
         if let Some(path) = temp {
             let _ = std::fs::remove_file(path);
         }
+        if cancel.load(Ordering::Relaxed) {
+            // Stopped on purpose: nothing is saved (the copy is removed when dropped).
+            return Err(SpeechFailed::Player("stopped".into()));
+        }
         let Some(why) = self.failed.take() else {
             return Ok(Ended {
                 file: None,
@@ -228,7 +242,7 @@ impl<'a> Playback<'a> {
         }
         bytes.extend_from_slice(&self.whole);
         std::fs::write(&path, bytes)
-            .map_err(|e| format!("could not write {}: {e}", path.display()))?;
+            .map_err(|e| format!("could not write the temp file the player reads: {e}"))?;
         match spawn(self.plan.argv, Some(&path)) {
             Ok(child) => {
                 *lock(self.slot) = Some(child);
@@ -243,10 +257,13 @@ impl<'a> Playback<'a> {
 
     /// The player's exit, if it has exited: why that is a failure.
     fn exited(&self) -> Option<String> {
-        let mut slot = lock(self.slot);
-        let child = slot.as_mut()?;
-        let status = child.try_wait().ok()??;
-        Some(describe_exit(child, status))
+        let (status, stderr) = {
+            let mut slot = lock(self.slot);
+            let child = slot.as_mut()?;
+            let status = child.try_wait().ok()??;
+            (status, child.stderr.take())
+        };
+        Some(describe_exit(stderr, status))
     }
 
     fn fail(&mut self, why: String) {
@@ -293,7 +310,18 @@ fn spawn(argv: &[String], file: Option<&Path>) -> Result<Child, String> {
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     if let Some(f) = file {
-        cmd.arg(f);
+        // `{file}` in an argument (PowerShell's script) stands for the path, single-quoted;
+        // else the path is the last argument.
+        let quoted = format!("'{}'", f.display().to_string().replace('\'', "''"));
+        if args.iter().any(|a| a.contains("{file}")) {
+            cmd = Command::new(program);
+            cmd.args(args.iter().map(|a| a.replace("{file}", &quoted)))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
+        } else {
+            cmd.arg(f);
+        }
     }
     cmd.spawn().map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => format!("`{program}` was not found"),
@@ -316,9 +344,10 @@ fn wait(slot: &PlayerSlot, cancel: &AtomicBool, limit: Duration) -> Result<(), S
                     return Ok(());
                 }
                 Ok(Some(status)) => {
-                    let why = describe_exit(child, status);
+                    let stderr = child.stderr.take();
                     guard.take();
-                    return Err(why);
+                    drop(guard);
+                    return Err(describe_exit(stderr, status));
                 }
                 Ok(None) => {}
                 Err(e) => return Err(format!("could not wait for the player: {e}")),
@@ -340,9 +369,12 @@ fn wait(slot: &PlayerSlot, cancel: &AtomicBool, limit: Duration) -> Result<(), S
 }
 
 /// An exit status and the start of the player's stderr.
-fn describe_exit(child: &mut Child, status: std::process::ExitStatus) -> String {
+fn describe_exit(
+    stderr: Option<std::process::ChildStderr>,
+    status: std::process::ExitStatus,
+) -> String {
     let mut err = String::new();
-    if let Some(stderr) = child.stderr.take() {
+    if let Some(stderr) = stderr {
         let _ = stderr.take(STDERR_KEPT).read_to_string(&mut err);
     }
     let err = err.trim();

@@ -178,7 +178,11 @@ pub(super) fn serve_cached(
     let tag = progress.id.0;
     if let Sink::Player(_) = sink {
         let feed = |take: Feed<'_>| {
-            take(None, &audio).map_err(StreamError::Sink)?;
+            // In pieces, as a stream would come: the player starts on the first, and a stop
+            // is noticed between them.
+            for piece in audio.chunks(16 * 1024) {
+                take(None, piece).map_err(StreamError::Sink)?;
+            }
             let head = core::elevenlabs::HttpResponse {
                 status: 200,
                 ..Default::default()
@@ -257,9 +261,8 @@ fn play(
         lock_dir: pour.lock_dir,
         cancel: pour.cancel,
     };
-    let sink_err = |e: io::Error| SpeechFailed::Sink(e.to_string());
-    let mut playback =
-        player::Playback::start(plan, pour.slot, pour.dir, progress.id.0).map_err(sink_err)?;
+    let mut playback = player::Playback::start(plan, pour.slot, pour.dir, progress.id.0)
+        .map_err(|e| SpeechFailed::Player(format!("could not start playing: {e}")))?;
     let result = feed(&mut |request_id, chunk| {
         if playback.write(chunk)? {
             progress.playing(request_id);

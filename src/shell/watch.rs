@@ -78,7 +78,8 @@ impl<T: Transport> Transport for Watched<T> {
         let started = std::time::Instant::now();
         loop {
             if cancelled() {
-                return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled").into());
+                // Not `Interrupted`: `read_to_end` would retry that for ever.
+                return Err(io::Error::other("cancelled").into());
             }
             let left = limit.saturating_sub(started.elapsed());
             if left.is_zero() {

@@ -133,11 +133,16 @@ impl Service {
             answered: false,
         };
         let started = match play::queue_up(self, id, entry) {
-            Some(entry) => match self.drive(id, entry, None) {
-                Some(outcome) => Started::Done(Answer::Tool(outcome)),
+            Ok(Some(entry)) => match self.drive(id, entry, None) {
+                Some(outcome) => {
+                    // Finished at once (a refusal): its turn in the speech queue passes on.
+                    play::left(self, id);
+                    Started::Done(Answer::Tool(outcome))
+                }
                 None => Started::Running(id),
             },
-            None => Started::Running(id),
+            Ok(None) => Started::Running(id),
+            Err(outcome) => Started::Done(Answer::Tool(outcome)),
         };
         self.settle_gate();
         started
@@ -180,12 +185,14 @@ impl Service {
             return;
         };
         entry.job = None;
-        self.learn_cache(entry.last.as_ref(), &result);
+        if let Some(ix) = &mut self.cache {
+            // A hit, a miss, a new entry; entries over `cache.max_mb` go.
+            reply::learn_cache(ix, entry.last.as_ref(), &result);
+            self.evict();
+        }
         if entry.answered {
             // It answered when playback started; now the player is done.
-            if let JobResult::Speech(Err(e)) | JobResult::Cached(Some(Err(e))) = &result {
-                self.log(Level::Warning, format!("playback ended early: {e:?}"));
-            }
+            play::ended(self, &result);
             return play::left(self, call);
         }
         if let Work::ReadAudio = entry.work {
@@ -405,14 +412,6 @@ impl Service {
                 self.calls.insert(id, entry);
                 None
             }
-        }
-    }
-
-    /// What a job's result tells the cache's index; entries over `cache.max_mb` go.
-    fn learn_cache(&mut self, job: Option<&Job>, result: &JobResult) {
-        if let Some(ix) = &mut self.cache {
-            reply::learn_cache(ix, job, result);
-            self.evict();
         }
     }
 

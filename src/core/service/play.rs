@@ -2,7 +2,7 @@
 //! speaker from its first player job until it ends), the answer when playback starts, and
 //! `stop_speaking`. Free functions over the service, kept beside the queue they drive.
 
-use super::super::event::{Job, JobId, Sink};
+use super::super::event::{Job, JobId, JobResult, Level, Sink};
 use super::super::tools::{Cx, Outcome, Reply, Step};
 use super::entry::{Entry, Work};
 use super::queue::Turn;
@@ -54,8 +54,12 @@ pub(super) fn take_turn(
 }
 
 /// A call that will play takes its turn when it starts: `Some(entry)` to start it now, `None`
-/// when it was parked until its turn (or answered at once: the queue is full).
-pub(super) fn queue_up(svc: &mut Service, id: CallId, entry: Entry) -> Option<Entry> {
+/// when it was parked until its turn, `Err` with its answer when the queue is full.
+pub(super) fn queue_up(
+    svc: &mut Service,
+    id: CallId,
+    entry: Entry,
+) -> Result<Option<Entry>, Outcome> {
     let plays = match &entry.work {
         Work::Call(c) => {
             let wall_now = svc.wall_now();
@@ -70,22 +74,38 @@ pub(super) fn queue_up(svc: &mut Service, id: CallId, entry: Entry) -> Option<En
         Work::ReadAudio => false,
     };
     if !plays {
-        return Some(entry);
+        return Ok(Some(entry));
     }
     match svc.speaker.ask(id) {
-        Turn::Now => Some(entry),
+        Turn::Now => Ok(Some(entry)),
         Turn::Wait(_) => {
             svc.calls.insert(id, entry);
-            None
+            Ok(None)
         }
-        Turn::Full => {
-            let text = format!(
-                "{MAX_WAITING} utterances are already waiting to be played: try again when they are done, or call stop_speaking."
-            );
-            svc.answer(entry.session, id, Answer::Tool(Outcome::error(text)));
-            None
-        }
+        Turn::Full => Err(Outcome::error(format!(
+            "{MAX_WAITING} utterances are already waiting to be played: try again when they are done, or call stop_speaking."
+        ))),
     }
+}
+
+/// The player of a call answered at playback start is done: a failure is logged (with the file
+/// the audio was saved to instead, for `auto`) and remembered, so `auto` stops trying it.
+pub(super) fn ended(svc: &mut Service, result: &JobResult) {
+    let why = match result {
+        JobResult::Speech(Ok(done)) | JobResult::Cached(Some(Ok(done))) => {
+            let Some(why) = &done.player_failed else {
+                return;
+            };
+            svc.memory.player_failed = Some(why.clone());
+            match &done.file {
+                Some(file) => format!("{why}; the audio was saved as {file}"),
+                None => why.clone(),
+            }
+        }
+        JobResult::Speech(Err(e)) | JobResult::Cached(Some(Err(e))) => format!("{e:?}"),
+        _ => return,
+    };
+    svc.log(Level::Warning, format!("playback did not finish: {why}"));
 }
 
 /// `call` ended: the speaker passes on, and the next call's parked job goes.

@@ -267,18 +267,8 @@ impl Call for Speak {
     }
 
     fn plays(&self, cx: &Cx<'_>) -> bool {
-        let delivery = self
-            .args
-            .str("delivery")
-            .unwrap_or(cx.config.settings.delivery.as_str());
-        if !cfg!(feature = "play") {
-            return false;
-        }
-        match delivery {
-            "play" => cx.config.player.is_some(),
-            "auto" => cx.config.player.is_some() && cx.memory.player_failed.is_none(),
-            _ => false,
-        }
+        // What `wanted` decides (a player found and working, a format it plays, valid text).
+        wanted(&self.args, cx).is_ok_and(|w| matches!(w.out, Out::Play { .. }))
     }
 
     fn fallback(&mut self, cx: &mut Cx<'_>, why: &str) -> Option<Step> {
