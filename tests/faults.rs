@@ -86,29 +86,23 @@ fn a_stall_hits_the_timeout_while_ping_is_answered() {
     srv.finish(Duration::from_secs(10));
 }
 
-/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) for a unix time.
+/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) for a unix time (the calendar from the
+/// crate's file-name timestamps, `YYYYMMDD-HHMMSS`).
 fn http_date(unix: u64) -> String {
-    let days = unix / 86_400;
-    let secs = unix % 86_400;
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
+    let t = mcp_elevenlabs::core::audio::timestamp(unix);
+    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(unix / 86_400 % 7) as usize];
     let months = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
+    let month: usize = t[4..6].parse().unwrap();
     format!(
-        "{weekday}, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
-        months[(month - 1) as usize],
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
+        "{weekday}, {} {} {} {}:{}:{} GMT",
+        &t[6..8],
+        months[month - 1],
+        &t[0..4],
+        &t[9..11],
+        &t[11..13],
+        &t[13..15]
     )
 }
 

@@ -20,16 +20,46 @@ fn now_ns() -> u128 {
 }
 
 /// A server whose `player` is the recorder, reading `pace` bytes a second into `log`.
-fn serve_recorded(home: &Home, fake: &FakeElevenLabs, log: &std::path::Path, pace: u32) -> Server {
+/// A home, the fake streaming `chunks` of 4 KiB per call, and the recorder's log path.
+fn stage(name: &str, chunks: usize) -> (Home, FakeElevenLabs, std::path::PathBuf) {
+    let home = Home::new(name);
+    let fake = FakeElevenLabs::start(KEY);
+    fake.set_stream(StreamConfig {
+        chunks,
+        chunk_bytes: 4096,
+        ..StreamConfig::default()
+    });
+    let log = home.dir.join("player.log");
+    (home, fake, log)
+}
+
+/// A server whose `player` is the recorder, reading `pace` bytes a second into `log`; the
+/// cache off unless `extra` (more YAML) sets it.
+fn serve_with(
+    home: &Home,
+    fake: &FakeElevenLabs,
+    log: &std::path::Path,
+    pace: u32,
+    extra: &str,
+) -> Server {
     let recorder = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/recorder.py");
+    let cache = if extra.contains("cache:") {
+        ""
+    } else {
+        "cache:\n  enabled: false\n"
+    };
     home.write_config(&format!(
-        "elevenlabs:\n  api_key: {KEY}\n  base_url: {}\ncache:\n  enabled: false\nplayer: [python3, {recorder}, {}, \"{pace}\"]\n",
+        "elevenlabs:\n  api_key: {KEY}\n  base_url: {}\n{cache}player: [python3, {recorder}, {}, \"{pace}\"]\n{extra}",
         fake.url(),
         log.display()
     ));
     let mut srv = Server::start(home, &[]);
     srv.call(&initialize(1, V));
     srv
+}
+
+fn serve_recorded(home: &Home, fake: &FakeElevenLabs, log: &std::path::Path, pace: u32) -> Server {
+    serve_with(home, fake, log, pace, "")
 }
 
 fn speak_args(text: &str, extra: Value) -> Value {
@@ -91,16 +121,9 @@ fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
 
 #[test]
 fn play_answers_when_playback_starts_and_wait_when_it_ends() {
-    let home = Home::new("play-start");
-    let fake = FakeElevenLabs::start(KEY);
     // 128 KiB of PCM at 64 KB/s: two seconds of playing, more than a pipe holds, so a late
     // answer would come near the end.
-    fake.set_stream(StreamConfig {
-        chunks: 32,
-        chunk_bytes: 4096,
-        ..StreamConfig::default()
-    });
-    let log = home.dir.join("player.log");
+    let (home, fake, log) = stage("play-start", 32);
     let mut srv = serve_recorded(&home, &fake, &log, 64_000);
     let r = srv.call(&req(
         V,
@@ -147,14 +170,7 @@ fn play_answers_when_playback_starts_and_wait_when_it_ends() {
 
 #[test]
 fn queued_utterances_play_in_order_and_never_overlap() {
-    let home = Home::new("play-queue");
-    let fake = FakeElevenLabs::start(KEY);
-    fake.set_stream(StreamConfig {
-        chunks: 4,
-        chunk_bytes: 4096,
-        ..StreamConfig::default()
-    });
-    let log = home.dir.join("player.log");
+    let (home, fake, log) = stage("play-queue", 4);
     let mut srv = serve_recorded(&home, &fake, &log, 64_000);
     let texts = ["One.", "Two.", "Three.", "Four."];
     for (i, text) in texts.iter().enumerate() {
@@ -193,15 +209,8 @@ fn queued_utterances_play_in_order_and_never_overlap() {
 
 #[test]
 fn stop_speaking_stops_the_player_and_drops_the_queue() {
-    let home = Home::new("play-stop");
-    let fake = FakeElevenLabs::start(KEY);
     // 64 KiB at 16 KB/s: four seconds, far longer than the test waits.
-    fake.set_stream(StreamConfig {
-        chunks: 16,
-        chunk_bytes: 4096,
-        ..StreamConfig::default()
-    });
-    let log = home.dir.join("player.log");
+    let (home, fake, log) = stage("play-stop", 16);
     let mut srv = serve_recorded(&home, &fake, &log, 16_000);
     let r = srv.call(&req(V, 2, "tools/call", speak_args("Long.", json!({}))));
     assert_eq!(r["result"]["structuredContent"]["playing"], true, "{r}");
@@ -361,15 +370,8 @@ fn real_aplay_plays_pcm_and_auto_saves_a_file_without_a_sound_device() {
 
 #[test]
 fn two_server_processes_take_turns_through_the_speaker_lock() {
-    let home = Home::new("play-two");
-    let fake = FakeElevenLabs::start(KEY);
     // 24 KiB at 48 KB/s: half a second each.
-    fake.set_stream(StreamConfig {
-        chunks: 6,
-        chunk_bytes: 4096,
-        ..StreamConfig::default()
-    });
-    let log = home.dir.join("player.log");
+    let (home, fake, log) = stage("play-two", 6);
     let mut a = serve_recorded(&home, &fake, &log, 48_000);
     let mut b = serve_recorded(&home, &fake, &log, 48_000);
     a.send(&req(
@@ -407,17 +409,9 @@ fn two_server_processes_take_turns_through_the_speaker_lock() {
 #[test]
 fn a_cancelled_stalled_stream_lets_the_next_utterance_play_at_once() {
     use support::fake_elevenlabs::Reply;
-    let home = Home::new("play-stall");
-    let fake = FakeElevenLabs::start(KEY);
-    let log = home.dir.join("player.log");
-    let recorder = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/recorder.py");
-    home.write_config(&format!(
-        "elevenlabs:\n  api_key: {KEY}\n  base_url: {}\ncache:\n  enabled: false\nplayer: [python3, {recorder}, {}, \"64000\"]\nlimits:\n  request_timeout_ms: 5000\n  max_retries: 0\n",
-        fake.url(),
-        log.display()
-    ));
-    let mut srv = Server::start(&home, &[]);
-    srv.call(&initialize(1, V));
+    let (home, fake, log) = stage("play-stall", 4);
+    let limits = "limits:\n  request_timeout_ms: 5000\n  max_retries: 0\n";
+    let mut srv = serve_with(&home, &fake, &log, 64_000, limits);
     // Warm the model list, so the stalled request is the stream itself.
     srv.call(&req(V, 2, "tools/call", json!({"name": "list_models"})));
     fake.fail_next(
@@ -453,14 +447,7 @@ fn a_cancelled_stalled_stream_lets_the_next_utterance_play_at_once() {
 
 #[test]
 fn a_refused_call_does_not_hold_the_queue_and_a_stop_saves_nothing() {
-    let home = Home::new("play-refused");
-    let fake = FakeElevenLabs::start(KEY);
-    fake.set_stream(StreamConfig {
-        chunks: 16,
-        chunk_bytes: 4096,
-        ..StreamConfig::default()
-    });
-    let log = home.dir.join("player.log");
+    let (home, fake, log) = stage("play-refused", 16);
     let mut srv = serve_recorded(&home, &fake, &log, 16_000);
     // With the model list known, a bad file name is refused while the call starts, after it
     // took its turn in the queue: the turn must pass on.
@@ -486,22 +473,8 @@ fn a_refused_call_does_not_hold_the_queue_and_a_stop_saves_nothing() {
 
 #[test]
 fn a_cached_utterance_is_answered_when_it_starts() {
-    let home = Home::new("play-cached");
-    let fake = FakeElevenLabs::start(KEY);
-    fake.set_stream(StreamConfig {
-        chunks: 32,
-        chunk_bytes: 4096,
-        ..StreamConfig::default()
-    });
-    let log = home.dir.join("player.log");
-    let recorder = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/recorder.py");
-    home.write_config(&format!(
-        "elevenlabs:\n  api_key: {KEY}\n  base_url: {}\nplayer: [python3, {recorder}, {}, \"128000\"]\n",
-        fake.url(),
-        log.display()
-    ));
-    let mut srv = Server::start(&home, &[]);
-    srv.call(&initialize(1, V));
+    let (home, fake, log) = stage("play-cached", 32);
+    let mut srv = serve_with(&home, &fake, &log, 128_000, "cache:\n  enabled: true\n");
     let r = srv.call(&req(
         V,
         2,
