@@ -209,7 +209,7 @@ stage "vendor schemas" vendor-schemas/sync
 stage "fmt" fmt
 stage "workflows lint" scripts/lint-workflows.sh
 stage "layout (file size, layering)" scripts/layout.sh
-stage "clippy (feature powerset, all targets)" clippy
+stage "clippy (each feature, all targets)" clippy
 stage "core I/O fence" fence
 stage "MSRV" msrv
 stage "docs" docs

@@ -10,7 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 CARGO_TOOLS=(
   "cargo-fuzz 0.13.2"      # fuzzing driver (libFuzzer); rustc any
   "cargo-llvm-cov 0.9.1"   # coverage of src/core; rustc 1.87
-  "cargo-hack 0.6.46"      # feature powerset; rustc 1.85
+  "cargo-hack 0.6.46"      # clippy per feature (--each-feature); rustc 1.85
   "cargo-deny 0.20.2"      # licenses, bans, sources; rustc 1.88
 )
 RUST_COMPONENTS=(rustfmt clippy llvm-tools)
