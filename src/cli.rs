@@ -422,6 +422,40 @@ pub(crate) fn print_text(result: &serde_json::Value) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// The player `delivery: play|auto` would use (nothing is played): false when `play` is the
+/// configured delivery and there is none.
+fn check_player(s: &settings::Settings) -> bool {
+    use mcp_elevenlabs::core::player;
+    use mcp_elevenlabs::core::settings::Delivery;
+    let found = shell::player::find(&s.player, std::env::var_os("PATH"));
+    match (found, s.delivery) {
+        (Some(p), _) => {
+            let kind = p.kind;
+            let program = p.argv.first().cloned().unwrap_or_default();
+            say!(
+                "ok: player `{program}` ({kind:?}; fetches {} unless output_format says otherwise)",
+                player::preferred_format(kind)
+            );
+            true
+        }
+        (None, Delivery::Play) => {
+            tell!(
+                "fail: output.delivery is play but no audio player was found (looked for {} on PATH): install one (mpv; aplay from alsa-utils) or set `player`",
+                player::searched()
+            );
+            false
+        }
+        (None, Delivery::Auto) => {
+            say!(
+                "ok: no audio player found (looked for {}): delivery auto saves files",
+                player::searched()
+            );
+            true
+        }
+        (None, _) => true,
+    }
+}
+
 /// `config test`: the fallback voice run once (when set), then the key, the default voice and the
 /// model, checked against the API.
 pub(crate) fn config_test(paths: &Paths) -> ExitCode {
@@ -446,6 +480,7 @@ pub(crate) fn config_test(paths: &Paths) -> ExitCode {
             }
         }
     }
+    failed |= !check_player(s);
     let Some(key) = &s.api_key else {
         tell!("fail: no API key: run `mcp-elevenlabs --init` or set ELEVENLABS_API_KEY");
         return ExitCode::from(1);

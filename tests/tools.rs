@@ -510,11 +510,42 @@ fn cli_commands_against_the_api() {
     ];
     let (code, out, err) = home.run(&["config", "test"], &env, "");
     assert_eq!(code, 0, "{err}");
+    // The player (or its absence, fine with `auto`), the key, the voice, the model.
     assert_eq!(
         out.lines().filter(|l| l.starts_with("ok:")).count(),
-        3,
+        4,
         "{out}"
     );
+    assert!(
+        out.contains("ok: player `") || out.contains("ok: no audio player"),
+        "{out}"
+    );
+    // `play` with no player to be found fails the check, naming what was looked for.
+    let (code, _, err) = home.run(
+        &["config", "test"],
+        &[
+            env[0],
+            env[1],
+            ("ELEVENLABS_MCP_OUTPUT_MODE", "files"),
+            ("PATH", "/nonexistent"),
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "file delivery needs no player: {err}");
+    home.write_config("output:\n  delivery: play\n");
+    let (code, _, err) = home.run(
+        &["config", "test"],
+        &[env[0], env[1], ("PATH", "/nonexistent")],
+        "",
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(
+            "fail: output.delivery is play but no audio player was found (looked for mpv, ffplay"
+        ),
+        "{err}"
+    );
+    std::fs::remove_file(home.config_path()).unwrap();
     assert!(!out.contains(KEY) && !err.contains(KEY));
     let (code, _, err) = home.run(
         &["config", "test"],

@@ -74,8 +74,8 @@ Commands:
 pub(crate) const TEST_HELP: &str = "\
 Usage: mcp-elevenlabs config test
 
-Run the offline fallback voice once when `fallback.command` is set, then check against the
-ElevenLabs API that the API key is accepted, the default voice exists and the model exists and
+Run the offline fallback voice once when `fallback.command` is set, name the audio player
+`delivery: play|auto` would use (nothing is played), then check against the ElevenLabs API that the API key is accepted, the default voice exists and the model exists and
 does text to speech. Prints one line per check; exits 0 if all pass, 1 with the reason if one
 fails, 2 if the configuration itself has problems.
 ";
