@@ -95,13 +95,13 @@ const PARAMS: &[Param] = &[
     opt(
         "voice",
         Kind::Str,
-        "Voice id or name. Default: the configured voice.",
+        "Voice id or name (default: as configured).",
     ),
     opt("model", Kind::Str, "Model id (default: as configured)."),
     opt(
         "output_format",
         Kind::OneOf(OUTPUT_FORMATS),
-        "mp3_44100_128 (default), mp3_*, opus_48000_*, pcm_*, wav_*, ulaw_8000 or alaw_8000.",
+        "Default: mp3_44100_128 (pcm_24000 for PCM-only players).",
     ),
     opt("language", Kind::Lang, "ISO 639-1 code, e.g. en."),
     opt(
