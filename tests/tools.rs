@@ -1076,3 +1076,67 @@ fn the_offline_fallback_voice_is_real_espeak_ng() {
     let (status, stderr, _) = srv.finish(Duration::from_secs(10));
     assert!(status.is_some_and(|st| st.success()), "{stderr}");
 }
+
+/// `alignment: true` asks `/stream/with-timestamps` and returns word timings; the audio saved is
+/// the audio the JSON lines carried.
+#[test]
+fn word_timings_come_with_the_audio() {
+    use support::fake_elevenlabs::fake_audio;
+    let mut s = start("alignment", V, &[]);
+    // Lines longer than a chunk: the decoder joins them across reads.
+    s.fake.set_stream(StreamConfig {
+        chunks: 3,
+        chunk_bytes: 1500,
+        ..StreamConfig::default()
+    });
+    let text = "Hello there, timed world.";
+    let r = call(
+        &mut s,
+        V,
+        2,
+        "speak",
+        json!({"text": text, "raw": true, "alignment": true, "output_format": "pcm_16000"}),
+    );
+    assert_eq!(r["isError"], false, "{r}");
+    let asked = s.fake.requests();
+    let tts = asked.iter().find(|q| q.path.contains("/stream")).unwrap();
+    assert!(
+        tts.path.ends_with("/stream/with-timestamps"),
+        "{}",
+        tts.path
+    );
+    let words = r["structuredContent"]["words"].as_array().unwrap().clone();
+    let names: Vec<&str> = words.iter().map(|w| w["word"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Hello", "there,", "timed", "world."]);
+    let mut last = 0.0;
+    for w in &words {
+        let (start, end) = (w["start"].as_f64().unwrap(), w["end"].as_f64().unwrap());
+        assert!(start >= last && end > start, "{w}");
+        last = end;
+        let [a, b] = [
+            w["chars"][0].as_u64().unwrap(),
+            w["chars"][1].as_u64().unwrap(),
+        ];
+        let spoken: String = text
+            .chars()
+            .skip(a as usize)
+            .take((b - a) as usize)
+            .collect();
+        assert_eq!(spoken, w["word"].as_str().unwrap());
+    }
+    // "Hello" is characters 0-4, 70 ms each in the fake.
+    assert_eq!(
+        (words[0]["start"].as_f64(), words[0]["end"].as_f64()),
+        (Some(0.0), Some(0.35))
+    );
+    let path = r["structuredContent"]["path"].as_str().unwrap();
+    let wav = std::fs::read(path).unwrap();
+    let pcm = &wav[44..];
+    assert_eq!(
+        pcm,
+        &fake_audio(text, "pcm_16000", pcm.len())[..],
+        "the decoded audio was saved"
+    );
+    assert_eq!(pcm.len(), 3 * 1500);
+    finish(s);
+}

@@ -263,6 +263,7 @@ fn ok(job: &Job, status: u16, body: Vec<u8>) -> JobResult {
                     _ => None,
                 },
                 player_failed: None,
+                alignment: None,
             }))
         }
         Job::Speech { .. } => JobResult::Speech(Err(SpeechFailed::Status(head))),
@@ -381,6 +382,7 @@ impl Shell {
                         data,
                         cache_entry: Some(*size),
                         player_failed: None,
+                        alignment: None,
                     })
                 }))
             }

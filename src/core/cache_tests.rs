@@ -34,6 +34,7 @@ fn audio(n: usize, entry: Option<u64>) -> SpeechDone {
         data: Some(vec![7; n]),
         cache_entry: entry,
         player_failed: None,
+        alignment: None,
     }
 }
 

@@ -163,9 +163,12 @@ pub struct Speech {
     pub voice_settings: Map<String, Value>,
     /// Seed for repeatable output.
     pub seed: Option<u32>,
+    /// Ask for character timings: `/stream/with-timestamps`, newline-delimited JSON with the
+    /// audio in base64.
+    pub timestamps: bool,
 }
 
-/// `POST /v1/text-to-speech/{voice}/stream?output_format=…`.
+/// `POST /v1/text-to-speech/{voice}/stream[/with-timestamps]?output_format=…`.
 pub fn speech_stream(voice_id: &str, output_format: &str, speech: &Speech) -> HttpRequest {
     let mut body = Map::new();
     body.insert("text".into(), speech.text.clone().into());
@@ -185,8 +188,13 @@ pub fn speech_stream(voice_id: &str, output_format: &str, speech: &Speech) -> Ht
     HttpRequest {
         method: Method::Post,
         path: format!(
-            "/v1/text-to-speech/{}/stream?output_format={}",
+            "/v1/text-to-speech/{}/stream{}?output_format={}",
             encode(voice_id),
+            if speech.timestamps {
+                "/with-timestamps"
+            } else {
+                ""
+            },
             encode(output_format)
         ),
         body: Some(Value::Object(body).to_string().into_bytes()),

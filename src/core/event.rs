@@ -40,6 +40,9 @@ pub enum Job {
         max_bytes: u64,
         /// Also store the audio in the cache under this key, unless it grows past the size.
         cache: Option<(CacheKey, u64)>,
+        /// The reply is newline-delimited JSON (`/stream/with-timestamps`): base64 audio for the
+        /// sink, and character timings for [`SpeechDone::alignment`].
+        timestamps: bool,
     },
     /// Serve audio from the cache entry `key` into a sink, as a [`Job::Speech`] would have;
     /// reported as [`JobResult::Cached`]. An entry that is not whole is removed, and a miss.
@@ -150,6 +153,19 @@ pub struct SpeechDone {
     pub cache_entry: Option<u64>,
     /// Why the player could not play, when the audio was saved as a file instead.
     pub player_failed: Option<String>,
+    /// The character timings of a `timestamps` request.
+    pub alignment: Option<Box<Alignment>>,
+}
+
+/// When each character was spoken, as ElevenLabs aligned them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Alignment {
+    /// The characters (one `char` each), in order.
+    pub chars: Vec<char>,
+    /// When each starts, in milliseconds from the start of the audio.
+    pub start_ms: Vec<u32>,
+    /// When each ends.
+    pub end_ms: Vec<u32>,
 }
 
 /// Why a synthesis failed; nothing is left under the final file name.

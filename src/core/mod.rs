@@ -29,12 +29,13 @@ pub mod service;
 pub mod session;
 pub mod settings;
 pub mod speech;
+pub mod timing;
 mod tools;
 
 pub use config::Config;
 pub use event::{
-    FileError, FileName, Input, Job, JobId, JobResult, Level, Output, PlayerSink, Sink, SpeechDone,
-    SpeechFailed,
+    Alignment, FileError, FileName, Input, Job, JobId, JobResult, Level, Output, PlayerSink, Sink,
+    SpeechDone, SpeechFailed,
 };
 pub use server::Server;
 

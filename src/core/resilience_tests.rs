@@ -384,6 +384,7 @@ fn fallback_done() -> JobResult {
         data: None,
         cache_entry: None,
         player_failed: None,
+        alignment: None,
     }))
 }
 

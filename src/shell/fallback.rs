@@ -197,5 +197,6 @@ fn read_wav(
         data,
         cache_entry: None,
         player_failed: None,
+        alignment: None,
     })
 }

@@ -16,6 +16,7 @@ pub mod http_client;
 #[cfg(feature = "play")]
 mod lock;
 pub mod log;
+mod ndjson;
 pub mod outputs;
 #[cfg(feature = "play")]
 pub mod player;
@@ -477,6 +478,7 @@ fn run(
             sink,
             max_bytes,
             cache,
+            timestamps,
         } => match client {
             Some(c) => {
                 let tee = cache.and_then(|(key, max)| places.cache.writer(key, progress.id.0, max));
@@ -486,6 +488,7 @@ fn run(
                     max_bytes,
                     cancel,
                     tee,
+                    timestamps,
                 };
                 let player = (places.slot, places.lock_dir);
                 JobResult::Speech(speech(stream, sink, dir, player, progress))

@@ -4,6 +4,7 @@
 use super::cache;
 use super::files;
 use super::http_client::{Client, StreamError};
+use super::ndjson;
 use super::player::{self, PlayerSlot};
 use crate::core::{self, Input, Sink};
 use std::io;
@@ -60,6 +61,33 @@ pub(super) struct Stream<'a> {
     pub(super) max_bytes: u64,
     pub(super) cancel: &'a AtomicBool,
     pub(super) tee: Option<cache::EntryWriter>,
+    /// The body is `/stream/with-timestamps` JSON lines: decode them.
+    pub(super) timestamps: bool,
+}
+
+/// What a stream's body brought: its head, the body's bytes, the first chunk's sink time.
+type Poured = (core::elevenlabs::HttpResponse, u64, Option<Duration>);
+
+/// Sends the request and hands each piece of audio to `take` as it arrives: the body itself, or
+/// the audio decoded from its JSON lines when `decoder` is set (which keeps the timings).
+fn pour_stream(
+    client: &Client,
+    request: &core::elevenlabs::HttpRequest,
+    (max_bytes, cancel): (u64, &AtomicBool),
+    decoder: &mut Option<ndjson::Decoder>,
+    mut take: impl FnMut(&core::elevenlabs::HttpResponse, &[u8]) -> io::Result<()>,
+) -> Result<Poured, StreamError> {
+    let Some(dec) = decoder else {
+        return client.stream(request, max_bytes, cancel, take);
+    };
+    // Base64 and the timings make the body larger than the audio it carries.
+    let max_body = max_bytes.saturating_mul(2);
+    let (head, n, first) = client.stream(request, max_body, cancel, |head, raw| {
+        dec.push(raw, &mut |audio| take(head, audio))
+    })?;
+    dec.finish(&mut |audio| take(&head, audio))
+        .map_err(StreamError::Sink)?;
+    Ok((head, n, first))
 }
 
 /// Streams synthesized audio into a new file or into memory (and into the cache, when asked:
@@ -83,15 +111,17 @@ pub(super) fn speech(
         max_bytes,
         cancel,
         mut tee,
+        timestamps,
     } = stream;
+    let mut decoder = timestamps.then(ndjson::Decoder::default);
+    let limits = (max_bytes, cancel);
     let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
     if let Sink::Player(_) = sink {
         let feed = |take: Feed<'_>| {
-            client
-                .stream(request, max_bytes, cancel, |head, chunk| {
-                    take(head.header("request-id"), chunk)
-                })
-                .map(|(head, _, first)| (head, first.map(micros)))
+            pour_stream(client, request, limits, &mut decoder, |head, chunk| {
+                take(head.header("request-id"), chunk)
+            })
+            .map(|(head, _, first)| (head, first.map(micros)))
         };
         let pour = Pour {
             dir,
@@ -99,13 +129,15 @@ pub(super) fn speech(
             slot,
             lock_dir,
         };
-        return play(feed, sink, pour, progress, tee);
+        let mut done = play(feed, sink, pour, progress, tee)?;
+        done.alignment = decoder.map(|d| Box::new(d.alignment));
+        return Ok(done);
     }
     match sink {
         Sink::Memory { max_bytes: limit } => {
             let mut data = Vec::new();
             let mut over = false;
-            let result = client.stream(request, max_bytes, cancel, |_, chunk| {
+            let result = pour_stream(client, request, limits, &mut decoder, |_, chunk| {
                 if data.len() as u64 + chunk.len() as u64 > limit {
                     over = true;
                     return Err(io::Error::other("inline limit"));
@@ -131,12 +163,13 @@ pub(super) fn speech(
                 data: Some(data),
                 cache_entry: tee.and_then(cache::EntryWriter::finish),
                 player_failed: None,
+                alignment: decoder.map(|d| Box::new(d.alignment)),
             })
         }
         Sink::File { name, wav } => {
             let mut writer = files::AudioWriter::create(dir, progress.id.0, wav)
                 .map_err(|e| SpeechFailed::Sink(e.to_string()))?;
-            let result = client.stream(request, max_bytes, cancel, |_, chunk| {
+            let result = pour_stream(client, request, limits, &mut decoder, |_, chunk| {
                 writer.write(chunk)?;
                 if let Some(t) = &mut tee {
                     t.write(chunk);
@@ -158,6 +191,7 @@ pub(super) fn speech(
                 data: None,
                 cache_entry: tee.and_then(cache::EntryWriter::finish),
                 player_failed: None,
+                alignment: decoder.map(|d| Box::new(d.alignment)),
             })
         }
         Sink::Player(_) => Err(SpeechFailed::Sink("internal error: a player".into())),
@@ -220,6 +254,7 @@ pub(super) fn serve_cached(
         data,
         cache_entry: Some(entry),
         player_failed: None,
+        alignment: None,
     })
 }
 
@@ -308,5 +343,6 @@ fn play(
         data: None,
         cache_entry: tee.and_then(cache::EntryWriter::finish),
         player_failed: ended.failed,
+        alignment: None,
     })
 }

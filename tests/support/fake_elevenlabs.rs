@@ -821,6 +821,33 @@ fn write_audio(
     w.flush()
 }
 
+/// The `/stream/with-timestamps` body for `text` spoken as `audio`: `pieces` newline-delimited
+/// JSON objects, each with a piece of the audio in base64 and the alignment of its share of the
+/// characters (70 ms each, one after another), as ElevenLabs sends them.
+pub fn with_timestamps(text: &str, audio: &[u8], pieces: usize) -> Vec<u8> {
+    use base64::Engine as _;
+    let chars: Vec<char> = text.chars().collect();
+    let per_piece = audio.len().div_ceil(pieces).max(1);
+    let mut out = Vec::new();
+    for (i, piece) in audio.chunks(per_piece).enumerate() {
+        let (from, to) = (chars.len() * i / pieces, chars.len() * (i + 1) / pieces);
+        let range = from..to.min(chars.len());
+        let alignment = json!({
+            "characters": chars[range.clone()].iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+            "character_start_times_seconds": range.clone().map(|j| j as f64 * 0.07).collect::<Vec<_>>(),
+            "character_end_times_seconds": range.map(|j| (j + 1) as f64 * 0.07).collect::<Vec<_>>(),
+        });
+        let line = json!({
+            "audio_base64": base64::engine::general_purpose::STANDARD.encode(piece),
+            "alignment": alignment,
+            "normalized_alignment": alignment,
+        });
+        out.extend_from_slice(line.to_string().as_bytes());
+        out.push(b'\n');
+    }
+    out
+}
+
 /// Deterministic fake audio of `len` bytes for `text` in `output_format`: mp3 starts with an ID3
 /// header and a frame sync, opus with `OggS`, wav with a RIFF header; pcm lengths should be even.
 pub fn fake_audio(text: &str, output_format: &str, len: usize) -> Vec<u8> {
@@ -909,8 +936,11 @@ fn handle(shared: &Arc<Shared>, req: &Request, n: u64) -> Outcome {
         },
         ("GET", ["v1", "user", "subscription"]) => Reply::json(200, st().subscription.clone()),
         ("GET", ["v1", "user"]) => Reply::json(200, user(&st().subscription)),
-        ("POST", ["v1", "text-to-speech", voice, rest @ ..]) if matches!(rest, [] | ["stream"]) => {
-            match tts(shared, req, voice, !rest.is_empty(), n) {
+        ("POST", ["v1", "text-to-speech", voice, rest @ ..])
+            if matches!(rest, [] | ["stream"] | ["stream", "with-timestamps"]) =>
+        {
+            let timestamps = rest.len() == 2;
+            match tts(shared, req, voice, !rest.is_empty(), timestamps, n) {
                 Ok(audio) => return audio,
                 Err(reply) => reply,
             }
@@ -1038,6 +1068,7 @@ fn tts(
     req: &Request,
     voice: &str,
     stream: bool,
+    timestamps: bool,
     n: u64,
 ) -> Result<Outcome, Reply> {
     let q = parse_query(&req.raw_query);
@@ -1110,7 +1141,13 @@ fn tts(
         "current-concurrent-requests: {current}\r\nmaximum-concurrent-requests: {max}\r\n\r\n"
     );
     let head = audio_head(n, chars).replace("\r\n\r\n", &format!("\r\n{extra}"));
-    let data = fake_audio(text, format, len);
+    let mut data = fake_audio(text, format, len);
+    let head = if timestamps {
+        data = with_timestamps(text, &data, cfg.chunks.max(1));
+        head.replace("content-type: audio/mpeg", "content-type: application/json")
+    } else {
+        head
+    };
     Ok(Outcome::Audio {
         head,
         data,

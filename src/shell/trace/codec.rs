@@ -12,8 +12,8 @@ use crate::core::cache::CacheKey;
 use crate::core::elevenlabs::{HttpRequest, HttpResponse, Method, Transport};
 use crate::core::player::PlayerInput;
 use crate::core::{
-    FileError, FileName, Input, Job, JobId, JobResult, Output, PlayerSink, Sink, SpeechDone,
-    SpeechFailed,
+    Alignment, FileError, FileName, Input, Job, JobId, JobResult, Output, PlayerSink, Sink,
+    SpeechDone, SpeechFailed,
 };
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -227,6 +227,24 @@ fn decode_failed(v: &Value, p: &str) -> Res<SpeechFailed> {
     })
 }
 
+fn decode_alignment(v: &Value, p: &str) -> Res<Alignment> {
+    let ms = |k: &str| -> Res<Vec<u32>> {
+        field(v, p, k)?
+            .as_array()
+            .and_then(|a| {
+                a.iter()
+                    .map(|x| x.as_u64().and_then(|n| u32::try_from(n).ok()))
+                    .collect()
+            })
+            .ok_or_else(|| format!("{p}.{k}: expected a list of milliseconds"))
+    };
+    Ok(Alignment {
+        chars: str_at(v, p, "chars")?.chars().collect(),
+        start_ms: ms("start_ms")?,
+        end_ms: ms("end_ms")?,
+    })
+}
+
 fn decode_result(v: &Value, n: u64) -> Res<JobResult> {
     let p = "input.job_done.result";
     let (kind, body) = variant(v, p)?;
@@ -289,6 +307,7 @@ fn encode_done(d: &SpeechDone, r: &Redactor) -> Value {
         data,
         cache_entry,
         player_failed,
+        alignment,
     } = d;
     let mut v = json!({
         "first_byte_us": first_byte_us,
@@ -304,6 +323,18 @@ fn encode_done(d: &SpeechDone, r: &Redactor) -> Value {
     }
     if let Some(why) = player_failed {
         v["player_failed"] = json!(r.string(why));
+    }
+    if let Some(a) = alignment {
+        let Alignment {
+            chars,
+            start_ms,
+            end_ms,
+        } = &**a;
+        v["alignment"] = json!({
+            "chars": r.string(&chars.iter().collect::<String>()),
+            "start_ms": start_ms,
+            "end_ms": end_ms,
+        });
     }
     v
 }
@@ -332,6 +363,10 @@ fn decode_done(v: &Value, p: &str, n: u64) -> Res<SpeechDone> {
         player_failed: match v.get("player_failed") {
             None => None,
             Some(_) => Some(str_at(v, p, "player_failed")?.to_string()),
+        },
+        alignment: match v.get("alignment") {
+            None => None,
+            Some(a) => Some(Box::new(decode_alignment(a, &format!("{p}.alignment"))?)),
         },
     })
 }
@@ -446,6 +481,7 @@ fn encode_job(job: &Job, r: &Redactor) -> Value {
             sink,
             max_bytes,
             cache,
+            timestamps,
         } => {
             let mut v = json!({"speech": {
                 "request": encode_request(request, r),
@@ -454,6 +490,9 @@ fn encode_job(job: &Job, r: &Redactor) -> Value {
             }});
             if let Some((_, max)) = cache {
                 v["speech"]["cache"] = json!({"max_bytes": max});
+            }
+            if *timestamps {
+                v["speech"]["timestamps"] = true.into();
             }
             v
         }

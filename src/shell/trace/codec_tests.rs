@@ -126,6 +126,7 @@ fn inputs() -> Vec<Input> {
         data: Some(placeholder(9, 40)),
         cache_entry: None,
         player_failed: None,
+        alignment: None,
     };
     vec![
         Input::Stdin(b"{\"jsonrpc\":\"2.0\"}\n".to_vec()),
@@ -169,6 +170,14 @@ fn inputs() -> Vec<Input> {
         }))),
         done(JobResult::Written(Ok(()))),
         done(JobResult::Written(Err("read-only".into()))),
+        done(JobResult::Speech(Ok(SpeechDone {
+            alignment: Some(Box::new(Alignment {
+                chars: "Hi é".chars().collect(),
+                start_ms: vec![0, 70, 140, 210],
+                end_ms: vec![70, 140, 210, 280],
+            })),
+            ..speech.clone()
+        }))),
         done(JobResult::Cached(None)),
         done(JobResult::Cached(Some(Ok(SpeechDone {
             cache_entry: Some(80),
@@ -321,6 +330,7 @@ fn decode_job(v: &Value) -> Job {
             cache: b
                 .get("cache")
                 .map(|c| (CacheKey::of(&["s"]), c["max_bytes"].as_u64().unwrap())),
+            timestamps: b.get("timestamps").is_some(),
         },
         "cache_read" => Job::CacheRead {
             key: CacheKey::of(&["r"]),
@@ -414,6 +424,7 @@ fn outputs() -> Vec<Output> {
                 sink: Sink::Memory { max_bytes: 12 },
                 max_bytes: 13,
                 cache: None,
+                timestamps: true,
             },
         },
         Output::Start {
@@ -429,6 +440,7 @@ fn outputs() -> Vec<Output> {
                 },
                 max_bytes: 14,
                 cache: Some((CacheKey::of(&["s"]), 100)),
+                timestamps: false,
             },
         },
         Output::Start {
@@ -441,6 +453,7 @@ fn outputs() -> Vec<Output> {
                 },
                 max_bytes: 15,
                 cache: None,
+                timestamps: false,
             },
         },
         Output::Start {

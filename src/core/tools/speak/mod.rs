@@ -112,7 +112,7 @@ const PARAMS: &[Param] = &[
     opt(
         "delivery",
         Kind::Enum(&["auto", "play", "file", "inline"]),
-        "auto (default): play here if possible, else file. Or play, file, inline.",
+        "auto (default): play here if possible, else file.",
     ),
     opt("wait", Kind::Bool, "play: answer when playback ends."),
     opt("filename", Kind::Str, "Name of the saved file."),
@@ -125,6 +125,7 @@ const PARAMS: &[Param] = &[
         "For repeatable output.",
     ),
     opt("raw", Kind::Bool, "Send text exactly as given."),
+    opt("alignment", Kind::Bool, "Word timings."),
 ];
 
 /// The `outputSchema` of `speak`: every successful result matches it, whatever the delivery.
@@ -331,7 +332,9 @@ impl Speak {
     fn next(&mut self, cx: &mut Cx<'_>) -> Result<Step, Failure> {
         if let CacheUse::Unasked = self.cache {
             self.cache = CacheUse::Off;
-            if cfg!(feature = "cache") && cx.config.settings.cache_enabled {
+            // A timed request is not cached: the entries keep audio, not timings.
+            let timed = self.args.is_true("alignment");
+            if cfg!(feature = "cache") && cx.config.settings.cache_enabled && !timed {
                 return Ok(match self.ask_cache(cx) {
                     Ok(step) => step,
                     Err(text) => Step::Done(Outcome::error(text)),
@@ -435,6 +438,7 @@ impl Speak {
             language_code,
             voice_settings: w.voice_settings.clone(),
             seed: w.seed,
+            timestamps: self.args.is_true("alignment"),
         };
         let request = api::speech_stream(&voice_id, &w.format.wire_name(), &speech);
         let cache = match self.cache {
@@ -446,6 +450,7 @@ impl Speak {
             sink,
             max_bytes: MAX_AUDIO_FILE,
             cache,
+            timestamps: speech.timestamps,
         };
         let plan = Plan {
             format: w.format,

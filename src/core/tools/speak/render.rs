@@ -2,11 +2,12 @@
 //! of the offline fallback voice.
 
 use super::super::super::event::SpeechDone;
+use super::super::super::timing;
 use super::super::voice::Chosen;
 use super::super::{Cx, Media, Outcome};
 use super::Plan;
 use super::plan::Out;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 /// The result of ElevenLabs' audio; `cached`: served from the cache, so nothing was sent.
 pub(super) fn render(
@@ -44,6 +45,19 @@ pub(super) fn render(
         structured.insert("cached".into(), true.into());
     }
     let mut notes = plan.notes.clone();
+    if let Some(a) = &done.alignment {
+        let words = timing::words(a);
+        notes.push(format!(
+            "word timings for {} words are in the result",
+            words.len()
+        ));
+        let secs = |ms: u32| f64::from(ms) / 1000.0;
+        let list: Vec<Value> = words
+            .iter()
+            .map(|w| json!({"word": w.text, "start": secs(w.start_ms), "end": secs(w.end_ms), "chars": [w.chars.0, w.chars.1]}))
+            .collect();
+        structured.insert("words".into(), list.into());
+    }
     if let Some(why) = &done.player_failed {
         structured.insert("not_played".into(), why.clone().into());
         notes.push(format!("not played: {why}"));
