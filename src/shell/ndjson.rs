@@ -5,26 +5,13 @@
 
 use crate::core::Alignment;
 use base64::Engine as _;
-use serde::Deserialize;
+use serde_json::Value;
 use std::io;
 
 /// The longest line accepted (one piece of audio in base64, with its timings).
 const MAX_LINE: usize = 8 << 20;
 /// The most characters whose timings are kept.
 const MAX_CHARS: usize = 1_000_000;
-
-#[derive(Deserialize)]
-struct Piece {
-    audio_base64: Option<String>,
-    alignment: Option<Timings>,
-}
-
-#[derive(Deserialize)]
-struct Timings {
-    characters: Vec<String>,
-    character_start_times_seconds: Vec<f64>,
-    character_end_times_seconds: Vec<f64>,
-}
 
 /// Decodes the lines of one response.
 #[derive(Debug, Default)]
@@ -78,32 +65,40 @@ impl Decoder {
         if line.iter().all(u8::is_ascii_whitespace) {
             return Ok(());
         }
-        let piece: Piece = serde_json::from_slice(line)
+        // Read as a `Value` (whose parser is linked anyway) rather than derived types: the same
+        // checks, less code in the binary.
+        let piece: Value = serde_json::from_slice(line)
             .map_err(|e| io::Error::other(format!("a timestamped piece is not valid: {e}")))?;
-        if let Some(t) = piece.alignment {
-            let ms = |s: f64| (s * 1000.0).round().clamp(0.0, f64::from(u32::MAX)) as u32;
-            let n = t
-                .characters
-                .len()
-                .min(t.character_start_times_seconds.len())
-                .min(t.character_end_times_seconds.len());
-            for i in 0..n {
+        if let Some(t) = piece.get("alignment").filter(|t| t.is_object()) {
+            let list = |k: &str| {
+                t.get(k)
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            let ms = |v: &Value| {
+                let s = v.as_f64().unwrap_or(0.0);
+                (s * 1000.0).round().clamp(0.0, f64::from(u32::MAX)) as u32
+            };
+            let (chars, starts, ends) = (
+                list("characters"),
+                list("character_start_times_seconds"),
+                list("character_end_times_seconds"),
+            );
+            for ((c, start), end) in chars.iter().zip(&starts).zip(&ends) {
                 if self.alignment.chars.len() >= MAX_CHARS {
                     break;
                 }
-                let Some(c) = t.characters[i].chars().next() else {
+                let Some(c) = c.as_str().and_then(|s| s.chars().next()) else {
                     continue;
                 };
                 self.alignment.chars.push(c);
-                self.alignment
-                    .start_ms
-                    .push(ms(t.character_start_times_seconds[i]));
-                self.alignment
-                    .end_ms
-                    .push(ms(t.character_end_times_seconds[i]));
+                self.alignment.start_ms.push(ms(start));
+                self.alignment.end_ms.push(ms(end));
             }
         }
-        if let Some(b64) = piece.audio_base64.filter(|s| !s.is_empty()) {
+        let b64 = piece.get("audio_base64").and_then(Value::as_str);
+        if let Some(b64) = b64.filter(|s| !s.is_empty()) {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(b64.as_bytes())
                 .map_err(|e| io::Error::other(format!("a timestamped piece's audio: {e}")))?;
