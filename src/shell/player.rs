@@ -300,33 +300,33 @@ fn spawn(argv: &[String], file: Option<&Path>) -> Result<Child, String> {
     let Some((program, args)) = argv.split_first() else {
         return Err("`player` is empty".into());
     };
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .stdin(if file.is_some() {
-            Stdio::null()
-        } else {
-            Stdio::piped()
-        })
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    let mut args = args.to_vec();
     if let Some(f) = file {
         // `{file}` in an argument (PowerShell's script) stands for the path, single-quoted;
         // else the path is the last argument.
-        let quoted = format!("'{}'", f.display().to_string().replace('\'', "''"));
+        let path = f.display().to_string();
+        let quoted = format!("'{}'", path.replace('\'', "''"));
         if args.iter().any(|a| a.contains("{file}")) {
-            cmd = Command::new(program);
-            cmd.args(args.iter().map(|a| a.replace("{file}", &quoted)))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped());
+            args = args.iter().map(|a| a.replace("{file}", &quoted)).collect();
         } else {
-            cmd.arg(f);
+            args.push(path);
         }
     }
-    cmd.spawn().map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => format!("`{program}` was not found"),
-        _ => format!("`{program}` could not start: {e}"),
-    })
+    let stdin = if file.is_some() {
+        Stdio::null()
+    } else {
+        Stdio::piped()
+    };
+    Command::new(program)
+        .args(&args)
+        .stdin(stdin)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => format!("`{program}` was not found"),
+            _ => format!("`{program}` could not start: {e}"),
+        })
 }
 
 /// Waits for the player in `slot` to exit: stopped on `cancel`, or after `limit`.

@@ -44,12 +44,7 @@ pub(super) fn take_turn(
             svc.calls.insert(id, entry);
             Ok(None)
         }
-        Turn::Full => Err(reply::attempts(
-            Outcome::error(format!(
-                "{MAX_WAITING} utterances are already waiting to be played: try again when they are done, or call stop_speaking."
-            )),
-            entry.attempt,
-        )),
+        Turn::Full => Err(reply::attempts(queue_full(), entry.attempt)),
     }
 }
 
@@ -82,10 +77,15 @@ pub(super) fn queue_up(
             svc.calls.insert(id, entry);
             Ok(None)
         }
-        Turn::Full => Err(Outcome::error(format!(
-            "{MAX_WAITING} utterances are already waiting to be played: try again when they are done, or call stop_speaking."
-        ))),
+        Turn::Full => Err(queue_full()),
     }
+}
+
+/// The answer to a call that finds the speech queue full.
+fn queue_full() -> Outcome {
+    Outcome::error(format!(
+        "{MAX_WAITING} utterances are already waiting to be played: try again when they are done, or call stop_speaking."
+    ))
 }
 
 /// The player of a call answered at playback start is done: a failure is logged (with the file
