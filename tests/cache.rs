@@ -211,6 +211,7 @@ fn kill_9_during_writes_leaves_no_partial_file_nor_damaged_entry() {
         chunk_bytes: 4096,
         first_byte_delay: Duration::from_millis(5),
         chunk_delay: Duration::from_millis(6),
+        ..StreamConfig::default()
     });
     let url = fake.url();
     let full = |i: u64| {

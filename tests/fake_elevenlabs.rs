@@ -662,6 +662,7 @@ fn stream_with_delays() {
         chunk_bytes: 1000,
         first_byte_delay: Duration::from_millis(150),
         chunk_delay: Duration::from_millis(60),
+        ..StreamConfig::default()
     });
     let mut c = Client::connect(&fake);
     let start = Instant::now();

@@ -1140,3 +1140,147 @@ fn word_timings_come_with_the_audio() {
     assert_eq!(pcm.len(), 3 * 1500);
     finish(s);
 }
+
+/// A long text of `n` sentences, each different (so each piece's fake audio is its own).
+fn long_text(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("Sentence number {i} tells of the weather on day {i}, which was fine. "))
+        .collect::<String>()
+        .trim_end()
+        .to_string()
+}
+
+/// The TTS requests' bodies, in the order of the text they speak.
+fn pieces_asked(fake: &FakeElevenLabs, text: &str) -> Vec<Value> {
+    let mut bodies: Vec<Value> = fake
+        .requests()
+        .iter()
+        .filter(|q| q.path.contains("/stream"))
+        .map(|q| q.json())
+        .collect();
+    bodies.sort_by_key(|b| text.find(b["text"].as_str().unwrap()).unwrap());
+    bodies
+}
+
+#[test]
+fn long_text_is_split_at_sentences_stitched_and_reassembled_in_order() {
+    let mut s = start("long", V, &[]);
+    s.fake.set_model_limit("eleven_flash_v2_5", 1000);
+    // The first piece answers last: its audio must still come first.
+    s.fake.set_stream(StreamConfig {
+        chunks: 3,
+        chunk_bytes: 1000,
+        chunk_delay: Duration::from_millis(5),
+        first_piece_delay: Duration::from_millis(300),
+        ..StreamConfig::default()
+    });
+    let said = long_text(80);
+    assert!(said.chars().count() > 5000);
+    let r = call(
+        &mut s,
+        V,
+        2,
+        "speak",
+        json!({"text": said, "raw": true, "output_format": "wav_16000", "delivery": "file"}),
+    );
+    assert_eq!(r["isError"], false, "{r}");
+    let bodies = pieces_asked(&s.fake, &said);
+    assert!(bodies.len() >= 6, "{} pieces", bodies.len());
+    assert!(
+        text(&r).contains(&format!("{} pieces", bodies.len())),
+        "{r}"
+    );
+    let mut joined = String::new();
+    for (k, b) in bodies.iter().enumerate() {
+        let piece = b["text"].as_str().unwrap();
+        let limit = if k == 0 { 250 } else { 1000 };
+        assert!(piece.chars().count() <= limit, "piece {k}: {piece:?}");
+        assert!(
+            piece.trim_end().ends_with('.'),
+            "cut at a sentence: {piece:?}"
+        );
+        // Each piece is told its neighbours' text.
+        let before = b.get("previous_text").and_then(Value::as_str);
+        let after = b.get("next_text").and_then(Value::as_str);
+        assert_eq!(before.is_some(), k > 0, "piece {k}");
+        assert_eq!(after.is_some(), k + 1 < bodies.len(), "piece {k}");
+        if let Some(before) = before {
+            assert!(joined.trim_end().ends_with(before), "{before:?}");
+        }
+        joined.push_str(piece);
+    }
+    assert_eq!(joined, said, "the pieces are the whole text");
+    assert!(s.fake.peak_concurrency() <= 2);
+    // One WAV: one header, the pieces' audio in order, the right length.
+    let path = r["structuredContent"]["path"].as_str().unwrap();
+    let wav = std::fs::read(path).unwrap();
+    let expected: Vec<u8> = bodies
+        .iter()
+        .flat_map(|b| fake_audio(b["text"].as_str().unwrap(), "pcm_16000", 3000))
+        .collect();
+    assert_eq!(&wav[..4], b"RIFF");
+    let data_len = u32::from_le_bytes(wav[40..44].try_into().unwrap()) as usize;
+    assert_eq!(data_len, expected.len());
+    assert!(
+        wav[44..] == expected[..],
+        "the audio is the pieces' in order"
+    );
+    assert_eq!(r["structuredContent"]["characters"], said.chars().count());
+    finish(s);
+}
+
+#[test]
+fn long_text_word_timings_run_on_across_pieces_and_too_long_is_refused() {
+    let mut s = start("long-timed", V, &[]);
+    s.fake.set_model_limit("eleven_flash_v2_5", 600);
+    s.fake.set_stream(StreamConfig {
+        chunks: 2,
+        chunk_bytes: 1600,
+        first_piece_delay: Duration::from_millis(100),
+        ..StreamConfig::default()
+    });
+    let said = long_text(20);
+    let r = call(
+        &mut s,
+        V,
+        2,
+        "speak",
+        json!({"text": said, "raw": true, "alignment": true, "output_format": "mp3_44100_128"}),
+    );
+    assert_eq!(r["isError"], false, "{r}");
+    let pieces = pieces_asked(&s.fake, &said).len();
+    assert!(pieces > 2, "{pieces}");
+    let words = r["structuredContent"]["words"].as_array().unwrap();
+    assert_eq!(words.len(), said.split_whitespace().count());
+    let mut last = 0.0;
+    for w in words {
+        let (start, end) = (w["start"].as_f64().unwrap(), w["end"].as_f64().unwrap());
+        assert!(start >= last && end > start, "{w} after {last}");
+        last = end;
+        let [a, b] = [0, 1].map(|i| w["chars"][i].as_u64().unwrap() as usize);
+        let spoken: String = said.chars().skip(a).take(b - a).collect();
+        assert_eq!(spoken, w["word"].as_str().unwrap());
+    }
+    // The fake times each piece's characters 70 ms apart from its own start, and its audio is
+    // shorter than that: joined, every character is 70 ms after the one before it.
+    let last = words.last().unwrap();
+    let at = last["chars"][0].as_f64().unwrap() * 0.07;
+    assert!(
+        (last["start"].as_f64().unwrap() - at).abs() < 0.002,
+        "{last} vs {at}"
+    );
+
+    s.fake.clear_requests();
+    let too_long = "a ".repeat(25_001);
+    let r = call(
+        &mut s,
+        V,
+        3,
+        "speak",
+        json!({"text": too_long, "raw": true}),
+    );
+    assert_eq!(r["isError"], true, "{r}");
+    assert!(text(&r).contains("limits.max_text_chars"), "{r}");
+    assert!(s.fake.requests().is_empty(), "nothing was sent");
+    finish(s);
+}

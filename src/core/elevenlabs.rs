@@ -166,6 +166,10 @@ pub struct Speech {
     /// Ask for character timings: `/stream/with-timestamps`, newline-delimited JSON with the
     /// audio in base64.
     pub timestamps: bool,
+    /// The text spoken before this, for continuity across a long text's pieces (not billed).
+    pub previous_text: Option<String>,
+    /// The text spoken after this.
+    pub next_text: Option<String>,
 }
 
 /// `POST /v1/text-to-speech/{voice}/stream[/with-timestamps]?output_format=…`.
@@ -184,6 +188,12 @@ pub fn speech_stream(voice_id: &str, output_format: &str, speech: &Speech) -> Ht
     }
     if let Some(seed) = speech.seed {
         body.insert("seed".into(), seed.into());
+    }
+    if let Some(t) = &speech.previous_text {
+        body.insert("previous_text".into(), t.clone().into());
+    }
+    if let Some(t) = &speech.next_text {
+        body.insert("next_text".into(), t.clone().into());
     }
     HttpRequest {
         method: Method::Post,
@@ -578,22 +588,6 @@ pub fn describe_transport(t: &Transport, base_url: &str, timeout_ms: u64) -> Str
     }
 }
 
-/// Seconds or milliseconds to wait before a retry, from `retry-after-ms` / `retry-after`.
-pub fn retry_after_ms(resp: &HttpResponse, now_unix: u64) -> Option<u64> {
-    if let Some(ms) = resp
-        .header("retry-after-ms")
-        .and_then(|v| v.trim().parse::<f64>().ok())
-    {
-        return Some(ms.max(0.0) as u64);
-    }
-    let value = resp.header("retry-after")?.trim();
-    if let Ok(seconds) = value.parse::<f64>() {
-        return Some((seconds.max(0.0) * 1000.0) as u64);
-    }
-    let at = super::httpdate::parse(value)?;
-    Some(at.saturating_sub(now_unix).saturating_mul(1000))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -719,26 +713,5 @@ mod tests {
         let s = parse_subscription(br#"{"tier":"creator","character_count":10,"character_limit":100,"next_character_count_reset_unix":5,"status":"active"}"#).unwrap();
         assert_eq!((s.character_count, s.character_limit), (10, 100));
         assert!(parse_models(b"{}").unwrap_err().contains("cannot read"));
-    }
-
-    #[test]
-    fn retry_after_headers() {
-        let mut r = HttpResponse {
-            status: 429,
-            ..HttpResponse::default()
-        };
-        r.headers.push(("retry-after".into(), "2".into()));
-        assert_eq!(retry_after_ms(&r, 0), Some(2000));
-        r.headers[0].1 = "Thu, 01 Jan 2026 00:00:05 GMT".into();
-        assert_eq!(retry_after_ms(&r, 1_767_225_600), Some(5000));
-        assert_eq!(
-            retry_after_ms(&r, 1_767_225_700),
-            Some(0),
-            "a date past is now"
-        );
-        r.headers[0].1 = "soon".into();
-        assert_eq!(retry_after_ms(&r, 0), None);
-        r.headers.insert(0, ("retry-after-ms".into(), "150".into()));
-        assert_eq!(retry_after_ms(&r, 0), Some(150));
     }
 }

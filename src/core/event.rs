@@ -32,8 +32,13 @@ pub enum Job {
     },
     /// Stream synthesized audio from ElevenLabs into a sink as it arrives.
     Speech {
-        /// The request.
+        /// The request (the first piece of a long text).
         request: elevenlabs::HttpRequest,
+        /// A long text's other pieces, in order: their audio follows the first's, reassembled
+        /// in order whatever order it arrives in.
+        more: Vec<elevenlabs::HttpRequest>,
+        /// Pieces requested at once, at most (the gate counts each as a request running).
+        parallel: usize,
         /// Where the audio goes.
         sink: Sink,
         /// Refuse streams longer than this.
@@ -82,6 +87,25 @@ pub enum Job {
         /// Its new value.
         value: Value,
     },
+}
+
+impl Job {
+    /// The requests to ElevenLabs it sends (what `limits.requests_per_minute` counts).
+    pub fn requests(&self) -> u64 {
+        match self {
+            Self::Http { .. } => 1,
+            Self::Speech { more, .. } => 1 + more.len() as u64,
+            _ => 0,
+        }
+    }
+
+    /// The requests it has in flight at once, at most: the slots it takes under the cap.
+    pub fn slots(&self) -> usize {
+        match self {
+            Self::Speech { more, parallel, .. } => (1 + more.len()).min(*parallel).max(1),
+            _ => 1,
+        }
+    }
 }
 
 /// Where streamed audio goes.
@@ -166,6 +190,31 @@ pub struct Alignment {
     pub start_ms: Vec<u32>,
     /// When each ends.
     pub end_ms: Vec<u32>,
+    /// Where each piece after the first of a long text starts; the times of a piece's
+    /// characters count from the start of its own audio ([`crate::core::timing`] joins them).
+    pub joins: Vec<Join>,
+}
+
+/// Where one piece of a long text starts in its [`Alignment`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Join {
+    /// Its first character's index.
+    pub char: usize,
+    /// The audio bytes of the pieces before it.
+    pub audio_bytes: u64,
+}
+
+impl Alignment {
+    /// Adds the timings of the next piece of a long text, whose audio follows `audio_bytes`.
+    pub fn append(&mut self, piece: Self, audio_bytes: u64) {
+        self.joins.push(Join {
+            char: self.chars.len(),
+            audio_bytes,
+        });
+        self.chars.extend(piece.chars);
+        self.start_ms.extend(piece.start_ms);
+        self.end_ms.extend(piece.end_ms);
+    }
 }
 
 /// Why a synthesis failed; nothing is left under the final file name.

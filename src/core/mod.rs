@@ -24,18 +24,20 @@ pub mod frame;
 mod httpdate;
 pub mod jsonrpc;
 pub mod player;
+pub mod reassembly;
 mod server;
 pub mod service;
 pub mod session;
 pub mod settings;
 pub mod speech;
+pub mod split;
 pub mod timing;
 mod tools;
 
 pub use config::Config;
 pub use event::{
-    Alignment, FileError, FileName, Input, Job, JobId, JobResult, Level, Output, PlayerSink, Sink,
-    SpeechDone, SpeechFailed,
+    Alignment, FileError, FileName, Input, Job, JobId, JobResult, Join, Level, Output, PlayerSink,
+    Sink, SpeechDone, SpeechFailed,
 };
 pub use server::Server;
 

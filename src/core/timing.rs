@@ -2,6 +2,7 @@
 //! a word is a run of characters without whitespace, from its first character's start to its
 //! last one's end.
 
+use super::audio::Format;
 use super::event::Alignment;
 
 /// A word and when it was spoken.
@@ -17,9 +18,10 @@ pub struct Word {
     pub chars: (usize, usize),
 }
 
-/// The words of `a`, in order.
-pub fn words(a: &Alignment) -> Vec<Word> {
+/// The words of `a`, in order, timed from the start of the whole audio (in `format`).
+pub fn words(a: &Alignment, format: Format) -> Vec<Word> {
     let n = a.chars.len().min(a.start_ms.len()).min(a.end_ms.len());
+    let (start_ms, end_ms) = absolute(a, format, n);
     let mut words = Vec::new();
     let mut i = 0;
     while i < n {
@@ -31,21 +33,72 @@ pub fn words(a: &Alignment) -> Vec<Word> {
         while i < n && !a.chars[i].is_whitespace() {
             i += 1;
         }
-        let ends = &a.end_ms[first..i];
+        let ends = &end_ms[first..i];
         words.push(Word {
             text: a.chars[first..i].iter().collect(),
-            start_ms: a.start_ms[first],
-            end_ms: ends.iter().copied().max().unwrap_or(a.start_ms[first]),
+            start_ms: start_ms[first],
+            end_ms: ends.iter().copied().max().unwrap_or(start_ms[first]),
             chars: (first, i),
         });
     }
     words
 }
 
+/// The first `n` characters' times from the start of the whole audio: the times of each piece
+/// of a long text after the first are shifted by the length of the audio before it, known from
+/// its bytes, and never less than the end of the last character before it (which is all there
+/// is for a format of unknown bitrate), so that the times only go forward.
+fn absolute(a: &Alignment, format: Format, n: usize) -> (Vec<u32>, Vec<u32>) {
+    let mut start = a.start_ms[..n].to_vec();
+    let mut end = a.end_ms[..n].to_vec();
+    for (k, join) in a.joins.iter().enumerate() {
+        let from = join.char.min(n);
+        let to = a
+            .joins
+            .get(k + 1)
+            .map_or(n, |next| next.char.clamp(from, n));
+        let spoken = end[..from].iter().copied().max().unwrap_or(0);
+        let offset = format.duration_ms(join.audio_bytes).map_or(spoken, |ms| {
+            u32::try_from(ms).unwrap_or(u32::MAX).max(spoken)
+        });
+        for i in from..to {
+            start[i] = start[i].saturating_add(offset);
+            end[i] = end[i].saturating_add(offset);
+        }
+    }
+    (start, end)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn mp3() -> Format {
+        Format::parse("mp3_44100_128").unwrap()
+    }
+
+    #[test]
+    fn pieces_count_from_the_audio_before_them() {
+        // Two pieces, each timed from its own start: the second follows 16,000 bytes of
+        // 128 kb/s MP3 (1 s), or, for a bitrate not known, its last character's end (450 ms).
+        let piece = |text: &str| Alignment {
+            chars: text.chars().collect(),
+            start_ms: (0..3).map(|i| i * 150).collect(),
+            end_ms: (0..3).map(|i| i * 150 + 150).collect(),
+            joins: Vec::new(),
+        };
+        let mut a = piece("Hi ");
+        a.append(piece("yo."), 16_000);
+        let w = words(&a, mp3());
+        assert_eq!(
+            (w[1].text.as_str(), w[1].start_ms, w[1].chars),
+            ("yo.", 1000, (3, 6))
+        );
+        let opus = Format::parse("opus_48000_32").unwrap();
+        let unknown = Format { kbps: None, ..opus };
+        assert_eq!(words(&a, unknown)[1].start_ms, 450);
+    }
 
     #[test]
     fn words_span_their_characters() {
@@ -54,8 +107,9 @@ mod tests {
             chars: text.chars().collect(),
             start_ms: (0..10).map(|i| i * 70).collect(),
             end_ms: (0..10).map(|i| i * 70 + 70).collect(),
+            joins: Vec::new(),
         };
-        let w = words(&a);
+        let w = words(&a, mp3());
         assert_eq!(w.len(), 2);
         assert_eq!(
             (w[0].text.as_str(), w[0].start_ms, w[0].end_ms, w[0].chars),
@@ -75,8 +129,9 @@ mod tests {
                 start_ms: (0..chars.len() as u32).map(|i| i * step).collect(),
                 end_ms: (0..chars.len() as u32).map(|i| i * step + step).collect(),
                 chars: chars.clone(),
+                joins: Vec::new(),
             };
-            let w = words(&a);
+            let w = words(&a, mp3());
             let expected: Vec<&str> = text.split_whitespace().collect();
             prop_assert_eq!(w.iter().map(|w| w.text.as_str()).collect::<Vec<_>>(), expected);
             let mut last = 0;

@@ -18,6 +18,7 @@ mod lock;
 pub mod log;
 mod ndjson;
 pub mod outputs;
+mod pieces;
 #[cfg(feature = "play")]
 pub mod player;
 #[cfg(not(feature = "play"))]
@@ -475,6 +476,8 @@ fn run(
         },
         Job::Speech {
             request,
+            more,
+            parallel,
             sink,
             max_bytes,
             cache,
@@ -485,6 +488,8 @@ fn run(
                 let stream = Stream {
                     client: &c,
                     request: &request,
+                    more: &more,
+                    parallel,
                     max_bytes,
                     cancel,
                     tee,

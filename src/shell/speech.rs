@@ -5,6 +5,7 @@ use super::cache;
 use super::files;
 use super::http_client::{Client, StreamError};
 use super::ndjson;
+use super::pieces::{self, Pieces};
 use super::player::{self, PlayerSlot};
 use crate::core::{self, Input, Sink};
 use std::io;
@@ -58,6 +59,10 @@ type Feed<'a> = &'a mut dyn FnMut(Option<&str>, &[u8]) -> io::Result<()>;
 pub(super) struct Stream<'a> {
     pub(super) client: &'a Client,
     pub(super) request: &'a core::elevenlabs::HttpRequest,
+    /// A long text's other pieces, in order.
+    pub(super) more: &'a [core::elevenlabs::HttpRequest],
+    /// Pieces requested at once, at most.
+    pub(super) parallel: usize,
     pub(super) max_bytes: u64,
     pub(super) cancel: &'a AtomicBool,
     pub(super) tee: Option<cache::EntryWriter>,
@@ -68,9 +73,41 @@ pub(super) struct Stream<'a> {
 /// What a stream's body brought: its head, the body's bytes, the first chunk's sink time.
 type Poured = (core::elevenlabs::HttpResponse, u64, Option<Duration>);
 
+/// Pours a job's audio into `take`: its one request, or a long text's pieces in order (see
+/// [`pieces`]); a timed request's character timings go to `timings`.
+fn pour_all(
+    s: &Stream<'_>,
+    timings: &mut Option<core::Alignment>,
+    take: impl FnMut(&core::elevenlabs::HttpResponse, &[u8]) -> io::Result<()>,
+) -> Result<Poured, StreamError> {
+    if s.more.is_empty() {
+        let mut decoder = s.timestamps.then(ndjson::Decoder::default);
+        let poured = pour_stream(
+            s.client,
+            s.request,
+            (s.max_bytes, s.cancel),
+            &mut decoder,
+            take,
+        );
+        *timings = decoder.map(|d| d.alignment);
+        return poured;
+    }
+    let p = Pieces {
+        client: s.client,
+        requests: std::iter::once(s.request).chain(s.more).collect(),
+        parallel: s.parallel,
+        max_bytes: s.max_bytes,
+        cancel: s.cancel,
+        timestamps: s.timestamps,
+    };
+    let (head, n, first, t) = pieces::pour(p, take)?;
+    *timings = t;
+    Ok((head, n, first))
+}
+
 /// Sends the request and hands each piece of audio to `take` as it arrives: the body itself, or
 /// the audio decoded from its JSON lines when `decoder` is set (which keeps the timings).
-fn pour_stream(
+pub(super) fn pour_stream(
     client: &Client,
     request: &core::elevenlabs::HttpRequest,
     (max_bytes, cancel): (u64, &AtomicBool),
@@ -93,7 +130,7 @@ fn pour_stream(
 /// Streams synthesized audio into a new file or into memory (and into the cache, when asked:
 /// the entry is kept only if the whole stream arrived and was saved).
 pub(super) fn speech(
-    stream: Stream<'_>,
+    mut stream: Stream<'_>,
     sink: Sink,
     dir: &Path,
     (slot, lock_dir): (&PlayerSlot, &Path),
@@ -105,20 +142,13 @@ pub(super) fn speech(
         StreamError::Status(resp) => SpeechFailed::Status(resp),
         StreamError::Sink(io) => SpeechFailed::Sink(io.to_string()),
     };
-    let Stream {
-        client,
-        request,
-        max_bytes,
-        cancel,
-        mut tee,
-        timestamps,
-    } = stream;
-    let mut decoder = timestamps.then(ndjson::Decoder::default);
-    let limits = (max_bytes, cancel);
+    let mut tee = stream.tee.take();
+    let cancel = stream.cancel;
+    let mut timings = None;
     let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
     if let Sink::Player(_) = sink {
         let feed = |take: Feed<'_>| {
-            pour_stream(client, request, limits, &mut decoder, |head, chunk| {
+            pour_all(&stream, &mut timings, |head, chunk| {
                 take(head.header("request-id"), chunk)
             })
             .map(|(head, _, first)| (head, first.map(micros)))
@@ -130,14 +160,14 @@ pub(super) fn speech(
             lock_dir,
         };
         let mut done = play(feed, sink, pour, progress, tee)?;
-        done.alignment = decoder.map(|d| Box::new(d.alignment));
+        done.alignment = timings.map(Box::new);
         return Ok(done);
     }
     match sink {
         Sink::Memory { max_bytes: limit } => {
             let mut data = Vec::new();
             let mut over = false;
-            let result = pour_stream(client, request, limits, &mut decoder, |_, chunk| {
+            let result = pour_all(&stream, &mut timings, |_, chunk| {
                 if data.len() as u64 + chunk.len() as u64 > limit {
                     over = true;
                     return Err(io::Error::other("inline limit"));
@@ -163,13 +193,13 @@ pub(super) fn speech(
                 data: Some(data),
                 cache_entry: tee.and_then(cache::EntryWriter::finish),
                 player_failed: None,
-                alignment: decoder.map(|d| Box::new(d.alignment)),
+                alignment: timings.map(Box::new),
             })
         }
         Sink::File { name, wav } => {
             let mut writer = files::AudioWriter::create(dir, progress.id.0, wav)
                 .map_err(|e| SpeechFailed::Sink(e.to_string()))?;
-            let result = pour_stream(client, request, limits, &mut decoder, |_, chunk| {
+            let result = pour_all(&stream, &mut timings, |_, chunk| {
                 writer.write(chunk)?;
                 if let Some(t) = &mut tee {
                     t.write(chunk);
@@ -191,7 +221,7 @@ pub(super) fn speech(
                 data: None,
                 cache_entry: tee.and_then(cache::EntryWriter::finish),
                 player_failed: None,
-                alignment: decoder.map(|d| Box::new(d.alignment)),
+                alignment: timings.map(Box::new),
             })
         }
         Sink::Player(_) => Err(SpeechFailed::Sink("internal error: a player".into())),

@@ -39,6 +39,12 @@ pub struct StreamConfig {
     pub chunk_bytes: usize,
     pub first_byte_delay: Duration,
     pub chunk_delay: Duration,
+    /// Added to `first_byte_delay` for the first piece of a long text (a request with
+    /// `next_text` but no `previous_text`), so that later pieces finish before it starts.
+    pub first_piece_delay: Duration,
+    /// Added to `first_byte_delay` for each character of the text: a model of an upstream
+    /// that takes longer to start on a longer text.
+    pub first_byte_per_char: Duration,
 }
 
 impl Default for StreamConfig {
@@ -48,6 +54,8 @@ impl Default for StreamConfig {
             chunk_bytes: 2048,
             first_byte_delay: Duration::ZERO,
             chunk_delay: Duration::ZERO,
+            first_piece_delay: Duration::ZERO,
+            first_byte_per_char: Duration::ZERO,
         }
     }
 }
@@ -1045,7 +1053,7 @@ fn validate_tts(req: &Request) -> Result<Value, Reply> {
     );
     let big_seed = !seed.is_null() && seed.as_u64().is_none_or(|s| s > u64::from(u32::MAX));
     #[rustfmt::skip]
-    let checks: [(bool, &[&str], &str, &str); 10] = [
+    let checks: [(bool, &[&str], &str, &str); 12] = [
         (!json_type.starts_with("application/json"), &["body"], dict, "type_error.dict"),
         (parsed.is_err(), &["body", "0"], "JSON decode error", "value_error.jsondecode"),
         (!body.is_object(), &["body"], dict, "type_error.dict"),
@@ -1053,6 +1061,8 @@ fn validate_tts(req: &Request) -> Result<Value, Reply> {
         (!body["text"].is_string(), &["body", "text"], str_expected, "type_error.str"),
         (not_str("model_id"), &["body", "model_id"], str_expected, "type_error.str"),
         (not_str("language_code"), &["body", "language_code"], str_expected, "type_error.str"),
+        (not_str("previous_text"), &["body", "previous_text"], str_expected, "type_error.str"),
+        (not_str("next_text"), &["body", "next_text"], str_expected, "type_error.str"),
         (not_unit("stability"), &["body", "voice_settings", "stability"], &format!("{le} 1"), not_le),
         (not_unit("similarity_boost"), &["body", "voice_settings", "similarity_boost"], &format!("{le} 1"), not_le),
         (big_seed, &["body", "seed"], &format!("{le} 4294967295"), not_le),
@@ -1134,7 +1144,11 @@ fn tts(
     st.in_flight += 1;
     st.peak_in_flight = st.peak_in_flight.max(st.in_flight);
     st.subscription["character_count"] = json!(used + chars as u64);
-    let (len, cfg) = audio_len(&st.stream, format);
+    let (len, mut cfg) = audio_len(&st.stream, format);
+    if body.get("previous_text").is_none() && body.get("next_text").is_some() {
+        cfg.first_byte_delay += cfg.first_piece_delay;
+    }
+    cfg.first_byte_delay += cfg.first_byte_per_char * u32::try_from(chars).unwrap_or(u32::MAX);
     let (current, max) = (st.in_flight, st.concurrency_limit.unwrap_or(10));
     drop(st);
     let extra = format!(

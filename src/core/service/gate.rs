@@ -76,8 +76,8 @@ pub(crate) struct Gate {
     expired: VecDeque<(CallId, Expiry)>,
     /// Calls whose queued job moved in the queue, not yet reported.
     moved: VecDeque<(CallId, Waiting)>,
-    /// When each running job started, and whether it is a request to ElevenLabs.
-    started: BTreeMap<JobId, (Instant, bool)>,
+    /// When each running job started, whether it is a request to ElevenLabs, its slots.
+    started: BTreeMap<JobId, (Instant, bool, usize)>,
     /// Running jobs that take no slot (the cache's).
     local: BTreeSet<JobId>,
     running: usize,
@@ -169,10 +169,11 @@ impl Gate {
         deadline: Instant,
         out: &mut VecDeque<Output>,
     ) -> Result<JobId, Refused> {
-        let upstream = matches!(job, Job::Http { .. } | Job::Speech { .. });
+        let requests = job.requests();
+        let upstream = requests > 0;
         let characters = characters(&job);
         self.rates.refill(now);
-        let wait = self.rates.wait(u64::from(upstream), characters);
+        let wait = self.rates.wait(requests, characters);
         if let (Wait::Never, Some(b)) = (wait, &self.rates.characters) {
             let per_minute = b.per_minute();
             return Err(Refused::TooLong {
@@ -181,7 +182,7 @@ impl Gate {
             });
         }
         let now_ready = self.queued.is_empty()
-            && self.running < self.max_running
+            && self.running + job.slots().min(self.max_running) <= self.max_running
             && wait == Wait::For(Duration::ZERO);
         if !now_ready && self.queued.len() >= self.max_queued {
             return Err(Refused::Full);
@@ -239,12 +240,15 @@ impl Gate {
                 i += 1;
             }
         }
-        while self.running < self.max_running {
-            let Some(front) = self.queued.front() else {
+        while let Some(front) = self.queued.front() {
+            // A job of more slots than the cap takes them all.
+            let slots = front.job.slots().min(self.max_running);
+            if self.running + slots > self.max_running {
                 break;
-            };
-            let upstream = matches!(front.job, Job::Http { .. } | Job::Speech { .. });
-            let wait = match self.rates.wait(u64::from(upstream), front.characters) {
+            }
+            let requests = front.job.requests();
+            let upstream = requests > 0;
+            let wait = match self.rates.wait(requests, front.characters) {
                 Wait::For(d) => d,
                 Wait::Never => Duration::MAX,
             };
@@ -259,7 +263,7 @@ impl Gate {
             }
             let Some(Queued {
                 id,
-                job,
+                mut job,
                 characters,
                 ..
             }) = self.queued.pop_front()
@@ -278,9 +282,12 @@ impl Gate {
                     }
                 }
             }
-            self.rates.take(u64::from(upstream), characters);
-            self.running += 1;
-            self.started.insert(id, (now, upstream));
+            self.rates.take(requests, characters);
+            self.running += slots;
+            self.started.insert(id, (now, upstream, slots));
+            if let Job::Speech { parallel, .. } = &mut job {
+                *parallel = slots;
+            }
             out.push_back(Output::Start { id, job });
         }
         self.note_places(now);
@@ -339,9 +346,9 @@ impl Gate {
             return Some(owner);
         }
         let started = self.started.remove(&id);
-        let upstream = started.is_some_and(|(_, upstream)| upstream);
+        let upstream = started.is_some_and(|(_, upstream, _)| upstream);
         if upstream {
-            self.record_reply(started.map(|(at, _)| now.saturating_duration_since(at)));
+            self.record_reply(started.map(|(at, _, _)| now.saturating_duration_since(at)));
             self.learn_cap(result);
         }
         if let Some(health) = health_of(result).filter(|_| upstream) {
@@ -352,7 +359,8 @@ impl Gate {
             let transition = self.breaker.record(now, health, probe);
             self.transitions.extend(transition);
         }
-        self.running = self.running.saturating_sub(1);
+        let slots = started.map_or(1, |(_, _, slots)| slots);
+        self.running = self.running.saturating_sub(slots);
         self.pump(now, out);
         Some(owner)
     }
@@ -525,14 +533,15 @@ fn characters(job: &Job) -> u64 {
         #[serde(borrow)]
         text: std::borrow::Cow<'a, str>,
     }
-    let Job::Speech { request, .. } = job else {
+    let Job::Speech { request, more, .. } = job else {
         return 0;
     };
-    request
-        .body
-        .as_deref()
-        .and_then(|b| serde_json::from_slice::<Body<'_>>(b).ok())
-        .map_or(0, |b| b.text.chars().count() as u64)
+    std::iter::once(request)
+        .chain(more)
+        .filter_map(|r| r.body.as_deref())
+        .filter_map(|b| serde_json::from_slice::<Body<'_>>(b).ok())
+        .map(|b| b.text.chars().count() as u64)
+        .sum()
 }
 
 /// What a job's result says about ElevenLabs; `None` for jobs that are not requests to it.

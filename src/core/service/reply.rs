@@ -138,7 +138,7 @@ pub(super) fn attempts(mut outcome: Outcome, retries: u32) -> Outcome {
 fn api_failure(resp: &api::HttpResponse, now_unix: u64) -> Failure {
     Failure::Api(
         api::parse_error(resp.status, &resp.body),
-        api::retry_after_ms(resp, now_unix),
+        super::retry::retry_after_ms(resp, now_unix),
     )
 }
 

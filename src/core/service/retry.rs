@@ -8,7 +8,7 @@
 //! request cannot have reached ElevenLabs, because a retry after a timeout could bill the text
 //! twice.
 
-use super::super::elevenlabs::Transport;
+use super::super::elevenlabs::{HttpResponse, Transport};
 use super::super::tools::Failure;
 use std::time::Duration;
 
@@ -82,6 +82,22 @@ fn jitter(base: Duration, seed: u64, draw: u64) -> Duration {
     let spread = base_ms / 5;
     let offset = if spread == 0 { 0 } else { z % (2 * spread + 1) };
     Duration::from_millis(base_ms - spread + offset)
+}
+
+/// Seconds or milliseconds to wait before a retry, from `retry-after-ms` / `retry-after`.
+pub(crate) fn retry_after_ms(resp: &HttpResponse, now_unix: u64) -> Option<u64> {
+    if let Some(ms) = resp
+        .header("retry-after-ms")
+        .and_then(|v| v.trim().parse::<f64>().ok())
+    {
+        return Some(ms.max(0.0) as u64);
+    }
+    let value = resp.header("retry-after")?.trim();
+    if let Ok(seconds) = value.parse::<f64>() {
+        return Some((seconds.max(0.0) * 1000.0) as u64);
+    }
+    let at = super::super::httpdate::parse(value)?;
+    Some(at.saturating_sub(now_unix).saturating_mul(1000))
 }
 
 #[cfg(test)]
@@ -176,5 +192,26 @@ mod tests {
             None,
         );
         assert_eq!(r.delay(&quota, false, 0, 0), None);
+    }
+
+    #[test]
+    fn retry_after_headers() {
+        let mut r = HttpResponse {
+            status: 429,
+            ..HttpResponse::default()
+        };
+        r.headers.push(("retry-after".into(), "2".into()));
+        assert_eq!(retry_after_ms(&r, 0), Some(2000));
+        r.headers[0].1 = "Thu, 01 Jan 2026 00:00:05 GMT".into();
+        assert_eq!(retry_after_ms(&r, 1_767_225_600), Some(5000));
+        assert_eq!(
+            retry_after_ms(&r, 1_767_225_700),
+            Some(0),
+            "a date past is now"
+        );
+        r.headers[0].1 = "soon".into();
+        assert_eq!(retry_after_ms(&r, 0), None);
+        r.headers.insert(0, ("retry-after-ms".into(), "150".into()));
+        assert_eq!(retry_after_ms(&r, 0), Some(150));
     }
 }

@@ -146,6 +146,14 @@ pub(super) const KEYS: &[Key] = &[
         },
         &[],
     ),
+    key(
+        "limits.max_text_chars",
+        Kind::Int {
+            min: 1,
+            max: 1_000_000,
+        },
+        &[],
+    ),
 ];
 
 const fn key(path: &'static str, kind: Kind, env: &'static [&'static str]) -> Key {

@@ -405,6 +405,7 @@ fn set(settings: &mut Settings, path: &str, val: Val) {
         ("limits.breaker_window_ms", Val::Int(v)) => limits.breaker_window_ms = v,
         ("limits.breaker_cooldown_ms", Val::Int(v)) => limits.breaker_cooldown_ms = v,
         ("limits.max_inline_bytes", Val::Int(v)) => limits.max_inline_bytes = v,
+        ("limits.max_text_chars", Val::Int(v)) => limits.max_text_chars = v,
         _ => debug_assert!(false, "no setter for {path}"),
     }
 }
@@ -462,6 +463,7 @@ pub fn show(settings: &Settings, path: &str) -> String {
         "limits.breaker_window_ms" => l.breaker_window_ms.to_string(),
         "limits.breaker_cooldown_ms" => l.breaker_cooldown_ms.to_string(),
         "limits.max_inline_bytes" => l.max_inline_bytes.to_string(),
+        "limits.max_text_chars" => l.max_text_chars.to_string(),
         _ => String::new(),
     }
 }

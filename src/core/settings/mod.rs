@@ -105,6 +105,9 @@ pub struct Limits {
     pub breaker_cooldown_ms: u64,
     /// The largest audio `speak` returns inline; above it the call suggests `file`.
     pub max_inline_bytes: u64,
+    /// The longest text `speak` takes, in characters; a longer one is refused before anything
+    /// is sent (a text over one request's limit is split into pieces).
+    pub max_text_chars: u64,
 }
 
 /// The merged settings the server runs with.
@@ -181,6 +184,7 @@ impl Default for Settings {
                 breaker_window_ms: 60_000,
                 breaker_cooldown_ms: 30_000,
                 max_inline_bytes: 4 << 20,
+                max_text_chars: 50_000,
             },
         }
     }

@@ -7,13 +7,14 @@
 //! length and SHA-256; decoding gives back [`placeholder`] bytes of that length.
 
 use super::scrub::{Redactor, audio_digest, placeholder};
+use super::timings;
 use crate::core::audio::{Codec, Format};
 use crate::core::cache::CacheKey;
 use crate::core::elevenlabs::{HttpRequest, HttpResponse, Method, Transport};
 use crate::core::player::PlayerInput;
 use crate::core::{
-    Alignment, FileError, FileName, Input, Job, JobId, JobResult, Output, PlayerSink, Sink,
-    SpeechDone, SpeechFailed,
+    FileError, FileName, Input, Job, JobId, JobResult, Output, PlayerSink, Sink, SpeechDone,
+    SpeechFailed,
 };
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -227,24 +228,6 @@ fn decode_failed(v: &Value, p: &str) -> Res<SpeechFailed> {
     })
 }
 
-fn decode_alignment(v: &Value, p: &str) -> Res<Alignment> {
-    let ms = |k: &str| -> Res<Vec<u32>> {
-        field(v, p, k)?
-            .as_array()
-            .and_then(|a| {
-                a.iter()
-                    .map(|x| x.as_u64().and_then(|n| u32::try_from(n).ok()))
-                    .collect()
-            })
-            .ok_or_else(|| format!("{p}.{k}: expected a list of milliseconds"))
-    };
-    Ok(Alignment {
-        chars: str_at(v, p, "chars")?.chars().collect(),
-        start_ms: ms("start_ms")?,
-        end_ms: ms("end_ms")?,
-    })
-}
-
 fn decode_result(v: &Value, n: u64) -> Res<JobResult> {
     let p = "input.job_done.result";
     let (kind, body) = variant(v, p)?;
@@ -325,16 +308,7 @@ fn encode_done(d: &SpeechDone, r: &Redactor) -> Value {
         v["player_failed"] = json!(r.string(why));
     }
     if let Some(a) = alignment {
-        let Alignment {
-            chars,
-            start_ms,
-            end_ms,
-        } = &**a;
-        v["alignment"] = json!({
-            "chars": r.string(&chars.iter().collect::<String>()),
-            "start_ms": start_ms,
-            "end_ms": end_ms,
-        });
+        v["alignment"] = timings::encode(a, r);
     }
     v
 }
@@ -366,7 +340,7 @@ fn decode_done(v: &Value, p: &str, n: u64) -> Res<SpeechDone> {
         },
         alignment: match v.get("alignment") {
             None => None,
-            Some(a) => Some(Box::new(decode_alignment(a, &format!("{p}.alignment"))?)),
+            Some(a) => Some(Box::new(timings::decode(a, &format!("{p}.alignment"))?)),
         },
     })
 }
@@ -478,6 +452,8 @@ fn encode_job(job: &Job, r: &Redactor) -> Value {
         }
         Job::Speech {
             request,
+            more,
+            parallel,
             sink,
             max_bytes,
             cache,
@@ -488,6 +464,12 @@ fn encode_job(job: &Job, r: &Redactor) -> Value {
                 "sink": encode_sink(sink, r),
                 "max_bytes": max_bytes,
             }});
+            // Only for a long text: traces of one-piece speech stay as they were.
+            if !more.is_empty() {
+                let more: Vec<Value> = more.iter().map(|q| encode_request(q, r)).collect();
+                v["speech"]["more"] = more.into();
+                v["speech"]["parallel"] = json!(parallel);
+            }
             if let Some((_, max)) = cache {
                 v["speech"]["cache"] = json!({"max_bytes": max});
             }

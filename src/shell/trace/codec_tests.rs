@@ -3,9 +3,9 @@
 //! encoding.
 
 use super::*;
-use crate::core::Config;
 use crate::core::settings::DEFAULT_VOICE_ID;
 use crate::core::settings::{ApiKey, Delivery, Problem, Settings, Source};
+use crate::core::{Alignment, Config, Join};
 use crate::shell::trace::config::{REPLAY_KEY, decode_config, encode_config};
 use std::time::Duration;
 
@@ -175,6 +175,10 @@ fn inputs() -> Vec<Input> {
                 chars: "Hi é".chars().collect(),
                 start_ms: vec![0, 70, 140, 210],
                 end_ms: vec![70, 140, 210, 280],
+                joins: vec![Join {
+                    char: 2,
+                    audio_bytes: 960,
+                }],
             })),
             ..speech.clone()
         }))),
@@ -325,6 +329,12 @@ fn decode_job(v: &Value) -> Job {
         },
         "speech" => Job::Speech {
             request: request(&b["request"]),
+            more: b
+                .get("more")
+                .and_then(Value::as_array)
+                .map(|m| m.iter().map(request).collect())
+                .unwrap_or_default(),
+            parallel: b.get("parallel").and_then(Value::as_u64).unwrap_or(1) as usize,
             sink: decode_sink(&b["sink"]),
             max_bytes: b["max_bytes"].as_u64().unwrap(),
             cache: b
@@ -421,6 +431,8 @@ fn outputs() -> Vec<Output> {
             id: JobId(5),
             job: Job::Speech {
                 request: post.clone(),
+                more: vec![post.clone(), post.clone()],
+                parallel: 2,
                 sink: Sink::Memory { max_bytes: 12 },
                 max_bytes: 13,
                 cache: None,
@@ -431,6 +443,8 @@ fn outputs() -> Vec<Output> {
             id: JobId(6),
             job: Job::Speech {
                 request: post.clone(),
+                more: Vec::new(),
+                parallel: 1,
                 sink: Sink::File {
                     name: FileName::Stem {
                         stem: "20260101-000000-rachel".into(),
@@ -447,6 +461,8 @@ fn outputs() -> Vec<Output> {
             id: JobId(7),
             job: Job::Speech {
                 request: post,
+                more: Vec::new(),
+                parallel: 1,
                 sink: Sink::File {
                     name: FileName::Exact("x.mp3".into()),
                     wav: None,

@@ -164,6 +164,7 @@ fn encode_settings(s: &Settings) -> Value {
         breaker_window_ms,
         breaker_cooldown_ms,
         max_inline_bytes,
+        max_text_chars,
     } = limits;
     json!({
         "api_key": if api_key.is_some() { "set" } else { "missing" },
@@ -192,6 +193,7 @@ fn encode_settings(s: &Settings) -> Value {
             "breaker_window_ms": breaker_window_ms,
             "breaker_cooldown_ms": breaker_cooldown_ms,
             "max_inline_bytes": max_inline_bytes,
+            "max_text_chars": max_text_chars,
         },
     })
 }
@@ -264,6 +266,11 @@ fn decode_settings(v: &Value) -> Res<Settings> {
             breaker_window_ms: u64_at(l, lp, "breaker_window_ms")?,
             breaker_cooldown_ms: u64_at(l, lp, "breaker_cooldown_ms")?,
             max_inline_bytes: u64_at(l, lp, "max_inline_bytes")?,
+            // Traces from before long text replay with its default.
+            max_text_chars: match l.get("max_text_chars") {
+                None => Settings::default().limits.max_text_chars,
+                Some(_) => u64_at(l, lp, "max_text_chars")?,
+            },
         },
     })
 }

@@ -25,6 +25,7 @@ mod config;
 mod record;
 mod replay;
 mod scrub;
+mod timings;
 
 pub use record::{FORMAT, Recorder};
 pub use replay::{Divergence, Replay, ReplayError, replay_file, replay_str};

@@ -413,13 +413,6 @@ impl Speak {
             ));
         };
         let characters = w.characters;
-        if let Some(max) = model.max_characters()
-            && characters > max
-        {
-            return Err(format!(
-                "The text is {characters} characters; `{model_id}` accepts at most {max} per call. Shorten it or split it into several calls (nothing was spent)."
-            ));
-        }
         let language_code = match &w.language {
             Some(lang) if model.takes_language() => Some(lang.clone()),
             Some(lang) => {
@@ -439,14 +432,29 @@ impl Speak {
             voice_settings: w.voice_settings.clone(),
             seed: w.seed,
             timestamps: self.args.is_true("alignment"),
+            ..api::Speech::default()
         };
-        let request = api::speech_stream(&voice_id, &w.format.wire_name(), &speech);
+        let mut requests = plan::requests(
+            &voice_id,
+            &w.format.wire_name(),
+            &speech,
+            model.max_characters(),
+        );
+        let pieces = requests.len();
+        if pieces > 1 {
+            notes.push(format!(
+                "long text: spoken in {pieces} pieces, cut at sentences and stitched"
+            ));
+        }
+        let request = requests.remove(0);
         let cache = match self.cache {
             CacheUse::Missed(key) => Some((key, (cx.config.settings.cache_max_mb << 20) / 4)),
             CacheUse::Unasked | CacheUse::Off => None,
         };
         let job = Job::Speech {
             request,
+            more: requests,
+            parallel: plan::PARALLEL,
             sink,
             max_bytes: MAX_AUDIO_FILE,
             cache,

@@ -2,9 +2,11 @@
 //! the format, the voice settings, and where the audio goes (memory, a file, or a player).
 
 use super::super::super::audio::{self, Format};
+use super::super::super::elevenlabs::{self as api, HttpRequest};
 use super::super::super::event::{FileName, PlayerSink, Sink};
 use super::super::super::player::{self, Player};
 use super::super::super::speech as prepare;
+use super::super::super::split;
 use super::super::Cx;
 use super::super::args::{Arg, Args};
 use super::DEFAULT_FORMAT;
@@ -43,6 +45,83 @@ pub(super) struct Wanted {
     pub(super) notes: Vec<String>,
 }
 
+/// At or below this many characters (and the model's limit) a text is one request.
+const ONE_REQUEST: usize = 600;
+/// The first piece of a longer text, at most: short, so that its audio starts as soon as a
+/// short text's would.
+const FIRST_PIECE: usize = 250;
+/// The other pieces, at most (and the model's limit).
+const PIECE: usize = 2_000;
+/// Pieces of one text requested at once.
+pub(super) const PARALLEL: usize = 2;
+/// The text either side of a piece sent with it for continuity, at most (characters).
+const CONTEXT: usize = 300;
+
+/// The requests that speak `speech.text`: one, or for a text over [`ONE_REQUEST`] characters or
+/// the model's limit (`max`), one per piece (cut at sentences, see [`split`]), each told the
+/// text either side of it so that the voice runs on across the joins.
+pub(super) fn requests(
+    voice_id: &str,
+    wire_format: &str,
+    speech: &api::Speech,
+    max: Option<u64>,
+) -> Vec<HttpRequest> {
+    let max = max.map_or(usize::MAX, |m| {
+        usize::try_from(m).unwrap_or(usize::MAX).max(1)
+    });
+    let text = speech.text.as_str();
+    let n = text.chars().count();
+    if n <= ONE_REQUEST.min(max) {
+        return vec![api::speech_stream(voice_id, wire_format, speech)];
+    }
+    let pieces: Vec<HttpRequest> = split::pieces(text, FIRST_PIECE.min(max), PIECE.min(max))
+        .into_iter()
+        // Only spaces: nothing to say.
+        .filter(|r| !text[r.clone()].trim().is_empty())
+        .map(|r| {
+            let piece = api::Speech {
+                text: text[r.clone()].to_string(),
+                previous_text: tail(&text[..r.start], CONTEXT),
+                next_text: head(&text[r.end..], CONTEXT),
+                ..speech.clone()
+            };
+            api::speech_stream(voice_id, wire_format, &piece)
+        })
+        .collect();
+    if pieces.is_empty() {
+        return vec![api::speech_stream(voice_id, wire_format, speech)];
+    }
+    pieces
+}
+
+/// The end of `text`, at most `n` characters, from the start of a word.
+fn tail(text: &str, n: usize) -> Option<String> {
+    let text = text.trim();
+    let count = text.chars().count();
+    let mut from = text
+        .char_indices()
+        .nth(count.saturating_sub(n))
+        .map_or(text.len(), |(i, _)| i);
+    if from > 0 {
+        from = text[from..]
+            .find(char::is_whitespace)
+            .map_or(text.len(), |i| from + i);
+    }
+    let t = text[from..].trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+/// The start of `text`, at most `n` characters, up to the end of a word.
+fn head(text: &str, n: usize) -> Option<String> {
+    let text = text.trim();
+    let mut to = text.char_indices().nth(n).map_or(text.len(), |(i, _)| i);
+    if to < text.len() {
+        to = text[..to].rfind(char::is_whitespace).unwrap_or(0);
+    }
+    let t = text[..to].trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
 /// The text as it is sent: tidied for speech unless `raw`.
 pub(super) fn spoken_text(args: &Args) -> String {
     let given = args.str("text").unwrap_or_default();
@@ -59,6 +138,13 @@ pub(super) fn wanted(args: &Args, cx: &Cx<'_>) -> Result<Wanted, String> {
     let text = spoken_text(args);
     if text.trim().is_empty() {
         return Err("Nothing left to say once Markdown, code and links were tidied; pass `raw: true` to send the text exactly as given.".into());
+    }
+    let characters = text.chars().count() as u64;
+    let most = settings.limits.max_text_chars;
+    if characters > most {
+        return Err(format!(
+            "The text is {characters} characters; this server takes at most {most} in one call (`limits.max_text_chars`). Split it into several calls (nothing was spent)."
+        ));
     }
     let mut notes = Vec::new();
     let delivery = args.str("delivery").unwrap_or(settings.delivery.as_str());
@@ -129,7 +215,7 @@ pub(super) fn wanted(args: &Args, cx: &Cx<'_>) -> Result<Wanted, String> {
         }
     }
     Ok(Wanted {
-        characters: text.chars().count() as u64,
+        characters,
         text,
         model_id: args.str("model").unwrap_or(&settings.model).to_string(),
         format,

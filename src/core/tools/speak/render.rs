@@ -46,7 +46,7 @@ pub(super) fn render(
     }
     let mut notes = plan.notes.clone();
     if let Some(a) = &done.alignment {
-        let words = timing::words(a);
+        let words = timing::words(a, plan.format);
         notes.push(format!(
             "word timings for {} words are in the result",
             words.len()
