@@ -495,3 +495,74 @@ fn a_cached_utterance_is_answered_when_it_starts() {
     );
     srv.finish(Duration::from_secs(10));
 }
+
+/// `n` different sentences: a text long enough to be spoken in pieces.
+fn long_text(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("Part {i} of the answer goes on about the state of the build today. "))
+        .collect::<String>()
+        .trim_end()
+        .to_string()
+}
+
+#[test]
+fn a_long_text_plays_as_one_utterance_in_order_and_stops_whole() {
+    let (home, fake, log) = stage("play-long", 2);
+    // The first piece answers last; its audio is still heard first.
+    fake.set_stream(StreamConfig {
+        chunks: 2,
+        chunk_bytes: 4096,
+        first_piece_delay: Duration::from_millis(200),
+        ..StreamConfig::default()
+    });
+    let mut srv = serve_recorded(&home, &fake, &log, 1_000_000);
+    let text = long_text(45);
+    let r = srv.call(&req(
+        V,
+        2,
+        "tools/call",
+        speak_args(&text, json!({"wait": true})),
+    ));
+    assert_eq!(r["result"]["isError"], false, "{r}");
+    let mut bodies: Vec<Value> = fake
+        .requests()
+        .iter()
+        .filter(|q| q.path.contains("/stream"))
+        .map(|q| q.json())
+        .collect();
+    bodies.sort_by_key(|b| text.find(b["text"].as_str().unwrap()).unwrap());
+    assert!(bodies.len() >= 3, "{} pieces", bodies.len());
+    assert_eq!(
+        r["result"]["structuredContent"]["bytes"],
+        bodies.len() * 2 * 4096,
+        "{r}"
+    );
+    let all = played(&log);
+    assert_eq!(all.len(), 1, "one player for the whole text: {all:?}");
+    assert_eq!(all[0].head, head_of(bodies[0]["text"].as_str().unwrap()));
+    assert!(all[0].eof.is_some());
+
+    // Slowly played, then stopped: the player and every piece's request end, and no piece is
+    // asked for after the stop.
+    fake.clear_requests();
+    fake.set_stream(StreamConfig {
+        chunks: 2,
+        chunk_bytes: 4096,
+        chunk_delay: Duration::from_millis(400),
+        ..StreamConfig::default()
+    });
+    let text = long_text(60);
+    let r = srv.call(&req(V, 3, "tools/call", speak_args(&text, json!({}))));
+    assert_eq!(r["result"]["structuredContent"]["playing"], true, "{r}");
+    let r = srv.call(&req(V, 4, "tools/call", json!({"name": "stop_speaking"})));
+    assert_eq!(r["result"]["structuredContent"]["stopped"], true, "{r}");
+    let asked = fake.requests().len();
+    assert!(asked <= 3, "at most two pieces ahead of the one playing: {asked}");
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(fake.requests().len(), asked, "nothing asked after the stop");
+    let all = played(&log);
+    assert_eq!(all.len(), 2);
+    assert!(all[1].eof.is_none(), "killed, not played to the end");
+    let (status, stderr, _) = srv.finish(Duration::from_secs(10));
+    assert!(status.is_some_and(|s| s.success()), "{stderr}");
+}

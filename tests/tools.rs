@@ -1284,3 +1284,42 @@ fn long_text_word_timings_run_on_across_pieces_and_too_long_is_refused() {
     assert!(s.fake.requests().is_empty(), "nothing was sent");
     finish(s);
 }
+
+#[test]
+fn a_failed_piece_fails_the_long_text_without_a_retry_or_a_file() {
+    let mut s = start("long-fail", V, &[]);
+    s.fake.set_stream(StreamConfig {
+        chunks: 2,
+        chunk_bytes: 1000,
+        chunk_delay: Duration::from_millis(50),
+        ..StreamConfig::default()
+    });
+    // One of the first two pieces (whichever arrives first) gets a 500.
+    s.fake
+        .fail_next("/v1/text-to-speech", 1, Reply::internal_error());
+    let said = long_text(40);
+    let r = call(
+        &mut s,
+        V,
+        2,
+        "speak",
+        json!({"text": said, "raw": true, "delivery": "file"}),
+    );
+    assert_eq!(r["isError"], true, "{r}");
+    let texts: Vec<String> = s
+        .fake
+        .requests()
+        .iter()
+        .filter(|q| q.path.contains("/stream"))
+        .map(|q| q.json()["text"].as_str().unwrap().to_string())
+        .collect();
+    let mut unique = texts.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), texts.len(), "no piece sent twice: {texts:?}");
+    let left: Vec<_> = std::fs::read_dir(s.home.audio_dir())
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "nothing saved: {left:?}");
+    finish(s);
+}

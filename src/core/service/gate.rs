@@ -591,31 +591,44 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn job() -> Job {
-        Job::Http {
+    /// A request, or the speech of a text in `pieces` pieces, two at a time.
+    fn job(pieces: usize) -> Job {
+        if pieces < 2 {
+            return Job::Http {
+                request: models(),
+                max_body: 1,
+            };
+        }
+        Job::Speech {
             request: models(),
-            max_body: 1,
+            more: vec![models(); pieces - 1],
+            parallel: 2,
+            sink: crate::core::Sink::Memory { max_bytes: 1 },
+            max_bytes: 1,
+            cache: None,
+            timestamps: false,
         }
     }
 
     #[derive(Debug, Clone)]
     enum Op {
-        Submit,
+        Submit(usize),
         Finish(usize),
         Withdraw(usize),
     }
 
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
-            Just(Op::Submit),
+            (1usize..4).prop_map(Op::Submit),
             (0usize..16).prop_map(Op::Finish),
             (0usize..16).prop_map(Op::Withdraw),
         ]
     }
 
     proptest! {
-        /// Never more than the cap running; every submitted job starts once at most; the queue
-        /// stays bounded; a withdrawn queued job never starts.
+        /// Never more requests in flight than the cap (a long text's job counts its pieces in
+        /// flight at once); every submitted job starts once at most; the queue stays bounded; a
+        /// withdrawn queued job never starts.
         #[test]
         fn the_cap_holds_and_every_job_starts_at_most_once(
             cap in 1u64..4, max_queued in 0usize..4, ops in proptest::collection::vec(op(), 0..60),
@@ -627,18 +640,18 @@ mod tests {
             let done = JobResult::Written(Ok(()));
             let mut out = VecDeque::new();
             let mut started: Vec<JobId> = Vec::new();
-            let mut running: Vec<JobId> = Vec::new();
+            let mut running: Vec<(JobId, usize)> = Vec::new();
             let mut submitted: Vec<JobId> = Vec::new();
             let mut withdrawn_queued: Vec<JobId> = Vec::new();
             for (n, op) in ops.into_iter().enumerate() {
                 match op {
-                    Op::Submit => {
-                        if let Ok(id) = gate.submit(now, CallId(n as u64), job(), deadline, &mut out) {
+                    Op::Submit(pieces) => {
+                        if let Ok(id) = gate.submit(now, CallId(n as u64), job(pieces), deadline, &mut out) {
                             submitted.push(id);
                         }
                     }
                     Op::Finish(k) if !running.is_empty() => {
-                        let id = running.remove(k % running.len());
+                        let (id, _) = running.remove(k % running.len());
                         prop_assert!(gate.finished(now, id, &done, &mut out).is_some());
                     }
                     Op::Withdraw(k) if !submitted.is_empty() => {
@@ -651,13 +664,13 @@ mod tests {
                     _ => {}
                 }
                 while let Some(o) = out.pop_front() {
-                    if let Output::Start { id, .. } = o {
+                    if let Output::Start { id, job } = o {
                         prop_assert!(!started.contains(&id), "started twice");
                         started.push(id);
-                        running.push(id);
+                        running.push((id, job.slots()));
                     }
                 }
-                prop_assert!(running.len() as u64 <= cap);
+                prop_assert!(running.iter().map(|(_, slots)| *slots as u64).sum::<u64>() <= cap);
                 prop_assert!(gate.queued.len() <= max_queued);
             }
             for id in withdrawn_queued {

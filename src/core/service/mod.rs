@@ -386,9 +386,9 @@ impl Service {
                 self.drive(id, entry, Some(Ok(stopped)))
             }
             Err(failure) => {
-                let speech = matches!(entry.last, Some(Job::Speech { .. }));
+                let sent = retry::Sent::of(entry.last.as_ref());
                 let draw = self.gate.draw();
-                let delay = self.gate.retry.delay(&failure, speech, entry.attempt, draw);
+                let delay = self.gate.retry.delay(&failure, sent, entry.attempt, draw);
                 let deadline = entry.started_at
                     + Duration::from_millis(self.config.settings.limits.call_deadline_ms);
                 let Some(delay) = delay.filter(|d| self.now + *d <= deadline) else {

@@ -6,9 +6,10 @@
 //! times, after ElevenLabs' `Retry-After` when it sends one, else after an exponential backoff
 //! from 500 ms with ±20% jitter; never longer than a minute. Speech is retried only when the
 //! request cannot have reached ElevenLabs, because a retry after a timeout could bill the text
-//! twice.
+//! twice; a long text's pieces are never retried whole (the pieces that went well were billed).
 
 use super::super::elevenlabs::{HttpResponse, Transport};
+use super::super::event::Job;
 use super::super::tools::Failure;
 use std::time::Duration;
 
@@ -16,6 +17,28 @@ use std::time::Duration;
 pub(crate) const MAX_WAIT: Duration = Duration::from_secs(60);
 /// The first backoff.
 const BASE: Duration = Duration::from_millis(500);
+
+/// What a failed job was, for whether it may be sent again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sent {
+    /// Not a synthesis.
+    Other,
+    /// The synthesis of a text in one request.
+    Speech,
+    /// The synthesis of a long text in pieces.
+    Pieces,
+}
+
+impl Sent {
+    /// What `job` sends.
+    pub(crate) fn of(job: Option<&Job>) -> Self {
+        match job {
+            Some(Job::Speech { more, .. }) if !more.is_empty() => Self::Pieces,
+            Some(Job::Speech { .. }) => Self::Speech,
+            _ => Self::Other,
+        }
+    }
+}
 
 /// The retry schedule of one service.
 #[derive(Clone, Copy, Debug)]
@@ -32,18 +55,19 @@ impl Retry {
     }
 
     /// How long to wait before trying again after `failure`, the `attempt`-th retry so far
-    /// (0 for the first failure); `None` when it must not be retried. `speech` says the failed
-    /// job was a synthesis; `draw` varies the jitter (the number of retries issued so far).
+    /// (0 for the first failure); `None` when it must not be retried. `sent` says what the
+    /// failed job was; `draw` varies the jitter (the number of retries issued so far).
     pub(crate) fn delay(
         &self,
         failure: &Failure,
-        speech: bool,
+        sent: Sent,
         attempt: u32,
         draw: u64,
     ) -> Option<Duration> {
-        if u64::from(attempt) >= self.max_retries {
+        if u64::from(attempt) >= self.max_retries || sent == Sent::Pieces {
             return None;
         }
+        let speech = sent == Sent::Speech;
         let hint = match failure {
             Failure::Transport(
                 Transport::Cancelled
@@ -124,7 +148,7 @@ mod tests {
         ) {
             let r = Retry::new(max, seed);
             for failure in [transient(), api(503, hint), api(429, hint)] {
-                let d = r.delay(&failure, false, attempt, draw);
+                let d = r.delay(&failure, Sent::Other, attempt, draw);
                 prop_assert_eq!(d.is_some(), u64::from(attempt) < max);
                 if let Some(d) = d {
                     prop_assert!(d <= MAX_WAIT);
@@ -136,15 +160,15 @@ mod tests {
         fn backoff_is_the_doubling_base_within_twenty_percent(attempt in 0u32..40, draw: u64, seed: u64) {
             let r = Retry::new(u64::MAX, seed);
             let base = BASE.as_millis() as u64 * (1 << attempt.min(6));
-            let got = r.delay(&transient(), false, attempt, draw).unwrap().as_millis() as u64;
+            let got = r.delay(&transient(), Sent::Other, attempt, draw).unwrap().as_millis() as u64;
             prop_assert!(got >= base - base / 5 && got <= base + base / 5, "{got} vs {base}");
-            prop_assert_eq!(r.delay(&transient(), false, attempt, draw), Some(Duration::from_millis(got)));
+            prop_assert_eq!(r.delay(&transient(), Sent::Other, attempt, draw), Some(Duration::from_millis(got)));
         }
 
         #[test]
         fn retry_after_wins_but_is_capped(hint in 0u64..200_000, attempt in 0u32..5, draw: u64) {
             let r = Retry::new(5, 7);
-            let d = r.delay(&api(429, Some(hint)), false, attempt, draw).unwrap();
+            let d = r.delay(&api(429, Some(hint)), Sent::Other, attempt, draw).unwrap();
             prop_assert_eq!(d, Duration::from_millis(hint).min(MAX_WAIT));
         }
     }
@@ -172,16 +196,17 @@ mod tests {
             api(422, None),
         ];
         for f in &never {
-            assert_eq!(r.delay(f, false, 0, 0), None, "{f:?}");
+            assert_eq!(r.delay(f, Sent::Other, 0, 0), None, "{f:?}");
         }
         for f in [transient(), api(500, None), api(503, None), api(429, None)] {
-            assert!(r.delay(&f, false, 0, 0).is_some(), "{f:?}");
+            assert!(r.delay(&f, Sent::Other, 0, 0).is_some(), "{f:?}");
         }
         // Speech after a timeout may have been billed: not retried; a refused connection is.
         let timeout = Failure::Transport(Transport::Timeout);
-        assert!(r.delay(&timeout, false, 0, 0).is_some());
-        assert_eq!(r.delay(&timeout, true, 0, 0), None);
-        assert!(r.delay(&transient(), true, 0, 0).is_some());
+        assert!(r.delay(&timeout, Sent::Other, 0, 0).is_some());
+        assert_eq!(r.delay(&timeout, Sent::Speech, 0, 0), None);
+        assert!(r.delay(&transient(), Sent::Speech, 0, 0).is_some());
+        assert_eq!(r.delay(&transient(), Sent::Pieces, 0, 0), None, "pieces went well");
         let quota = Failure::Api(
             ApiError {
                 status: 401,
@@ -191,7 +216,7 @@ mod tests {
             },
             None,
         );
-        assert_eq!(r.delay(&quota, false, 0, 0), None);
+        assert_eq!(r.delay(&quota, Sent::Other, 0, 0), None);
     }
 
     #[test]
