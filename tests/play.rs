@@ -557,7 +557,10 @@ fn a_long_text_plays_as_one_utterance_in_order_and_stops_whole() {
     let r = srv.call(&req(V, 4, "tools/call", json!({"name": "stop_speaking"})));
     assert_eq!(r["result"]["structuredContent"]["stopped"], true, "{r}");
     let asked = fake.requests().len();
-    assert!(asked <= 3, "at most two pieces ahead of the one playing: {asked}");
+    assert!(
+        asked <= 3,
+        "at most two pieces ahead of the one playing: {asked}"
+    );
     std::thread::sleep(Duration::from_millis(600));
     assert_eq!(fake.requests().len(), asked, "nothing asked after the stop");
     let all = played(&log);

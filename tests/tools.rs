@@ -1286,7 +1286,7 @@ fn long_text_word_timings_run_on_across_pieces_and_too_long_is_refused() {
 }
 
 #[test]
-fn a_failed_piece_fails_the_long_text_without_a_retry_or_a_file() {
+fn a_piece_is_retried_before_its_audio_and_a_broken_one_fails_the_text_whole() {
     let mut s = start("long-fail", V, &[]);
     s.fake.set_stream(StreamConfig {
         chunks: 2,
@@ -1294,7 +1294,16 @@ fn a_failed_piece_fails_the_long_text_without_a_retry_or_a_file() {
         chunk_delay: Duration::from_millis(50),
         ..StreamConfig::default()
     });
-    // One of the first two pieces (whichever arrives first) gets a 500.
+    let tts = |s: &Setup| -> Vec<String> {
+        s.fake
+            .requests()
+            .iter()
+            .filter(|q| q.path.contains("/stream"))
+            .map(|q| q.json()["text"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // A 500 for one of the first two pieces (whichever arrives first): that piece is asked
+    // again, and the text is whole.
     s.fake
         .fail_next("/v1/text-to-speech", 1, Reply::internal_error());
     let said = long_text(40);
@@ -1303,23 +1312,45 @@ fn a_failed_piece_fails_the_long_text_without_a_retry_or_a_file() {
         V,
         2,
         "speak",
+        json!({"text": said, "raw": true, "delivery": "file", "output_format": "mp3_44100_128"}),
+    );
+    assert_eq!(r["isError"], false, "{r}");
+    let asked = tts(&s);
+    let bodies = pieces_asked(&s.fake, &said);
+    let mut pieces: Vec<&str> = bodies.iter().map(|b| b["text"].as_str().unwrap()).collect();
+    pieces.dedup();
+    assert_eq!(asked.len(), pieces.len() + 1, "one piece asked twice");
+    let path = r["structuredContent"]["path"].as_str().unwrap();
+    let expected: Vec<u8> = pieces
+        .iter()
+        .flat_map(|t| fake_audio(t, "mp3_44100_128", 2000))
+        .collect();
+    assert!(
+        std::fs::read(path).unwrap() == expected,
+        "the whole text, in order"
+    );
+
+    // A piece cut off mid-stream may have been billed: not asked again, the call fails, and
+    // nothing is saved.
+    s.fake.clear_requests();
+    s.fake
+        .fail_next("/v1/text-to-speech", 1, Reply::ResetAfter(500));
+    let said = long_text(41);
+    let before = std::fs::read_dir(s.home.audio_dir()).unwrap().count();
+    let r = call(
+        &mut s,
+        V,
+        3,
+        "speak",
         json!({"text": said, "raw": true, "delivery": "file"}),
     );
     assert_eq!(r["isError"], true, "{r}");
-    let texts: Vec<String> = s
-        .fake
-        .requests()
-        .iter()
-        .filter(|q| q.path.contains("/stream"))
-        .map(|q| q.json()["text"].as_str().unwrap().to_string())
-        .collect();
-    let mut unique = texts.clone();
+    let asked = tts(&s);
+    let mut unique = asked.clone();
     unique.sort();
     unique.dedup();
-    assert_eq!(unique.len(), texts.len(), "no piece sent twice: {texts:?}");
-    let left: Vec<_> = std::fs::read_dir(s.home.audio_dir())
-        .map(|d| d.flatten().map(|e| e.file_name()).collect())
-        .unwrap_or_default();
-    assert!(left.is_empty(), "nothing saved: {left:?}");
+    assert_eq!(unique.len(), asked.len(), "no piece sent twice: {asked:?}");
+    let after = std::fs::read_dir(s.home.audio_dir()).unwrap().count();
+    assert_eq!(before, after, "nothing saved");
     finish(s);
 }

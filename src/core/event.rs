@@ -39,6 +39,9 @@ pub enum Job {
         more: Vec<elevenlabs::HttpRequest>,
         /// Pieces requested at once, at most (the gate counts each as a request running).
         parallel: usize,
+        /// How long to wait before each retry of a piece that failed before any of its audio
+        /// arrived, in a way `service::retry::piece_retryable` allows (set by the gate).
+        retry_ms: Vec<u64>,
         /// Where the audio goes.
         sink: Sink,
         /// Refuse streams longer than this.

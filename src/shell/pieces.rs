@@ -4,16 +4,20 @@
 //! piece's audio goes on as it arrives; a later piece's waits only until the pieces before it
 //! have gone.
 //!
-//! Workers are scoped threads of the job's own worker; one failure stops them all (each
-//! request watches a flag of this run, which the job's cancel also sets, within 50 ms).
+//! A piece that fails before any of its audio arrived, in a way the core retries speech for (a
+//! 429 or 5xx, a connection that cannot have reached ElevenLabs), is asked for again after the
+//! waits the gate gave the job; any other failure ends the job. Workers are scoped threads of
+//! the job's own worker; one failure stops them all (each request watches a flag of this run,
+//! which the job's cancel also sets, within 50 ms).
 
 use super::http_client::{Client, StreamError};
 use super::ndjson;
 use super::speech::pour_stream;
 use super::watch;
-use crate::core::Alignment;
 use crate::core::elevenlabs::{HttpRequest, HttpResponse, Transport};
 use crate::core::reassembly::Reassembly;
+use crate::core::service::retry::piece_retryable;
+use crate::core::{Alignment, SpeechFailed};
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -28,6 +32,8 @@ pub(super) struct Pieces<'a> {
     /// Every piece's request, in order.
     pub(super) requests: Vec<&'a HttpRequest>,
     pub(super) parallel: usize,
+    /// The waits before a failed piece's retries.
+    pub(super) retry_ms: &'a [u64],
     /// The most audio, all pieces together.
     pub(super) max_bytes: u64,
     pub(super) cancel: &'a AtomicBool,
@@ -171,6 +177,35 @@ pub(super) fn pour(
     Ok((head, total, first, timings))
 }
 
+/// Whether a piece that failed this way, before any of its audio, may be asked for again.
+fn retryable(e: &StreamError) -> bool {
+    let failed = match e {
+        StreamError::Status(resp) => SpeechFailed::Status(resp.clone()),
+        StreamError::Transport(error) => SpeechFailed::Transport {
+            error: error.clone(),
+            bytes: 0,
+        },
+        StreamError::Sink(_) => return false,
+    };
+    piece_retryable(&failed)
+}
+
+/// Waits `wait` before a retry; false if the run stopped meanwhile.
+fn pause((m, cv): (&Mutex<State>, &Condvar), stop: &AtomicBool, wait: Duration) -> bool {
+    let until = Instant::now() + wait;
+    let mut st = lock(m);
+    while !stop.load(Ordering::Relaxed) && st.failed.is_none() {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        st = cv
+            .wait_timeout(st, left.min(LOOK))
+            .map_or_else(|e| e.into_inner().0, |(g, _)| g);
+    }
+    false
+}
+
 /// One worker: takes the next piece when it may, streams it into the shared order.
 fn work(
     p: &Pieces<'_>,
@@ -199,26 +234,39 @@ fn work(
             st.started += 1;
             st.started - 1
         };
-        let mut decoder = p.timestamps.then(ndjson::Decoder::default);
-        let result = pour_stream(
-            p.client,
-            p.requests[piece],
-            (p.max_bytes, stop.as_ref()),
-            &mut decoder,
-            |head, audio| {
-                let mut st = lock(m);
-                if st.heads[piece].is_none() {
-                    st.heads[piece] = Some(head.clone());
-                }
-                if piece == 0 && st.first_arrived.is_none() {
-                    st.first_arrived = Some(Instant::now());
-                }
-                st.order.push(piece, audio.to_vec());
-                drop(st);
-                cv.notify_all();
-                Ok(())
-            },
-        );
+        let mut attempt = 0;
+        let (result, decoder) = loop {
+            let mut decoder = p.timestamps.then(ndjson::Decoder::default);
+            let mut arrived = false;
+            let result = pour_stream(
+                p.client,
+                p.requests[piece],
+                (p.max_bytes, stop.as_ref()),
+                &mut decoder,
+                |head, audio| {
+                    arrived = true;
+                    let mut st = lock(m);
+                    if st.heads[piece].is_none() {
+                        st.heads[piece] = Some(head.clone());
+                    }
+                    if piece == 0 && st.first_arrived.is_none() {
+                        st.first_arrived = Some(Instant::now());
+                    }
+                    st.order.push(piece, audio.to_vec());
+                    drop(st);
+                    cv.notify_all();
+                    Ok(())
+                },
+            );
+            let again = match (&result, p.retry_ms.get(attempt)) {
+                (Err(e), Some(&wait)) if !arrived && retryable(e) => wait,
+                _ => break (result, decoder),
+            };
+            if !pause((m, cv), stop, Duration::from_millis(again)) {
+                return;
+            }
+            attempt += 1;
+        };
         let mut st = lock(m);
         match result {
             Ok((head, _, _)) => {

@@ -63,6 +63,8 @@ pub(super) struct Stream<'a> {
     pub(super) more: &'a [core::elevenlabs::HttpRequest],
     /// Pieces requested at once, at most.
     pub(super) parallel: usize,
+    /// The waits before a failed piece's retries.
+    pub(super) retry_ms: &'a [u64],
     pub(super) max_bytes: u64,
     pub(super) cancel: &'a AtomicBool,
     pub(super) tee: Option<cache::EntryWriter>,
@@ -96,6 +98,7 @@ fn pour_all(
         client: s.client,
         requests: std::iter::once(s.request).chain(s.more).collect(),
         parallel: s.parallel,
+        retry_ms: s.retry_ms,
         max_bytes: s.max_bytes,
         cancel: s.cancel,
         timestamps: s.timestamps,

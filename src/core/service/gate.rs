@@ -285,8 +285,17 @@ impl Gate {
             self.rates.take(requests, characters);
             self.running += slots;
             self.started.insert(id, (now, upstream, slots));
-            if let Job::Speech { parallel, .. } = &mut job {
+            if let Job::Speech {
+                parallel,
+                more,
+                retry_ms,
+                ..
+            } = &mut job
+            {
                 *parallel = slots;
+                if !more.is_empty() {
+                    *retry_ms = self.retry.piece_waits(self.next_job);
+                }
             }
             out.push_back(Output::Start { id, job });
         }
@@ -603,6 +612,7 @@ mod tests {
             request: models(),
             more: vec![models(); pieces - 1],
             parallel: 2,
+            retry_ms: Vec::new(),
             sink: crate::core::Sink::Memory { max_bytes: 1 },
             max_bytes: 1,
             cache: None,

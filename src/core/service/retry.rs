@@ -8,8 +8,8 @@
 //! request cannot have reached ElevenLabs, because a retry after a timeout could bill the text
 //! twice; a long text's pieces are never retried whole (the pieces that went well were billed).
 
-use super::super::elevenlabs::{HttpResponse, Transport};
-use super::super::event::Job;
+use super::super::elevenlabs::{HttpResponse, Transport, parse_error};
+use super::super::event::{Job, SpeechFailed};
 use super::super::tools::Failure;
 use std::time::Duration;
 
@@ -38,6 +38,20 @@ impl Sent {
             _ => Self::Other,
         }
     }
+}
+
+/// Whether a long text's piece that failed this way, before any of its audio arrived, may be
+/// asked for again: what a one-request synthesis is retried for (a 429 or 5xx, a connection
+/// that cannot have reached ElevenLabs).
+pub(crate) fn piece_retryable(failed: &SpeechFailed) -> bool {
+    let failure = match failed {
+        SpeechFailed::Status(resp) => Failure::Api(parse_error(resp.status, &resp.body), None),
+        SpeechFailed::Transport { error, bytes: 0 } => Failure::Transport(error.clone()),
+        _ => return false,
+    };
+    Retry::new(1, 0)
+        .delay(&failure, Sent::Speech, 0, 0)
+        .is_some()
 }
 
 /// The retry schedule of one service.
@@ -87,6 +101,16 @@ impl Retry {
             hint.unwrap_or_else(|| self.backoff(attempt, draw))
                 .min(MAX_WAIT),
         )
+    }
+
+    /// The waits before the retries of one piece of a long text (see [`piece_retryable`]).
+    pub(crate) fn piece_waits(&self, draw: u64) -> Vec<u64> {
+        (0..self.max_retries.min(8))
+            .map(|a| {
+                let wait = self.backoff(a as u32, draw.wrapping_add(a));
+                u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)
+            })
+            .collect()
     }
 
     /// The backoff before retry `attempt + 1`: 500 ms doubling (up to 32 s), ±20%.
@@ -206,7 +230,11 @@ mod tests {
         assert!(r.delay(&timeout, Sent::Other, 0, 0).is_some());
         assert_eq!(r.delay(&timeout, Sent::Speech, 0, 0), None);
         assert!(r.delay(&transient(), Sent::Speech, 0, 0).is_some());
-        assert_eq!(r.delay(&transient(), Sent::Pieces, 0, 0), None, "pieces went well");
+        assert_eq!(
+            r.delay(&transient(), Sent::Pieces, 0, 0),
+            None,
+            "pieces went well"
+        );
         let quota = Failure::Api(
             ApiError {
                 status: 401,

@@ -454,6 +454,7 @@ fn encode_job(job: &Job, r: &Redactor) -> Value {
             request,
             more,
             parallel,
+            retry_ms,
             sink,
             max_bytes,
             cache,
@@ -469,6 +470,7 @@ fn encode_job(job: &Job, r: &Redactor) -> Value {
                 let more: Vec<Value> = more.iter().map(|q| encode_request(q, r)).collect();
                 v["speech"]["more"] = more.into();
                 v["speech"]["parallel"] = json!(parallel);
+                v["speech"]["retry_ms"] = json!(retry_ms);
             }
             if let Some((_, max)) = cache {
                 v["speech"]["cache"] = json!({"max_bytes": max});

@@ -335,6 +335,11 @@ fn decode_job(v: &Value) -> Job {
                 .map(|m| m.iter().map(request).collect())
                 .unwrap_or_default(),
             parallel: b.get("parallel").and_then(Value::as_u64).unwrap_or(1) as usize,
+            retry_ms: b
+                .get("retry_ms")
+                .and_then(Value::as_array)
+                .map(|m| m.iter().filter_map(Value::as_u64).collect())
+                .unwrap_or_default(),
             sink: decode_sink(&b["sink"]),
             max_bytes: b["max_bytes"].as_u64().unwrap(),
             cache: b
@@ -433,6 +438,7 @@ fn outputs() -> Vec<Output> {
                 request: post.clone(),
                 more: vec![post.clone(), post.clone()],
                 parallel: 2,
+                retry_ms: vec![500, 1000],
                 sink: Sink::Memory { max_bytes: 12 },
                 max_bytes: 13,
                 cache: None,
@@ -445,6 +451,7 @@ fn outputs() -> Vec<Output> {
                 request: post.clone(),
                 more: Vec::new(),
                 parallel: 1,
+                retry_ms: Vec::new(),
                 sink: Sink::File {
                     name: FileName::Stem {
                         stem: "20260101-000000-rachel".into(),
@@ -463,6 +470,7 @@ fn outputs() -> Vec<Output> {
                 request: post,
                 more: Vec::new(),
                 parallel: 1,
+                retry_ms: Vec::new(),
                 sink: Sink::File {
                     name: FileName::Exact("x.mp3".into()),
                     wav: None,

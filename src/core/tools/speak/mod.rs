@@ -455,6 +455,7 @@ impl Speak {
             request,
             more: requests,
             parallel: plan::PARALLEL,
+            retry_ms: Vec::new(),
             sink,
             max_bytes: MAX_AUDIO_FILE,
             cache,
