@@ -4,13 +4,17 @@ chunk arriving from (fake) ElevenLabs to it being written to the file (`--delive
 into the player's stdin (`--delivery play`, the player being `cat` into /dev/null), as the
 server measures it and logs at debug level. Runs N sequential calls over stdio; prints p50/p99.
 
-Usage: scripts/bench-latency.py [--n 1000] [--delivery file|play] [BIN [FAKE]]
+With `--chars N` each text is N characters of sentences (over 600: a long text, spoken in pieces
+that pass through the reassembly between threads).
+
+Usage: scripts/bench-latency.py [--n 1000] [--delivery file|play] [--chars N] [BIN [FAKE]]
 """
 import argparse, json, os, re, statistics, subprocess, sys, tempfile
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--n", type=int, default=1000)
 ap.add_argument("--delivery", choices=["file", "play"], default="file")
+ap.add_argument("--chars", type=int, default=0)
 ap.add_argument("bin", nargs="?", default="target/release/mcp-elevenlabs")
 ap.add_argument("fake", nargs="?", default="target/release/examples/fake_elevenlabs")
 a = ap.parse_args()
@@ -38,7 +42,10 @@ try:
         rpc(0, "initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
                               "clientInfo": {"name": "bench", "version": "1"}})
         for i in range(1, a.n + 1):
-            args = {"text": f"Bench {i}", "raw": True, "delivery": a.delivery, "wait": True}
+            text = f"Bench {i}"
+            if a.chars:
+                text = "".join(f"Bench {i} sentence {k} is here. " for k in range(a.chars // 20 + 1))[:a.chars]
+            args = {"text": text, "raw": True, "delivery": a.delivery, "wait": True}
             r = rpc(i, "tools/call", {"name": "speak", "arguments": args})
             if r["result"].get("isError"):
                 sys.exit(f"speak failed: {r}")
@@ -53,4 +60,4 @@ if len(us) != a.n:
     sys.exit(f"expected {a.n} measurements, got {len(us)}")
 us.sort()
 p = lambda q: us[min(len(us) - 1, int(q * len(us)))]
-print(f"speak ({a.delivery}) x{a.n}: first audio byte in -> written: p50 {p(0.50)} us, p99 {p(0.99)} us, max {us[-1]} us, mean {statistics.mean(us):.0f} us")
+print(f"speak ({a.delivery}{f', {a.chars} chars' if a.chars else ''}) x{a.n}: first audio byte in -> written: p50 {p(0.50)} us, p99 {p(0.99)} us, max {us[-1]} us, mean {statistics.mean(us):.0f} us")
