@@ -1354,3 +1354,197 @@ fn a_piece_is_retried_before_its_audio_and_a_broken_one_fails_the_text_whole() {
     assert_eq!(before, after, "nothing saved");
     finish(s);
 }
+
+/// The TTS requests made over the WebSocket: (path and query, the messages sent).
+fn ws_asked(fake: &FakeElevenLabs) -> Vec<(String, Vec<Value>)> {
+    fake.requests()
+        .iter()
+        .filter(|q| q.path.ends_with("/stream-input"))
+        .map(|q| {
+            let msgs = String::from_utf8_lossy(&q.body)
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            (format!("{}?{}", q.path, q.raw_query), msgs)
+        })
+        .collect()
+}
+
+#[test]
+fn websocket_transport_streams_a_text_with_timings_and_v3_uses_http() {
+    use support::fake_elevenlabs::WsFault;
+    let mut s = start("ws", V, &[("MCP_ELEVENLABS_TRANSPORT", "websocket")]);
+    s.fake.set_stream(StreamConfig {
+        chunks: 3,
+        chunk_bytes: 1000,
+        ..StreamConfig::default()
+    });
+    let said = long_text(8);
+    let r = call(
+        &mut s,
+        V,
+        2,
+        "speak",
+        json!({"text": said, "raw": true, "alignment": true, "output_format": "pcm_16000"}),
+    );
+    assert_eq!(r["isError"], false, "{r}");
+    let asked = ws_asked(&s.fake);
+    assert_eq!(asked.len(), 1, "one socket: {asked:?}");
+    assert!(
+        s.fake
+            .requests()
+            .iter()
+            .all(|q| !q.path.contains("/stream?") && !q.path.ends_with("/stream")),
+        "no HTTP synthesis"
+    );
+    let (path, msgs) = &asked[0];
+    assert!(
+        path.contains("model_id=eleven_flash_v2_5&output_format=pcm_16000"),
+        "{path}"
+    );
+    assert!(path.contains("sync_alignment=true"), "{path}");
+    assert_eq!(msgs[0], json!({"text": " "}));
+    assert_eq!(msgs.last().unwrap(), &json!({"text": ""}));
+    let pieces: Vec<&str> = msgs[1..msgs.len() - 1]
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(msgs[1]["flush"], true, "the first piece starts at once");
+    assert_eq!(pieces.concat().trim_end(), said);
+    // Two generations: the flushed first piece, then the rest at the end of input.
+    let first = pieces[0].to_string();
+    let rest: String = pieces[1..].concat();
+    let expected: Vec<u8> = [first, rest]
+        .iter()
+        .flat_map(|t| fake_audio(t, "pcm_16000", 3000))
+        .collect();
+    let path = r["structuredContent"]["path"].as_str().unwrap();
+    let wav = std::fs::read(path).unwrap();
+    assert!(wav[44..] == expected[..], "the frames' audio, in order");
+    let words = r["structuredContent"]["words"].as_array().unwrap();
+    assert_eq!(words.len(), said.split_whitespace().count());
+    let last = words.last().unwrap();
+    let at = last["chars"][0].as_f64().unwrap() * 0.07;
+    assert!(
+        (last["start"].as_f64().unwrap() - at).abs() < 0.002,
+        "{last} vs {at}"
+    );
+
+    // eleven_v3 has no WebSocket: HTTP, said so.
+    let r = call(
+        &mut s,
+        V,
+        3,
+        "speak",
+        json!({"text": "Version three.", "raw": true, "model": "eleven_v3"}),
+    );
+    assert_eq!(r["isError"], false, "{r}");
+    assert!(
+        text(&r).contains("HTTP used: `eleven_v3` has no WebSocket"),
+        "{r}"
+    );
+
+    // A refusal before any audio is an error that quotes ElevenLabs; 1011 is retried like a
+    // 500; an error after audio is a broken stream, not retried, and nothing is saved.
+    s.fake.set_ws_fault(WsFault::Before {
+        code: 1008,
+        error: "quota_exceeded".into(),
+    });
+    let r = call(
+        &mut s,
+        V,
+        4,
+        "speak",
+        json!({"text": "Refused.", "raw": true}),
+    );
+    assert_eq!(r["isError"], true, "{r}");
+    assert!(text(&r).contains("1008"), "{r}");
+    s.fake.clear_requests();
+    s.fake.set_ws_fault(WsFault::Before {
+        code: 1011,
+        error: "internal_error".into(),
+    });
+    let r = call(
+        &mut s,
+        V,
+        5,
+        "speak",
+        json!({"text": "Retried.", "raw": true}),
+    );
+    assert_eq!(r["isError"], false, "{r}");
+    assert_eq!(ws_asked(&s.fake).len(), 2, "retried once");
+    s.fake.clear_requests();
+    s.fake.set_ws_fault(WsFault::After {
+        code: 1011,
+        error: "internal_error".into(),
+    });
+    let before = std::fs::read_dir(s.home.audio_dir()).unwrap().count();
+    let r = call(
+        &mut s,
+        V,
+        6,
+        "speak",
+        json!({"text": "Broken.", "raw": true}),
+    );
+    assert_eq!(r["isError"], true, "{r}");
+    assert_eq!(ws_asked(&s.fake).len(), 1, "not retried");
+    assert_eq!(
+        std::fs::read_dir(s.home.audio_dir()).unwrap().count(),
+        before
+    );
+    finish(s);
+}
+
+#[test]
+fn a_stalled_websocket_is_cancelled_at_once_and_times_out_when_silent() {
+    use support::fake_elevenlabs::WsFault;
+    let mut s = start("ws-stall", V, &[("MCP_ELEVENLABS_TRANSPORT", "websocket")]);
+    s.fake.set_ws_fault(WsFault::Stall(Duration::from_secs(5)));
+    s.srv.send(&req(
+        V,
+        7,
+        "tools/call",
+        json!({"name": "speak", "arguments": {"text": "stalled", "raw": true}}),
+    ));
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = std::time::Instant::now();
+    s.srv.send(
+        &json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 7}}),
+    );
+    let r = s.srv.call(&req(V, 8, "ping", Value::Null));
+    assert_eq!(r["id"], 8);
+    // The worker notices within its 50 ms slice; its slot is free for the next call.
+    let r = call(&mut s, V, 9, "speak", json!({"text": "next", "raw": true}));
+    assert_eq!(r["isError"], false, "{r}");
+    eprintln!(
+        "next call done {} ms after the cancel",
+        sent.elapsed().as_millis()
+    );
+    assert!(
+        s.srv.recv_within(Duration::from_millis(200)).is_none(),
+        "no reply to a cancelled request"
+    );
+    finish(s);
+
+    // Silence longer than the request timeout: a timeout, said so.
+    let home = Home::new("ws-silent");
+    let fake = FakeElevenLabs::start(KEY);
+    fake.set_ws_fault(WsFault::Stall(Duration::from_secs(5)));
+    home.write_config(&format!(
+        "elevenlabs:\n  api_key: {KEY}\n  base_url: {}\n  transport: websocket\nlimits:\n  request_timeout_ms: 1000\n  max_retries: 0\ncache:\n  enabled: false\noutput:\n  delivery: file\n",
+        fake.url()
+    ));
+    let mut srv = Server::start(&home, &[]);
+    srv.call(&initialize(1, V));
+    let r = srv.call(&req(
+        V,
+        2,
+        "tools/call",
+        json!({"name": "speak", "arguments": {"text": "silent", "raw": true}}),
+    ));
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    let said = r["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(said.contains("1000 ms"), "{said}");
+    let (status, stderr, _) = srv.finish(Duration::from_secs(10));
+    assert!(status.is_some_and(|st| st.success()), "{stderr}");
+}

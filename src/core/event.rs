@@ -7,6 +7,7 @@ use super::audio;
 use super::cache::CacheKey;
 use super::elevenlabs;
 use super::player::PlayerInput;
+use super::stream_input;
 use serde_json::Value;
 
 /// Identifies one job the shell runs for the core.
@@ -34,14 +35,11 @@ pub enum Job {
     Speech {
         /// The request (the first piece of a long text).
         request: elevenlabs::HttpRequest,
-        /// A long text's other pieces, in order: their audio follows the first's, reassembled
-        /// in order whatever order it arrives in.
-        more: Vec<elevenlabs::HttpRequest>,
-        /// Pieces requested at once, at most (the gate counts each as a request running).
-        parallel: usize,
-        /// How long to wait before each retry of a piece that failed before any of its audio
-        /// arrived, in a way `service::retry::piece_retryable` allows (set by the gate).
-        retry_ms: Vec<u64>,
+        /// A long text's other pieces.
+        more: Option<Box<More>>,
+        /// Speak over the WebSocket `stream-input` endpoint instead (`request`, for the whole
+        /// text, is what it stands for: the gate counts its characters).
+        websocket: Option<Box<stream_input::WsSpeech>>,
         /// Where the audio goes.
         sink: Sink,
         /// Refuse streams longer than this.
@@ -92,12 +90,25 @@ pub enum Job {
     },
 }
 
+/// A long text's pieces after the first: their audio follows the first's, reassembled in order
+/// whatever order it arrives in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct More {
+    /// Their requests, in order.
+    pub requests: Vec<elevenlabs::HttpRequest>,
+    /// Pieces requested at once, at most (the gate counts each as a request running).
+    pub parallel: usize,
+    /// How long to wait before each retry of a piece that failed before any of its audio
+    /// arrived, in a way `service::retry::piece_retryable` allows (set by the gate).
+    pub retry_ms: Vec<u64>,
+}
+
 impl Job {
     /// The requests to ElevenLabs it sends (what `limits.requests_per_minute` counts).
     pub fn requests(&self) -> u64 {
         match self {
             Self::Http { .. } => 1,
-            Self::Speech { more, .. } => 1 + more.len() as u64,
+            Self::Speech { more, .. } => 1 + more.as_ref().map_or(0, |m| m.requests.len() as u64),
             _ => 0,
         }
     }
@@ -105,7 +116,7 @@ impl Job {
     /// The requests it has in flight at once, at most: the slots it takes under the cap.
     pub fn slots(&self) -> usize {
         match self {
-            Self::Speech { more, parallel, .. } => (1 + more.len()).min(*parallel).max(1),
+            Self::Speech { more: Some(m), .. } => (1 + m.requests.len()).min(m.parallel).max(1),
             _ => 1,
         }
     }

@@ -31,13 +31,14 @@ pub mod session;
 pub mod settings;
 pub mod speech;
 pub mod split;
+pub mod stream_input;
 pub mod timing;
 mod tools;
 
 pub use config::Config;
 pub use event::{
-    Alignment, FileError, FileName, Input, Job, JobId, JobResult, Join, Level, Output, PlayerSink,
-    Sink, SpeechDone, SpeechFailed,
+    Alignment, FileError, FileName, Input, Job, JobId, JobResult, Join, Level, More, Output,
+    PlayerSink, Sink, SpeechDone, SpeechFailed,
 };
 pub use server::Server;
 

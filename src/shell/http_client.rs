@@ -5,6 +5,7 @@
 
 use super::watch;
 use crate::core::elevenlabs::{HttpRequest, HttpResponse, KEPT_HEADERS, Method, Transport};
+use rustls_pki_types::CertificateDer;
 use std::io::{self, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +24,15 @@ pub struct Client {
     agent: ureq::Agent,
     base_url: String,
     key: Option<String>,
+    /// `limits.request_timeout_ms`.
+    #[cfg(feature = "websocket")]
+    timeout: Duration,
+    /// The certificates of `elevenlabs.ca_file`, added to the built-in roots.
+    #[cfg(feature = "websocket")]
+    extra_roots: Vec<CertificateDer<'static>>,
+    /// The WebSocket's TLS settings, made when first needed.
+    #[cfg(feature = "websocket")]
+    pub(super) ws_tls: std::sync::OnceLock<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -54,20 +64,25 @@ impl Client {
         pool: usize,
         ca_file: Option<&Path>,
     ) -> Result<Self, String> {
-        let roots = match ca_file {
-            None => RootCerts::WebPki,
+        let extra_roots = match ca_file {
+            None => Vec::new(),
             Some(path) => {
-                let mut certs: Vec<Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
-                    .iter()
-                    .map(|der| Certificate::from_der(der.as_ref()).to_owned())
-                    .collect();
                 let extra = read_pem(path)?;
                 if extra.is_empty() {
                     return Err(format!("{}: no PEM certificates found", path.display()));
                 }
-                certs.extend(extra);
-                RootCerts::from(certs)
+                extra
             }
+        };
+        let roots = if extra_roots.is_empty() {
+            RootCerts::WebPki
+        } else {
+            let certs: Vec<Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+                .iter()
+                .chain(&extra_roots)
+                .map(|der| Certificate::from_der(der.as_ref()).to_owned())
+                .collect();
+            RootCerts::from(certs)
         };
         let timeout = Some(Duration::from_millis(timeout_ms));
         let config = ureq::Agent::config_builder()
@@ -92,7 +107,37 @@ impl Client {
             agent: ureq::Agent::with_parts(config, connector, DefaultResolver::default()),
             base_url: base_url.trim_end_matches('/').to_string(),
             key,
+            #[cfg(feature = "websocket")]
+            timeout: Duration::from_millis(timeout_ms),
+            #[cfg(feature = "websocket")]
+            extra_roots,
+            #[cfg(feature = "websocket")]
+            ws_tls: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The API's base URL, without a trailing slash.
+    #[cfg(feature = "websocket")]
+    pub(super) fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The API key, for the one header that carries it.
+    #[cfg(feature = "websocket")]
+    pub(super) fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
+    /// How long connecting, and each wait for bytes, may take.
+    #[cfg(feature = "websocket")]
+    pub(super) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The certificates of `elevenlabs.ca_file`.
+    #[cfg(feature = "websocket")]
+    pub(super) fn extra_roots(&self) -> &[CertificateDer<'static>] {
+        &self.extra_roots
     }
 
     fn send(&self, req: &HttpRequest) -> Result<ureq::http::Response<ureq::Body>, Transport> {
@@ -245,15 +290,14 @@ fn io_transport(e: &io::Error) -> Transport {
     }
 }
 
-fn read_pem(path: &Path) -> Result<Vec<Certificate<'static>>, String> {
-    use rustls_pki_types::CertificateDer;
+fn read_pem(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     use rustls_pki_types::pem::PemObject;
     let iter = CertificateDer::pem_file_iter(path)
         .map_err(|e| format!("{}: cannot read CA file ({e})", path.display()))?;
     let mut certs = Vec::new();
     for cert in iter {
         let cert = cert.map_err(|e| format!("{}: bad PEM certificate ({e})", path.display()))?;
-        certs.push(Certificate::from_der(cert.as_ref()).to_owned());
+        certs.push(cert);
     }
     Ok(certs)
 }

@@ -32,6 +32,11 @@ pub mod trace;
 #[path = "trace_off.rs"]
 pub mod trace;
 mod watch;
+#[cfg(feature = "websocket")]
+mod websocket;
+#[cfg(not(feature = "websocket"))]
+#[path = "websocket_off.rs"]
+mod websocket;
 
 use crate::core::elevenlabs::Transport;
 use crate::core::settings::Settings;
@@ -477,8 +482,7 @@ fn run(
         Job::Speech {
             request,
             more,
-            parallel,
-            retry_ms,
+            websocket,
             sink,
             max_bytes,
             cache,
@@ -489,9 +493,8 @@ fn run(
                 let stream = Stream {
                     client: &c,
                     request: &request,
-                    more: &more,
-                    parallel,
-                    retry_ms: &retry_ms,
+                    more: more.as_deref(),
+                    websocket: websocket.as_deref(),
                     max_bytes,
                     cancel,
                     tee,

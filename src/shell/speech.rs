@@ -7,6 +7,7 @@ use super::http_client::{Client, StreamError};
 use super::ndjson;
 use super::pieces::{self, Pieces};
 use super::player::{self, PlayerSlot};
+use super::websocket;
 use crate::core::{self, Input, Sink};
 use std::io;
 use std::path::Path;
@@ -59,12 +60,10 @@ type Feed<'a> = &'a mut dyn FnMut(Option<&str>, &[u8]) -> io::Result<()>;
 pub(super) struct Stream<'a> {
     pub(super) client: &'a Client,
     pub(super) request: &'a core::elevenlabs::HttpRequest,
-    /// A long text's other pieces, in order.
-    pub(super) more: &'a [core::elevenlabs::HttpRequest],
-    /// Pieces requested at once, at most.
-    pub(super) parallel: usize,
-    /// The waits before a failed piece's retries.
-    pub(super) retry_ms: &'a [u64],
+    /// A long text's other pieces.
+    pub(super) more: Option<&'a core::More>,
+    /// Speak over the WebSocket instead.
+    pub(super) websocket: Option<&'a core::stream_input::WsSpeech>,
     pub(super) max_bytes: u64,
     pub(super) cancel: &'a AtomicBool,
     pub(super) tee: Option<cache::EntryWriter>,
@@ -82,7 +81,12 @@ fn pour_all(
     timings: &mut Option<core::Alignment>,
     take: impl FnMut(&core::elevenlabs::HttpResponse, &[u8]) -> io::Result<()>,
 ) -> Result<Poured, StreamError> {
-    if s.more.is_empty() {
+    if let Some(ws) = s.websocket {
+        let (head, n, first, t) = websocket::pour(s.client, ws, (s.max_bytes, s.cancel), take)?;
+        *timings = t.filter(|_| s.timestamps);
+        return Ok((head, n, first));
+    }
+    let Some(more) = s.more else {
         let mut decoder = s.timestamps.then(ndjson::Decoder::default);
         let poured = pour_stream(
             s.client,
@@ -93,12 +97,12 @@ fn pour_all(
         );
         *timings = decoder.map(|d| d.alignment);
         return poured;
-    }
+    };
     let p = Pieces {
         client: s.client,
-        requests: std::iter::once(s.request).chain(s.more).collect(),
-        parallel: s.parallel,
-        retry_ms: s.retry_ms,
+        requests: std::iter::once(s.request).chain(&more.requests).collect(),
+        parallel: more.parallel,
+        retry_ms: &more.retry_ms,
         max_bytes: s.max_bytes,
         cancel: s.cancel,
         timestamps: s.timestamps,

@@ -15,6 +15,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+#[path = "fake_ws.rs"]
+mod ws;
+pub use ws::WsFault;
+
 /// Request bodies above this get 413 (not recorded) and the connection is closed.
 pub const MAX_BODY: usize = 2 * 1024 * 1024;
 /// Only the last this many requests are kept by [`FakeElevenLabs::requests`].
@@ -279,6 +283,7 @@ struct State {
     concurrency_limit: Option<usize>,
     in_flight: usize,
     peak_in_flight: usize,
+    ws_fault: Option<WsFault>,
 }
 
 struct Shared {
@@ -319,6 +324,7 @@ impl FakeElevenLabs {
                 concurrency_limit: None,
                 in_flight: 0,
                 peak_in_flight: 0,
+                ws_fault: None,
             }),
             conns: Mutex::new(Vec::new()),
         });
@@ -369,6 +375,11 @@ impl FakeElevenLabs {
     /// Connections accepted so far.
     pub fn connections(&self) -> u64 {
         lock(&self.shared.state).connections
+    }
+
+    /// The next WebSocket synthesis meets `fault`.
+    pub fn set_ws_fault(&self, fault: WsFault) {
+        lock(&self.shared.state).ws_fault = Some(fault);
     }
 
     pub fn set_stream(&self, config: StreamConfig) {
@@ -550,6 +561,13 @@ fn serve_connection(stream: TcpStream, shared: &Arc<Shared>, conn: u64) {
             .header("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
         let n = record(shared, conn, &req);
+        let upgrade = req
+            .header("upgrade")
+            .is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+        if upgrade && req.path.ends_with("/stream-input") && reader.buffer().is_empty() {
+            ws::serve(shared, w, &req, n);
+            return;
+        }
         let ok = match handle(shared, &req, n) {
             Outcome::Reply(Reply::Http {
                 status,

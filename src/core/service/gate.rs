@@ -285,17 +285,9 @@ impl Gate {
             self.rates.take(requests, characters);
             self.running += slots;
             self.started.insert(id, (now, upstream, slots));
-            if let Job::Speech {
-                parallel,
-                more,
-                retry_ms,
-                ..
-            } = &mut job
-            {
-                *parallel = slots;
-                if !more.is_empty() {
-                    *retry_ms = self.retry.piece_waits(self.next_job);
-                }
+            if let Job::Speech { more: Some(m), .. } = &mut job {
+                m.parallel = slots;
+                m.retry_ms = self.retry.piece_waits(self.next_job);
             }
             out.push_back(Output::Start { id, job });
         }
@@ -546,7 +538,7 @@ fn characters(job: &Job) -> u64 {
         return 0;
     };
     std::iter::once(request)
-        .chain(more)
+        .chain(more.iter().flat_map(|m| &m.requests))
         .filter_map(|r| r.body.as_deref())
         .filter_map(|b| serde_json::from_slice::<Body<'_>>(b).ok())
         .map(|b| b.text.chars().count() as u64)
@@ -610,9 +602,12 @@ mod tests {
         }
         Job::Speech {
             request: models(),
-            more: vec![models(); pieces - 1],
-            parallel: 2,
-            retry_ms: Vec::new(),
+            more: Some(Box::new(crate::core::More {
+                requests: vec![models(); pieces - 1],
+                parallel: 2,
+                retry_ms: Vec::new(),
+            })),
+            websocket: None,
             sink: crate::core::Sink::Memory { max_bytes: 1 },
             max_bytes: 1,
             cache: None,

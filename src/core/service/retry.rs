@@ -33,7 +33,7 @@ impl Sent {
     /// What `job` sends.
     pub(crate) fn of(job: Option<&Job>) -> Self {
         match job {
-            Some(Job::Speech { more, .. }) if !more.is_empty() => Self::Pieces,
+            Some(Job::Speech { more: Some(_), .. }) => Self::Pieces,
             Some(Job::Speech { .. }) => Self::Speech,
             _ => Self::Other,
         }
@@ -160,7 +160,7 @@ mod tests {
 
     fn api(status: u16, retry_after_ms: Option<u64>) -> Failure {
         let body = format!(r#"{{"detail":{{"status":"x","message":"m{status}"}}}}"#);
-        let e = super::super::super::elevenlabs::parse_error(status, body.as_bytes());
+        let e = parse_error(status, body.as_bytes());
         Failure::Api(e, retry_after_ms)
     }
 

@@ -12,6 +12,8 @@ pub(super) enum Kind {
     Argv,
     /// A list of names from this set.
     Cases(&'static [&'static str]),
+    /// One name from this set.
+    OneOf(&'static [&'static str]),
     Int {
         min: u64,
         max: u64,
@@ -27,6 +29,9 @@ pub(super) struct Key {
     pub(super) state: bool,
 }
 
+/// How speech is fetched: `elevenlabs.transport`.
+pub(super) const TRANSPORTS: &[&str] = &["http", "websocket"];
+
 pub(super) const KEYS: &[Key] = &[
     key("elevenlabs.api_key", Kind::Secret, &["ELEVENLABS_API_KEY"]),
     Key {
@@ -39,6 +44,11 @@ pub(super) const KEYS: &[Key] = &[
     },
     key("elevenlabs.model", Kind::Id, &["ELEVENLABS_MODEL_ID"]),
     key("elevenlabs.optimize_streaming", Kind::Bool, &[]),
+    key(
+        "elevenlabs.transport",
+        Kind::OneOf(TRANSPORTS),
+        &["MCP_ELEVENLABS_TRANSPORT"],
+    ),
     key(
         "elevenlabs.base_url",
         Kind::Url,

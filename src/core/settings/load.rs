@@ -216,6 +216,7 @@ fn describe(kind: Kind) -> String {
         Kind::Argv => "must be a list of strings: a program and its arguments, e.g. [mpv, --no-video, -]".to_string(),
         Kind::Int { min, max } => format!("must be a whole number from {min} to {max}"),
         Kind::Cases(all) => format!("must be a list of any of {}", all.join(", ")),
+        Kind::OneOf(all) => format!("must be one of {}", all.join(", ")),
     }
 }
 
@@ -289,6 +290,7 @@ fn parse_str(kind: Kind, s: &str) -> Result<Option<Val>, ()> {
         }
         Kind::Url => base_url(s).map(|u| Some(Val::Str(u))),
         Kind::Path if !s.contains('\0') => Ok(Some(Val::Str(s.to_string()))),
+        Kind::OneOf(all) if all.contains(&s) => Ok(Some(Val::Str(s.to_string()))),
         Kind::Delivery => match s {
             "auto" => Ok(Some(Val::Delivery(Delivery::Auto))),
             "file" => Ok(Some(Val::Delivery(Delivery::File))),
@@ -384,6 +386,7 @@ fn set(settings: &mut Settings, path: &str, val: Val) {
         ("elevenlabs.default_voice_id", Val::Str(s)) => settings.default_voice_id = Some(s),
         ("elevenlabs.model", Val::Str(s)) => settings.model = s,
         ("elevenlabs.optimize_streaming", Val::Bool(b)) => settings.optimize_streaming = b,
+        ("elevenlabs.transport", Val::Str(s)) => settings.websocket = s == "websocket",
         ("elevenlabs.base_url", Val::Str(s)) => settings.base_url = s,
         ("elevenlabs.ca_file", Val::Str(s)) => settings.ca_file = Some(s),
         ("output.dir", Val::Str(s)) => settings.output_dir = Some(s),
@@ -424,6 +427,12 @@ pub fn show(settings: &Settings, path: &str) -> String {
             .unwrap_or_else(|| format!("{DEFAULT_VOICE_ID} (Rachel)")),
         "elevenlabs.model" => settings.model.clone(),
         "elevenlabs.optimize_streaming" => settings.optimize_streaming.to_string(),
+        "elevenlabs.transport" => if settings.websocket {
+            "websocket"
+        } else {
+            "http"
+        }
+        .to_string(),
         "elevenlabs.base_url" => settings.base_url.clone(),
         "elevenlabs.ca_file" => settings
             .ca_file

@@ -121,6 +121,9 @@ pub struct Settings {
     pub model: String,
     /// `elevenlabs.optimize_streaming`.
     pub optimize_streaming: bool,
+    /// `elevenlabs.transport: websocket`: speech over the WebSocket `stream-input` endpoint
+    /// (for the models that have it; the others use HTTP streaming).
+    pub websocket: bool,
     /// `elevenlabs.base_url`, without a trailing slash.
     pub base_url: String,
     /// `elevenlabs.ca_file`: PEM certificates added to the built-in roots.
@@ -162,6 +165,7 @@ impl Default for Settings {
             default_voice_id: None,
             model: DEFAULT_MODEL.to_string(),
             optimize_streaming: true,
+            websocket: false,
             base_url: DEFAULT_BASE_URL.to_string(),
             ca_file: None,
             output_dir: None,

@@ -453,8 +453,7 @@ fn encode_job(job: &Job, r: &Redactor) -> Value {
         Job::Speech {
             request,
             more,
-            parallel,
-            retry_ms,
+            websocket,
             sink,
             max_bytes,
             cache,
@@ -466,11 +465,16 @@ fn encode_job(job: &Job, r: &Redactor) -> Value {
                 "max_bytes": max_bytes,
             }});
             // Only for a long text: traces of one-piece speech stay as they were.
-            if !more.is_empty() {
-                let more: Vec<Value> = more.iter().map(|q| encode_request(q, r)).collect();
+            if let Some(m) = more {
+                let more: Vec<Value> = m.requests.iter().map(|q| encode_request(q, r)).collect();
                 v["speech"]["more"] = more.into();
-                v["speech"]["parallel"] = json!(parallel);
-                v["speech"]["retry_ms"] = json!(retry_ms);
+                v["speech"]["parallel"] = json!(m.parallel);
+                v["speech"]["retry_ms"] = json!(m.retry_ms);
+            }
+            if let Some(ws) = websocket {
+                let messages: Vec<String> = ws.messages.iter().map(|m| r.string(m)).collect();
+                v["speech"]["websocket"] =
+                    json!({"path": r.string(&ws.path), "messages": messages});
             }
             if let Some((_, max)) = cache {
                 v["speech"]["cache"] = json!({"max_bytes": max});

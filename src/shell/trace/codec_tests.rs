@@ -5,7 +5,8 @@
 use super::*;
 use crate::core::settings::DEFAULT_VOICE_ID;
 use crate::core::settings::{ApiKey, Delivery, Problem, Settings, Source};
-use crate::core::{Alignment, Config, Join};
+use crate::core::stream_input::WsSpeech;
+use crate::core::{Alignment, Config, Join, More};
 use crate::shell::trace::config::{REPLAY_KEY, decode_config, encode_config};
 use std::time::Duration;
 
@@ -329,17 +330,29 @@ fn decode_job(v: &Value) -> Job {
         },
         "speech" => Job::Speech {
             request: request(&b["request"]),
-            more: b
-                .get("more")
-                .and_then(Value::as_array)
-                .map(|m| m.iter().map(request).collect())
-                .unwrap_or_default(),
-            parallel: b.get("parallel").and_then(Value::as_u64).unwrap_or(1) as usize,
-            retry_ms: b
-                .get("retry_ms")
-                .and_then(Value::as_array)
-                .map(|m| m.iter().filter_map(Value::as_u64).collect())
-                .unwrap_or_default(),
+            more: b.get("more").and_then(Value::as_array).map(|m| {
+                Box::new(More {
+                    requests: m.iter().map(request).collect(),
+                    parallel: b["parallel"].as_u64().unwrap() as usize,
+                    retry_ms: b["retry_ms"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .filter_map(Value::as_u64)
+                        .collect(),
+                })
+            }),
+            websocket: b.get("websocket").map(|w| {
+                Box::new(WsSpeech {
+                    path: w["path"].as_str().unwrap().into(),
+                    messages: w["messages"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|m| m.as_str().unwrap().into())
+                        .collect(),
+                })
+            }),
             sink: decode_sink(&b["sink"]),
             max_bytes: b["max_bytes"].as_u64().unwrap(),
             cache: b
@@ -436,9 +449,12 @@ fn outputs() -> Vec<Output> {
             id: JobId(5),
             job: Job::Speech {
                 request: post.clone(),
-                more: vec![post.clone(), post.clone()],
-                parallel: 2,
-                retry_ms: vec![500, 1000],
+                more: Some(Box::new(More {
+                    requests: vec![post.clone(), post.clone()],
+                    parallel: 2,
+                    retry_ms: vec![500, 1000],
+                })),
+                websocket: None,
                 sink: Sink::Memory { max_bytes: 12 },
                 max_bytes: 13,
                 cache: None,
@@ -449,9 +465,8 @@ fn outputs() -> Vec<Output> {
             id: JobId(6),
             job: Job::Speech {
                 request: post.clone(),
-                more: Vec::new(),
-                parallel: 1,
-                retry_ms: Vec::new(),
+                more: None,
+                websocket: None,
                 sink: Sink::File {
                     name: FileName::Stem {
                         stem: "20260101-000000-rachel".into(),
@@ -468,9 +483,11 @@ fn outputs() -> Vec<Output> {
             id: JobId(7),
             job: Job::Speech {
                 request: post,
-                more: Vec::new(),
-                parallel: 1,
-                retry_ms: Vec::new(),
+                more: None,
+                websocket: Some(Box::new(WsSpeech {
+                    path: "/v1/text-to-speech/x/stream-input?model_id=m".into(),
+                    messages: vec![r#"{"text":" "}"#.into(), r#"{"text":""}"#.into()],
+                })),
                 sink: Sink::File {
                     name: FileName::Exact("x.mp3".into()),
                     wav: None,

@@ -8,7 +8,7 @@ mod render;
 use super::super::audio::{self, Format};
 use super::super::cache::CacheKey;
 use super::super::elevenlabs::{self as api, Model};
-use super::super::event::{FileName, Job, Sink};
+use super::super::event::{FileName, Job, More, Sink};
 use super::super::settings::DEFAULT_VOICE_ID;
 use super::args::{Args, Kind, Param, opt, req};
 use super::voice::{self, Chosen, Lookup};
@@ -434,12 +434,15 @@ impl Speak {
             timestamps: self.args.is_true("alignment"),
             ..api::Speech::default()
         };
-        let mut requests = plan::requests(
-            &voice_id,
-            &w.format.wire_name(),
-            &speech,
-            model.max_characters(),
-        );
+        let wire = w.format.wire_name();
+        let (mut requests, websocket) = match plan::websocket(cx, &voice_id, &wire, &speech) {
+            Ok(ws) => (vec![api::speech_stream(&voice_id, &wire, &speech)], ws),
+            Err(why) => {
+                notes.extend(why);
+                let all = plan::requests(&voice_id, &wire, &speech, model.max_characters());
+                (all, None)
+            }
+        };
         let pieces = requests.len();
         if pieces > 1 {
             notes.push(format!(
@@ -453,9 +456,14 @@ impl Speak {
         };
         let job = Job::Speech {
             request,
-            more: requests,
-            parallel: plan::PARALLEL,
-            retry_ms: Vec::new(),
+            more: (!requests.is_empty()).then(|| {
+                Box::new(More {
+                    requests,
+                    parallel: plan::PARALLEL,
+                    retry_ms: Vec::new(),
+                })
+            }),
+            websocket,
             sink,
             max_bytes: MAX_AUDIO_FILE,
             cache,

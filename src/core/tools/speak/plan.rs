@@ -7,6 +7,7 @@ use super::super::super::event::{FileName, PlayerSink, Sink};
 use super::super::super::player::{self, Player};
 use super::super::super::speech as prepare;
 use super::super::super::split;
+use super::super::super::stream_input;
 use super::super::Cx;
 use super::super::args::{Arg, Args};
 use super::DEFAULT_FORMAT;
@@ -92,6 +93,36 @@ pub(super) fn requests(
         return vec![api::speech_stream(voice_id, wire_format, speech)];
     }
     pieces
+}
+
+/// The WebSocket synthesis of `speech` when `elevenlabs.transport` asks for it and it can be
+/// used; else why not, as a note when it was asked for.
+pub(super) fn websocket(
+    cx: &Cx<'_>,
+    voice_id: &str,
+    wire_format: &str,
+    speech: &api::Speech,
+) -> Result<Option<Box<stream_input::WsSpeech>>, Option<String>> {
+    if !cx.config.settings.websocket {
+        return Err(None);
+    }
+    if !cfg!(feature = "websocket") {
+        return Err(Some(
+            "HTTP used: this build has no WebSocket (feature `websocket`)".into(),
+        ));
+    }
+    if let Some(why) = stream_input::unsuitable(&speech.model_id, wire_format) {
+        return Err(Some(format!("HTTP used: {why}")));
+    }
+    let text = speech.text.as_str();
+    // The text goes in pieces too, the first short, so that its audio starts at once.
+    let pieces: Vec<&str> = split::pieces(text, FIRST_PIECE, PIECE)
+        .into_iter()
+        .map(|r| &text[r])
+        .filter(|p| !p.trim().is_empty())
+        .collect();
+    let ws = stream_input::speech(voice_id, wire_format, speech, &pieces);
+    Ok(Some(Box::new(ws)))
 }
 
 /// The end of `text`, at most `n` characters, from the start of a word.
