@@ -2,7 +2,7 @@
 //! strictly in order: all of the first piece, then all of the second, and so on. Chunks of the
 //! piece being given back pass straight through; those of later pieces wait here.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 /// Pieces' chunks in, the in-order stream out.
 #[derive(Debug)]
@@ -11,8 +11,8 @@ pub struct Reassembly {
     count: usize,
     /// The piece whose chunks are given back now.
     next: usize,
-    /// Chunks not yet given back, by piece.
-    held: BTreeMap<usize, Held>,
+    /// Chunks not yet given back: of piece `next`, then of each piece after it.
+    held: VecDeque<Held>,
     /// Their bytes.
     buffered: usize,
 }
@@ -29,7 +29,7 @@ impl Reassembly {
         Self {
             count,
             next: 0,
-            held: BTreeMap::new(),
+            held: VecDeque::new(),
             buffered: 0,
         }
     }
@@ -39,25 +39,26 @@ impl Reassembly {
         if piece < self.next || piece >= self.count || chunk.is_empty() {
             return;
         }
-        let held = self.held.entry(piece).or_default();
+        let n = chunk.len();
+        let held = self.slot(piece);
         if held.ended {
             return;
         }
-        self.buffered += chunk.len();
         held.chunks.push_back(chunk);
+        self.buffered += n;
     }
 
     /// Piece `piece` has all its audio.
     pub fn end(&mut self, piece: usize) {
         if piece >= self.next && piece < self.count {
-            self.held.entry(piece).or_default().ended = true;
+            self.slot(piece).ended = true;
         }
     }
 
     /// The next chunk in order, with its piece, if it has arrived.
     pub fn pop(&mut self) -> Option<(usize, Vec<u8>)> {
         loop {
-            let held = self.held.get_mut(&self.next)?;
+            let held = self.held.front_mut()?;
             if let Some(chunk) = held.chunks.pop_front() {
                 self.buffered -= chunk.len();
                 return Some((self.next, chunk));
@@ -65,9 +66,18 @@ impl Reassembly {
             if !held.ended {
                 return None;
             }
-            self.held.remove(&self.next);
+            self.held.pop_front();
             self.next += 1;
         }
+    }
+
+    /// What is held of `piece` (at or after `next`).
+    fn slot(&mut self, piece: usize) -> &mut Held {
+        let at = piece - self.next;
+        if self.held.len() <= at {
+            self.held.resize_with(at + 1, Held::default);
+        }
+        &mut self.held[at]
     }
 
     /// Every piece has ended and been given back.

@@ -18,6 +18,10 @@ mod lock;
 pub mod log;
 mod ndjson;
 pub mod outputs;
+#[cfg(feature = "long-text")]
+mod pieces;
+#[cfg(not(feature = "long-text"))]
+#[path = "pieces_off.rs"]
 mod pieces;
 #[cfg(feature = "play")]
 pub mod player;

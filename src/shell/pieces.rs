@@ -13,11 +13,12 @@
 use super::http_client::{Client, StreamError};
 use super::ndjson;
 use super::speech::pour_stream;
+use super::speech::{Stream, Take};
 use super::watch;
 use crate::core::elevenlabs::{HttpRequest, HttpResponse, Transport};
 use crate::core::reassembly::Reassembly;
 use crate::core::service::retry::piece_retryable;
-use crate::core::{Alignment, SpeechFailed};
+use crate::core::{Alignment, More, SpeechFailed};
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -27,18 +28,18 @@ use std::time::{Duration, Instant};
 const LOOK: Duration = Duration::from_millis(20);
 
 /// The pieces of one job.
-pub(super) struct Pieces<'a> {
-    pub(super) client: &'a Client,
+struct Pieces<'a> {
+    client: &'a Client,
     /// Every piece's request, in order.
-    pub(super) requests: Vec<&'a HttpRequest>,
-    pub(super) parallel: usize,
+    requests: Vec<&'a HttpRequest>,
+    parallel: usize,
     /// The waits before a failed piece's retries.
-    pub(super) retry_ms: &'a [u64],
+    retry_ms: &'a [u64],
     /// The most audio, all pieces together.
-    pub(super) max_bytes: u64,
-    pub(super) cancel: &'a AtomicBool,
+    max_bytes: u64,
+    cancel: &'a AtomicBool,
     /// `/stream/with-timestamps` bodies.
-    pub(super) timestamps: bool,
+    timestamps: bool,
 }
 
 /// What the pieces brought: the first piece's head (with the pieces' `character-cost` added
@@ -64,12 +65,18 @@ fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Requests every piece and hands their audio to `take` in order, with the head of the piece
-/// it belongs to.
-pub(super) fn pour(
-    p: Pieces<'_>,
-    mut take: impl FnMut(&HttpResponse, &[u8]) -> io::Result<()>,
-) -> Result<Poured, StreamError> {
+/// Requests `s`'s first piece and `more` and hands their audio to `take` in order, with the
+/// head of the piece it belongs to.
+pub(super) fn pour(s: &Stream<'_>, more: &More, take: Take<'_>) -> Result<Poured, StreamError> {
+    let p = Pieces {
+        client: s.client,
+        requests: std::iter::once(s.request).chain(&more.requests).collect(),
+        parallel: more.parallel,
+        retry_ms: &more.retry_ms,
+        max_bytes: s.max_bytes,
+        cancel: s.cancel,
+        timestamps: s.timestamps,
+    };
     let count = p.requests.len();
     let parallel = p.parallel.clamp(1, count.max(1));
     let stop = Arc::new(AtomicBool::new(false));

@@ -5,7 +5,7 @@ use super::cache;
 use super::files;
 use super::http_client::{Client, StreamError};
 use super::ndjson;
-use super::pieces::{self, Pieces};
+use super::pieces;
 use super::player::{self, PlayerSlot};
 use super::websocket;
 use crate::core::{self, Input, Sink};
@@ -53,6 +53,11 @@ impl<'a> Progress<'a> {
     }
 }
 
+/// What takes a stream's audio: called with each chunk and the head of its response. One type
+/// (not a generic) so that the ways of pouring are compiled once, whatever the sink.
+pub(super) type Take<'a> =
+    &'a mut dyn FnMut(&core::elevenlabs::HttpResponse, &[u8]) -> io::Result<()>;
+
 /// What feeds a player: called with the function that takes each chunk (and the request's id).
 type Feed<'a> = &'a mut dyn FnMut(Option<&str>, &[u8]) -> io::Result<()>;
 
@@ -79,7 +84,7 @@ type Poured = (core::elevenlabs::HttpResponse, u64, Option<Duration>);
 fn pour_all(
     s: &Stream<'_>,
     timings: &mut Option<core::Alignment>,
-    take: impl FnMut(&core::elevenlabs::HttpResponse, &[u8]) -> io::Result<()>,
+    take: Take<'_>,
 ) -> Result<Poured, StreamError> {
     if let Some(ws) = s.websocket {
         let (head, n, first, t) = websocket::pour(s.client, ws, (s.max_bytes, s.cancel), take)?;
@@ -98,16 +103,7 @@ fn pour_all(
         *timings = decoder.map(|d| d.alignment);
         return poured;
     };
-    let p = Pieces {
-        client: s.client,
-        requests: std::iter::once(s.request).chain(&more.requests).collect(),
-        parallel: more.parallel,
-        retry_ms: &more.retry_ms,
-        max_bytes: s.max_bytes,
-        cancel: s.cancel,
-        timestamps: s.timestamps,
-    };
-    let (head, n, first, t) = pieces::pour(p, take)?;
+    let (head, n, first, t) = pieces::pour(s, more, take)?;
     *timings = t;
     Ok((head, n, first))
 }
@@ -155,7 +151,7 @@ pub(super) fn speech(
     let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
     if let Sink::Player(_) = sink {
         let feed = |take: Feed<'_>| {
-            pour_all(&stream, &mut timings, |head, chunk| {
+            pour_all(&stream, &mut timings, &mut |head, chunk| {
                 take(head.header("request-id"), chunk)
             })
             .map(|(head, _, first)| (head, first.map(micros)))
@@ -174,7 +170,7 @@ pub(super) fn speech(
         Sink::Memory { max_bytes: limit } => {
             let mut data = Vec::new();
             let mut over = false;
-            let result = pour_all(&stream, &mut timings, |_, chunk| {
+            let result = pour_all(&stream, &mut timings, &mut |_, chunk| {
                 if data.len() as u64 + chunk.len() as u64 > limit {
                     over = true;
                     return Err(io::Error::other("inline limit"));
@@ -206,7 +202,7 @@ pub(super) fn speech(
         Sink::File { name, wav } => {
             let mut writer = files::AudioWriter::create(dir, progress.id.0, wav)
                 .map_err(|e| SpeechFailed::Sink(e.to_string()))?;
-            let result = pour_all(&stream, &mut timings, |_, chunk| {
+            let result = pour_all(&stream, &mut timings, &mut |_, chunk| {
                 writer.write(chunk)?;
                 if let Some(t) = &mut tee {
                     t.write(chunk);

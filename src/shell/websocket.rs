@@ -7,6 +7,7 @@
 //! `limits.request_timeout_ms` is a timeout.
 
 use super::http_client::{Client, StreamError};
+use super::speech::Take;
 use crate::core::Alignment;
 use crate::core::elevenlabs::{HttpResponse, KEPT_HEADERS, Transport};
 use crate::core::stream_input::{self, Frame, WsSpeech};
@@ -72,7 +73,7 @@ pub(super) fn pour(
     client: &Client,
     ws: &WsSpeech,
     (max_bytes, cancel): (u64, &AtomicBool),
-    mut take: impl FnMut(&HttpResponse, &[u8]) -> io::Result<()>,
+    take: Take<'_>,
 ) -> Result<Poured, StreamError> {
     let transport = |t: Transport| StreamError::Transport(t);
     let (mut socket, head) = open(client, ws)?;

@@ -2,10 +2,10 @@
 //! for the WebSocket then (`speak` uses HTTP and says so), so this only explains itself.
 
 use super::http_client::{Client, StreamError};
+use super::speech::Take;
 use crate::core::Alignment;
 use crate::core::elevenlabs::{HttpResponse, Transport};
 use crate::core::stream_input::WsSpeech;
-use std::io;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ pub(super) fn pour(
     _: &Client,
     _: &WsSpeech,
     _: (u64, &AtomicBool),
-    _: impl FnMut(&HttpResponse, &[u8]) -> io::Result<()>,
+    _: Take<'_>,
 ) -> Result<Poured, StreamError> {
     Err(StreamError::Transport(Transport::Setup(
         "this build has no WebSocket (feature `websocket`)".into(),

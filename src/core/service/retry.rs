@@ -43,6 +43,7 @@ impl Sent {
 /// Whether a long text's piece that failed this way, before any of its audio arrived, may be
 /// asked for again: what a one-request synthesis is retried for (a 429 or 5xx, a connection
 /// that cannot have reached ElevenLabs).
+#[cfg_attr(not(feature = "long-text"), allow(dead_code))] // used by shell/pieces.rs
 pub(crate) fn piece_retryable(failed: &SpeechFailed) -> bool {
     let failure = match failed {
         SpeechFailed::Status(resp) => Failure::Api(parse_error(resp.status, &resp.body), None),
@@ -235,6 +236,24 @@ mod tests {
             None,
             "pieces went well"
         );
+        let status = |code: u16| {
+            SpeechFailed::Status(HttpResponse {
+                status: code,
+                ..HttpResponse::default()
+            })
+        };
+        assert!(piece_retryable(&status(503)) && piece_retryable(&status(429)));
+        assert!(!piece_retryable(&status(400)) && !piece_retryable(&status(401)));
+        let cut = |bytes| SpeechFailed::Transport {
+            error: Transport::ConnectionRefused,
+            bytes,
+        };
+        assert!(piece_retryable(&cut(0)) && !piece_retryable(&cut(10)));
+        let timeout = SpeechFailed::Transport {
+            error: Transport::Timeout,
+            bytes: 0,
+        };
+        assert!(!piece_retryable(&timeout), "may have been billed");
         let quota = Failure::Api(
             ApiError {
                 status: 401,

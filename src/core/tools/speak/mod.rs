@@ -413,6 +413,14 @@ impl Speak {
             ));
         };
         let characters = w.characters;
+        if let Some(max) = model.max_characters()
+            && characters > max
+            && !cfg!(feature = "long-text")
+        {
+            return Err(format!(
+                "The text is {characters} characters; `{model_id}` accepts at most {max} per call, and this build does not split long text (feature `long-text`). Shorten it or split it into several calls (nothing was spent)."
+            ));
+        }
         let language_code = match &w.language {
             Some(lang) if model.takes_language() => Some(lang.clone()),
             Some(lang) => {

@@ -72,7 +72,7 @@ pub(super) fn requests(
     });
     let text = speech.text.as_str();
     let n = text.chars().count();
-    if n <= ONE_REQUEST.min(max) {
+    if n <= ONE_REQUEST.min(max) || !cfg!(feature = "long-text") {
         return vec![api::speech_stream(voice_id, wire_format, speech)];
     }
     let pieces: Vec<HttpRequest> = split::pieces(text, FIRST_PIECE.min(max), PIECE.min(max))
