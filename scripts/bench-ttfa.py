@@ -6,7 +6,11 @@ upstream whose first byte comes FIRST_MS plus US_PER_CHAR per character after th
 5,000-character request sent whole would start 5,000 x US_PER_CHAR later than a sentence).
 Prints the medians and their ratio.
 
-Usage: scripts/bench-ttfa.py [--n 20] [--first-ms 150] [--us-per-char 100] [BIN [FAKE]]
+With `--transport websocket` the server speaks over the `stream-input` WebSocket (the fake
+models its first audio the same way), to compare the two transports.
+
+Usage: scripts/bench-ttfa.py [--n 20] [--first-ms 150] [--us-per-char 100]
+       [--transport http|websocket] [BIN [FAKE]]
 """
 import argparse, json, os, statistics, subprocess, sys, tempfile, time
 
@@ -14,6 +18,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--n", type=int, default=20)
 ap.add_argument("--first-ms", type=int, default=150)
 ap.add_argument("--us-per-char", type=int, default=100)
+ap.add_argument("--transport", choices=["http", "websocket"], default="http")
 ap.add_argument("bin", nargs="?", default="target/release/mcp-elevenlabs")
 ap.add_argument("fake", nargs="?", default="target/release/examples/fake_elevenlabs")
 a = ap.parse_args()
@@ -31,7 +36,8 @@ try:
         env = {"PATH": os.environ["PATH"], "HOME": home, "XDG_CONFIG_HOME": home + "/c",
                "XDG_STATE_HOME": home + "/s", "XDG_DATA_HOME": home + "/d",
                "XDG_RUNTIME_DIR": home + "/r", "ELEVENLABS_API_KEY": key,
-               "ELEVENLABS_BASE_URL": url, "MCP_ELEVENLABS_CACHE": "false"}
+               "ELEVENLABS_BASE_URL": url, "MCP_ELEVENLABS_CACHE": "false",
+               "MCP_ELEVENLABS_TRANSPORT": a.transport}
         os.makedirs(home + "/c/mcp-elevenlabs")
         os.makedirs(home + "/r", mode=0o700)
         # The player notes when its first byte arrives, then drains the rest.
@@ -70,5 +76,5 @@ finally:
     fake.wait(timeout=10)
 s, l = statistics.median(times["short"]), statistics.median(times["long"])
 print(f"upstream first byte: {a.first_ms} ms + {a.us_per_char} us/char (5,000 characters sent whole: +{5000 * a.us_per_char / 1000:.0f} ms)")
-print(f"time to first audio, median of {a.n}: one sentence {s:.1f} ms, 5,000 characters {l:.1f} ms, ratio {l / s:.2f}")
+print(f"time to first audio ({a.transport}), median of {a.n}: one sentence {s:.1f} ms, 5,000 characters {l:.1f} ms, ratio {l / s:.2f}")
 print(f"  (p90: {sorted(times['short'])[int(0.9 * a.n)]:.1f} ms / {sorted(times['long'])[int(0.9 * a.n)]:.1f} ms)")
