@@ -1548,3 +1548,37 @@ fn a_stalled_websocket_is_cancelled_at_once_and_times_out_when_silent() {
     let (status, stderr, _) = srv.finish(Duration::from_secs(10));
     assert!(status.is_some_and(|st| st.success()), "{stderr}");
 }
+
+#[test]
+fn the_websocket_goes_through_a_connect_proxy_like_http() {
+    let proxy = support::connect_proxy::ConnectProxy::start();
+    let url = proxy.url();
+    let mut s = start(
+        "ws-proxy",
+        V,
+        &[
+            ("MCP_ELEVENLABS_TRANSPORT", "websocket"),
+            ("HTTPS_PROXY", url.as_str()),
+        ],
+    );
+    let r = call(
+        &mut s,
+        V,
+        2,
+        "speak",
+        json!({"text": "Through the proxy.", "raw": true}),
+    );
+    assert_eq!(r["isError"], false, "{r}");
+    assert_eq!(ws_asked(&s.fake).len(), 1);
+    let fake = s.fake.addr().to_string();
+    let tunnels = proxy.targets();
+    // The model list over HTTP (ureq's tunnel), then the WebSocket (ours).
+    assert!(tunnels.len() >= 2, "{tunnels:?}");
+    assert_eq!(
+        tunnels.len() as u64,
+        s.fake.connections(),
+        "every connection to the API came through the proxy"
+    );
+    assert!(tunnels.iter().all(|t| *t == fake), "{tunnels:?} vs {fake}");
+    finish(s);
+}

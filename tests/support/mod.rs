@@ -2,6 +2,7 @@
 //! schemas to validate what it says.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod connect_proxy;
 pub mod fake_elevenlabs;
 
 use serde_json::{Value, json};
