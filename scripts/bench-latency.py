@@ -11,6 +11,9 @@ Usage: scripts/bench-latency.py [--n 1000] [--delivery file|play] [--chars N] [B
 """
 import argparse, json, os, re, statistics, subprocess, sys, tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mcp_stdio import initialize, rpc  # noqa: E402
+
 ap = argparse.ArgumentParser()
 ap.add_argument("--n", type=int, default=1000)
 ap.add_argument("--delivery", choices=["file", "play"], default="file")
@@ -32,21 +35,13 @@ try:
             cfg.write("player: [cat]\n")
         srv = subprocess.Popen([a.bin], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
                                env=env, text=True, bufsize=1)
-        def rpc(i, method, params):
-            srv.stdin.write(json.dumps({"jsonrpc": "2.0", "id": i, "method": method, "params": params}) + "\n")
-            srv.stdin.flush()
-            while True:
-                msg = json.loads(srv.stdout.readline())
-                if msg.get("id") == i:
-                    return msg
-        rpc(0, "initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
-                              "clientInfo": {"name": "bench", "version": "1"}})
+        initialize(srv)
         for i in range(1, a.n + 1):
             text = f"Bench {i}"
             if a.chars:
                 text = "".join(f"Bench {i} sentence {k} is here. " for k in range(a.chars // 20 + 1))[:a.chars]
             args = {"text": text, "raw": True, "delivery": a.delivery, "wait": True}
-            r = rpc(i, "tools/call", {"name": "speak", "arguments": args})
+            r = rpc(srv, i, "tools/call", {"name": "speak", "arguments": args})
             if r["result"].get("isError"):
                 sys.exit(f"speak failed: {r}")
         srv.stdin.close()

@@ -14,6 +14,9 @@ Usage: scripts/bench-ttfa.py [--n 20] [--first-ms 150] [--us-per-char 100]
 """
 import argparse, json, os, statistics, subprocess, sys, tempfile, time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mcp_stdio import initialize, rpc  # noqa: E402
+
 ap = argparse.ArgumentParser()
 ap.add_argument("--n", type=int, default=20)
 ap.add_argument("--first-ms", type=int, default=150)
@@ -46,15 +49,7 @@ try:
             cfg.write(f"player: [sh, -c, {json.dumps(player)}]\n")
         srv = subprocess.Popen([a.bin], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, env=env, text=True, bufsize=1)
-        def rpc(i, method, params):
-            srv.stdin.write(json.dumps({"jsonrpc": "2.0", "id": i, "method": method, "params": params}) + "\n")
-            srv.stdin.flush()
-            while True:
-                msg = json.loads(srv.stdout.readline())
-                if msg.get("id") == i:
-                    return msg
-        rpc(0, "initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
-                              "clientInfo": {"name": "bench", "version": "1"}})
+        initialize(srv)
         times = {"short": [], "long": []}
         for i in range(1, 2 * a.n + 1):
             kind = "short" if i % 2 else "long"
@@ -62,7 +57,7 @@ try:
             if kind == "long":
                 text = "".join(sentence(i, k) for k in range(64))[:5000].rsplit(". ", 1)[0] + "."
             sent = time.time_ns()
-            r = rpc(i, "tools/call", {"name": "speak", "arguments":
+            r = rpc(srv, i, "tools/call", {"name": "speak", "arguments":
                     {"text": text, "raw": True, "delivery": "play", "wait": True}})
             if r["result"].get("isError") or r["result"]["structuredContent"]["delivery"] != "play":
                 sys.exit(f"speak did not play: {r}")

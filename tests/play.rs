@@ -498,11 +498,9 @@ fn a_cached_utterance_is_answered_when_it_starts() {
 
 /// `n` different sentences: a text long enough to be spoken in pieces.
 fn long_text(n: usize) -> String {
-    (0..n)
-        .map(|i| format!("Part {i} of the answer goes on about the state of the build today. "))
-        .collect::<String>()
-        .trim_end()
-        .to_string()
+    support::long_text(n, |i| {
+        format!("Part {i} of the answer goes on about the state of the build today.")
+    })
 }
 
 #[test]
@@ -524,13 +522,7 @@ fn a_long_text_plays_as_one_utterance_in_order_and_stops_whole() {
         speak_args(&text, json!({"wait": true})),
     ));
     assert_eq!(r["result"]["isError"], false, "{r}");
-    let mut bodies: Vec<Value> = fake
-        .requests()
-        .iter()
-        .filter(|q| q.path.contains("/stream"))
-        .map(|q| q.json())
-        .collect();
-    bodies.sort_by_key(|b| text.find(b["text"].as_str().unwrap()).unwrap());
+    let bodies = fake.pieces_asked(&text);
     assert!(bodies.len() >= 3, "{} pieces", bodies.len());
     assert_eq!(
         r["result"]["structuredContent"]["bytes"],

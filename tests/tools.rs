@@ -1143,23 +1143,9 @@ fn word_timings_come_with_the_audio() {
 
 /// A long text of `n` sentences, each different (so each piece's fake audio is its own).
 fn long_text(n: usize) -> String {
-    (0..n)
-        .map(|i| format!("Sentence number {i} tells of the weather on day {i}, which was fine. "))
-        .collect::<String>()
-        .trim_end()
-        .to_string()
-}
-
-/// The TTS requests' bodies, in the order of the text they speak.
-fn pieces_asked(fake: &FakeElevenLabs, text: &str) -> Vec<Value> {
-    let mut bodies: Vec<Value> = fake
-        .requests()
-        .iter()
-        .filter(|q| q.path.contains("/stream"))
-        .map(|q| q.json())
-        .collect();
-    bodies.sort_by_key(|b| text.find(b["text"].as_str().unwrap()).unwrap());
-    bodies
+    support::long_text(n, |i| {
+        format!("Sentence number {i} tells of the weather on day {i}, which was fine.")
+    })
 }
 
 #[test]
@@ -1184,7 +1170,7 @@ fn long_text_is_split_at_sentences_stitched_and_reassembled_in_order() {
         json!({"text": said, "raw": true, "output_format": "wav_16000", "delivery": "file"}),
     );
     assert_eq!(r["isError"], false, "{r}");
-    let bodies = pieces_asked(&s.fake, &said);
+    let bodies = s.fake.pieces_asked(&said);
     assert!(bodies.len() >= 6, "{} pieces", bodies.len());
     assert!(
         text(&r).contains(&format!("{} pieces", bodies.len())),
@@ -1248,7 +1234,7 @@ fn long_text_word_timings_run_on_across_pieces_and_too_long_is_refused() {
         json!({"text": said, "raw": true, "alignment": true, "output_format": "mp3_44100_128"}),
     );
     assert_eq!(r["isError"], false, "{r}");
-    let pieces = pieces_asked(&s.fake, &said).len();
+    let pieces = s.fake.pieces_asked(&said).len();
     assert!(pieces > 2, "{pieces}");
     let words = r["structuredContent"]["words"].as_array().unwrap();
     assert_eq!(words.len(), said.split_whitespace().count());
@@ -1316,7 +1302,7 @@ fn a_piece_is_retried_before_its_audio_and_a_broken_one_fails_the_text_whole() {
     );
     assert_eq!(r["isError"], false, "{r}");
     let asked = tts(&s);
-    let bodies = pieces_asked(&s.fake, &said);
+    let bodies = s.fake.pieces_asked(&said);
     let mut pieces: Vec<&str> = bodies.iter().map(|b| b["text"].as_str().unwrap()).collect();
     pieces.dedup();
     assert_eq!(asked.len(), pieces.len() + 1, "one piece asked twice");

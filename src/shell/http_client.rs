@@ -244,14 +244,18 @@ impl Client {
 }
 
 fn head(resp: &ureq::http::Response<ureq::Body>) -> (u16, Vec<(String, String)>) {
-    let headers = KEPT_HEADERS
+    (resp.status().as_u16(), kept_headers(resp.headers()))
+}
+
+/// The [`KEPT_HEADERS`] among `headers` (values cut to 200 characters).
+pub(super) fn kept_headers(headers: &ureq::http::HeaderMap) -> Vec<(String, String)> {
+    KEPT_HEADERS
         .iter()
         .filter_map(|name| {
-            let v = resp.headers().get(*name)?.to_str().ok()?;
+            let v = headers.get(*name)?.to_str().ok()?;
             Some((name.to_string(), v.chars().take(200).collect()))
         })
-        .collect();
-    (resp.status().as_u16(), headers)
+        .collect()
 }
 
 fn transport(e: &ureq::Error) -> Transport {

@@ -6,10 +6,10 @@
 //! ends the job within that, whatever the server does; silence longer than
 //! `limits.request_timeout_ms` is a timeout.
 
-use super::http_client::{Client, StreamError};
+use super::http_client::{Client, StreamError, kept_headers};
 use super::speech::Take;
 use crate::core::Alignment;
-use crate::core::elevenlabs::{HttpResponse, KEPT_HEADERS, Transport};
+use crate::core::elevenlabs::{HttpResponse, Transport};
 use crate::core::stream_input::{self, Frame, WsSpeech};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -241,16 +241,9 @@ fn open(client: &Client, ws: &WsSpeech) -> Result<(WebSocket<Conn>, HttpResponse
     config.max_frame_size = Some(MAX_FRAME);
     match tungstenite::client::client_with_config(request, conn, Some(config)) {
         Ok((socket, response)) => {
-            let headers = KEPT_HEADERS
-                .iter()
-                .filter_map(|name| {
-                    let v = response.headers().get(*name)?.to_str().ok()?;
-                    Some((name.to_string(), v.chars().take(200).collect()))
-                })
-                .collect();
             let head = HttpResponse {
                 status: 200,
-                headers,
+                headers: kept_headers(response.headers()),
                 body: Vec::new(),
             };
             Ok((socket, head))

@@ -368,6 +368,20 @@ impl FakeElevenLabs {
         lock(&self.shared.state).requests.iter().cloned().collect()
     }
 
+    /// The bodies of the HTTP TTS requests whose text is part of `text` (a long text's
+    /// pieces), in the order of the text.
+    pub fn pieces_asked(&self, text: &str) -> Vec<Value> {
+        let mut bodies: Vec<Value> = self
+            .requests()
+            .iter()
+            .filter(|q| q.path.contains("/stream"))
+            .map(Recorded::json)
+            .filter(|b| b["text"].as_str().is_some_and(|t| text.contains(t)))
+            .collect();
+        bodies.sort_by_key(|b| b["text"].as_str().and_then(|t| text.find(t)));
+        bodies
+    }
+
     pub fn clear_requests(&self) {
         lock(&self.shared.state).requests.clear();
     }

@@ -89,12 +89,7 @@ pub(super) fn serve(shared: &Arc<Shared>, mut stream: TcpStream, req: &Request, 
             Ok(Message::Text(t)) => t.to_string(),
             Ok(Message::Close(_)) | Err(tungstenite::Error::ConnectionClosed) => return,
             Ok(_) => continue,
-            Err(tungstenite::Error::Io(e))
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
+            Err(tungstenite::Error::Io(e)) if idle(&e) => {
                 if heard.elapsed() > inactivity {
                     let m = format!(
                         "Have not received a new text input within the timeout of {} seconds.",
@@ -173,22 +168,7 @@ pub(super) fn serve(shared: &Arc<Shared>, mut stream: TcpStream, req: &Request, 
         if end {
             let _ = ws.send(Message::text(json!({"isFinal": true}).to_string()));
             let _ = ws.close(None);
-            // Until the client answers the close (bounded by its read timeout slices).
-            let until = Instant::now() + Duration::from_secs(2);
-            while Instant::now() < until {
-                match ws.read() {
-                    Err(tungstenite::Error::ConnectionClosed)
-                    | Err(tungstenite::Error::AlreadyClosed) => break,
-                    Err(tungstenite::Error::Io(e))
-                        if matches!(
-                            e.kind(),
-                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                        ) => {}
-                    Err(_) => break,
-                    Ok(_) => {}
-                }
-            }
-            return;
+            return closing(&mut ws);
         }
     }
 }
@@ -236,14 +216,15 @@ fn fail(ws: &mut WebSocket<TcpStream>, code: u16, error: &str, message: &str) {
         reason: error.to_string().into(),
     }));
     let _ = ws.flush();
+    closing(ws);
+}
+
+/// Reads until the client has answered the close, for a second at most.
+fn closing(ws: &mut WebSocket<TcpStream>) {
     let until = Instant::now() + Duration::from_secs(1);
     while Instant::now() < until {
         match ws.read() {
-            Err(tungstenite::Error::Io(e))
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) => {}
+            Err(tungstenite::Error::Io(e)) if idle(&e) => {}
             Err(_) => break,
             Ok(_) => {}
         }
@@ -257,4 +238,12 @@ fn note(shared: &Shared, n: u64, msg: &str) {
         r.body.extend_from_slice(msg.as_bytes());
         r.body.push(b'\n');
     }
+}
+
+/// A read that found nothing within the socket's timeout slice.
+fn idle(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }

@@ -421,3 +421,13 @@ fn resolve<'a>(defs: &'a serde_json::Map<String, Value>, schema: &'a Value) -> &
     }
     s
 }
+
+/// A text of `n` different sentences made from `sentence` (which gets each sentence's number),
+/// long enough from a few dozen on to be spoken in pieces.
+pub fn long_text(n: usize, sentence: impl Fn(usize) -> String) -> String {
+    (0..n)
+        .map(|i| sentence(i) + " ")
+        .collect::<String>()
+        .trim_end()
+        .to_string()
+}
