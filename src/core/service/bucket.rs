@@ -109,12 +109,17 @@ impl Rates {
         }
     }
 
-    /// How long until a job of this cost may start (zero: now).
+    /// How long until a job of this cost may start (zero: now). A job of more requests than a
+    /// minute allows (a long text's pieces) waits for a full minute's worth and takes it.
     pub(super) fn wait(&self, requests: u64, characters: u64) -> Wait {
         let one = |b: &Option<Bucket>, n: u64| {
             b.as_ref()
                 .map_or(Wait::For(Duration::ZERO), |b| b.wait_for(n))
         };
+        let requests = self
+            .requests
+            .as_ref()
+            .map_or(requests, |b| requests.min(b.per_minute()));
         match (
             one(&self.requests, requests),
             one(&self.characters, characters),
@@ -126,7 +131,7 @@ impl Rates {
 
     pub(super) fn take(&mut self, requests: u64, characters: u64) {
         if let Some(b) = &mut self.requests {
-            b.take(requests);
+            b.take(requests.min(b.per_minute()));
         }
         if let Some(b) = &mut self.characters {
             b.take(characters);
@@ -209,5 +214,17 @@ mod tests {
         b.refill(500_000);
         assert!(b.take(1));
         assert_eq!(b.wait_for(61), Wait::Never);
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // a base `Instant`; the buckets never read the clock
+    fn more_requests_than_a_minute_allows_wait_for_a_full_minute() {
+        let now = Instant::now();
+        let mut r = Rates::new(10, 0, now);
+        // A long text of 25 pieces: allowed with a full bucket, and it empties it.
+        assert_eq!(r.wait(25, 0), Wait::For(Duration::ZERO));
+        r.take(25, 0);
+        assert_eq!(r.wait(25, 0), Wait::For(Duration::from_secs(60)));
+        assert_eq!(r.wait(1, 0), Wait::For(Duration::from_secs(6)));
     }
 }
