@@ -29,6 +29,11 @@ struct Rec {
 impl Rec {
     /// Starts the server with a trace; handshake-era versions are initialized.
     fn start(name: &str, version: &'static str) -> Self {
+        Self::start_with(name, version, &[])
+    }
+
+    /// The same with more environment.
+    fn start_with(name: &str, version: &'static str, extra: &[(&str, &str)]) -> Self {
         let home = Home::new(name);
         let fake = FakeElevenLabs::start(KEY);
         // A small account keeps the traces small.
@@ -42,11 +47,12 @@ impl Rec {
         let trace = home.dir.join("session.trace.jsonl");
         let url = fake.url();
         let path = trace.display().to_string();
-        let env = [
+        let mut env = vec![
             ("ELEVENLABS_API_KEY", KEY),
             ("ELEVENLABS_BASE_URL", url.as_str()),
             ("MCP_ELEVENLABS_TRACE", path.as_str()),
         ];
+        env.extend_from_slice(extra);
         let mut srv = Server::start(&home, &env);
         if version != STATELESS {
             let r = srv.call(&initialize(0, version));
@@ -257,6 +263,37 @@ fn cancel() -> String {
     s.finish()
 }
 
+/// Speech over the WebSocket with word timings, and a long text over HTTP (its format is not
+/// offered on the WebSocket) in pieces, timed across them.
+fn long_text() -> String {
+    let mut s = Rec::start_with(
+        "long_text",
+        HANDSHAKE,
+        &[("MCP_ELEVENLABS_TRANSPORT", "websocket")],
+    );
+    s.fake.set_stream(StreamConfig {
+        chunks: 2,
+        chunk_bytes: 512,
+        ..StreamConfig::default()
+    });
+    let r = s.tool(
+        "speak",
+        json!({"text": "Over the socket.", "raw": true, "alignment": true}),
+    );
+    assert_eq!(r["isError"], false, "{r}");
+    let text = (0..14)
+        .map(|i| format!("Sentence {i} of a text long enough to be spoken in pieces."))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let r = s.tool(
+        "speak",
+        json!({"text": text, "raw": true, "alignment": true, "output_format": "pcm_48000"}),
+    );
+    assert_eq!(r["isError"], false, "{r}");
+    assert!(r.to_string().contains("pieces"), "{r}");
+    s.finish()
+}
+
 /// Mistakes: before initialize, parse errors, unknown methods and tools, bad arguments.
 fn errors() -> String {
     let home = Home::new("errors");
@@ -292,6 +329,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("retry", retry),
     ("cancel", cancel),
     ("errors", errors),
+    ("long_text", long_text),
 ];
 
 // ---- replaying -------------------------------------------------------------------------------
