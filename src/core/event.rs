@@ -99,7 +99,7 @@ pub struct More {
     /// Pieces requested at once, at most (the gate counts each as a request running).
     pub parallel: usize,
     /// How long to wait before each retry of a piece that failed before any of its audio
-    /// arrived, in a way `service::retry::piece_retryable` allows (set by the gate).
+    /// arrived, in a way `service::retry::piece_wait` allows (set by the gate).
     pub retry_ms: Vec<u64>,
 }
 

@@ -106,16 +106,62 @@ pub enum Frame {
     /// All the audio has been sent.
     Final,
     /// An error; a close follows.
-    Error {
-        /// The close code it announces, if any.
-        code: Option<u16>,
-        /// The error's name, e.g. `input_timeout_exceeded`.
-        error: String,
-        /// What it says.
-        message: String,
-    },
+    Error(WsError),
     /// Nothing to act on (a frame without audio).
     Other,
+}
+
+/// An error frame: `{"message", "error", "code"}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WsError {
+    /// The close code it announces, if any.
+    pub code: Option<u16>,
+    /// The error's name, e.g. `input_timeout_exceeded`.
+    pub error: String,
+    /// What it says.
+    pub message: String,
+}
+
+/// How a synthesis over the WebSocket ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// All the audio came.
+    Done,
+    /// ElevenLabs refused or failed before any audio: this response (read like an HTTP error,
+    /// and retried like one when it may be).
+    Refused(HttpResponse),
+    /// It broke off (after some audio, or without saying why): not to be retried, since
+    /// what came was billed.
+    Broken(String),
+}
+
+/// What the end of a synthesis means: `close` is the close code (`None`: the connection
+/// dropped without a close), `said` the error frame before it, `finished` whether the final
+/// frame came, `audio` the bytes of audio that did.
+pub fn ended(close: Option<u16>, said: Option<&WsError>, finished: bool, audio: u64) -> Ended {
+    let abnormal = close.filter(|c| *c != 1000);
+    if said.is_none() && abnormal.is_none() {
+        if finished {
+            return Ended::Done;
+        }
+        let how = if close.is_some() { "closed" } else { "dropped" };
+        return Ended::Broken(format!(
+            "ElevenLabs {how} the WebSocket after {audio} bytes of audio, before the end"
+        ));
+    }
+    let quiet = WsError::default();
+    let e = said.unwrap_or(&quiet);
+    let code = abnormal.or(e.code).unwrap_or(1006);
+    if audio == 0 {
+        return Ended::Refused(failure(code, &e.error, &e.message));
+    }
+    let what = [e.message.as_str(), e.error.as_str(), "no reason given"]
+        .into_iter()
+        .find(|s| !s.is_empty())
+        .unwrap_or_default();
+    Ended::Broken(format!(
+        "ElevenLabs closed the WebSocket with code {code} after {audio} bytes of audio: {what}"
+    ))
 }
 
 /// Parses a text frame.
@@ -124,14 +170,14 @@ pub fn parse_frame(text: &str) -> Result<Frame, String> {
         .map_err(|e| format!("ElevenLabs sent a WebSocket frame that is not JSON ({e})"))?;
     let s = |k: &str| v.get(k).and_then(Value::as_str);
     if s("error").is_some() || (s("message").is_some() && v.get("audio").is_none()) {
-        return Ok(Frame::Error {
+        return Ok(Frame::Error(WsError {
             code: v
                 .get("code")
                 .and_then(Value::as_u64)
                 .and_then(|c| u16::try_from(c).ok()),
             error: s("error").unwrap_or("error").to_string(),
             message: s("message").unwrap_or_default().to_string(),
-        });
+        }));
     }
     let is_final = [v.get("isFinal"), v.get("is_final")]
         .into_iter()
@@ -259,14 +305,42 @@ mod tests {
             parse_frame(
                 r#"{"message":"Have not received…","error":"input_timeout_exceeded","code":1008}"#
             ),
-            Ok(Frame::Error {
+            Ok(Frame::Error(WsError {
                 code: Some(1008),
                 error: "input_timeout_exceeded".into(),
                 message: "Have not received…".into()
-            })
+            }))
         );
         assert!(parse_frame("nope").is_err());
         assert!(parse_frame(r#"{"audio":"***"}"#).is_err());
+    }
+
+    #[test]
+    fn how_a_synthesis_ended() {
+        assert_eq!(ended(Some(1000), None, true, 10), Ended::Done);
+        assert_eq!(
+            ended(None, None, true, 10),
+            Ended::Done,
+            "dropped after the end"
+        );
+        assert!(
+            matches!(ended(Some(1000), None, false, 10), Ended::Broken(m) if m.contains("before the end"))
+        );
+        assert!(matches!(ended(None, None, false, 0), Ended::Broken(m) if m.contains("dropped")));
+        let said = WsError {
+            code: Some(1008),
+            error: "quota_exceeded".into(),
+            message: "No credits".into(),
+        };
+        // The error frame counts even when the connection then drops.
+        let Ended::Refused(r) = ended(None, Some(&said), false, 0) else {
+            panic!()
+        };
+        assert_eq!(r.status, 400);
+        assert!(matches!(ended(Some(1011), None, false, 0), Ended::Refused(r) if r.status == 500));
+        assert!(
+            matches!(ended(Some(1011), Some(&said), true, 5), Ended::Broken(m) if m.contains("1011") && m.contains("No credits"))
+        );
     }
 
     #[test]

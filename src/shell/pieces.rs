@@ -17,7 +17,7 @@ use super::speech::{Stream, Take};
 use super::watch;
 use crate::core::elevenlabs::{HttpRequest, HttpResponse, Transport};
 use crate::core::reassembly::Reassembly;
-use crate::core::service::retry::piece_retryable;
+use crate::core::service::retry::piece_wait;
 use crate::core::{Alignment, More, SpeechFailed};
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -118,8 +118,7 @@ pub(super) fn pour(s: &Stream<'_>, more: &More, take: Take<'_>) -> Result<Poured
                 };
                 if let Err(e) = taken {
                     sink_error = Some(e);
-                    stop.store(true, Ordering::Relaxed);
-                    cv.notify_all();
+                    halt(&shared, &stop);
                     return;
                 }
                 if first.is_none() {
@@ -132,8 +131,8 @@ pub(super) fn pour(s: &Stream<'_>, more: &More, take: Take<'_>) -> Result<Poured
                 return;
             }
             if p.cancel.load(Ordering::Relaxed) {
-                stop.store(true, Ordering::Relaxed);
-                cv.notify_all();
+                drop(st);
+                halt(&shared, &stop);
                 return;
             }
             st = cv
@@ -166,8 +165,9 @@ pub(super) fn pour(s: &Stream<'_>, more: &More, take: Take<'_>) -> Result<Poured
                 .ok()
         })
         .sum();
+    // The whole text's cost, or none: one piece's cost is not the text's.
+    head.headers.retain(|(n, _)| n != "character-cost");
     if let Some(cost) = cost {
-        head.headers.retain(|(n, _)| n != "character-cost");
         head.headers
             .push(("character-cost".into(), cost.to_string()));
     }
@@ -184,17 +184,21 @@ pub(super) fn pour(s: &Stream<'_>, more: &More, take: Take<'_>) -> Result<Poured
     Ok((head, total, first, timings))
 }
 
-/// Whether a piece that failed this way, before any of its audio, may be asked for again.
-fn retryable(e: &StreamError) -> bool {
+/// How long to wait before asking again for a piece that failed this way before any of its
+/// audio (the core decides, from the failure, the gate's `scheduled` wait and the time).
+fn wait_for(e: &StreamError, scheduled: u64) -> Option<u64> {
     let failed = match e {
         StreamError::Status(resp) => SpeechFailed::Status(resp.clone()),
         StreamError::Transport(error) => SpeechFailed::Transport {
             error: error.clone(),
             bytes: 0,
         },
-        StreamError::Sink(_) => return false,
+        StreamError::Sink(_) => return None,
     };
-    piece_retryable(&failed)
+    let now_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    piece_wait(&failed, scheduled, now_unix)
 }
 
 /// Waits `wait` before a retry; false if the run stopped meanwhile.
@@ -213,6 +217,14 @@ fn pause((m, cv): (&Mutex<State>, &Condvar), stop: &AtomicBool, wait: Duration) 
     false
 }
 
+/// Stops the run: set under the lock, so that no worker that has just looked misses it.
+fn halt((m, cv): &(Mutex<State>, Condvar), stop: &AtomicBool) {
+    let st = lock(m);
+    stop.store(true, Ordering::Relaxed);
+    drop(st);
+    cv.notify_all();
+}
+
 /// One worker: takes the next piece when it may, streams it into the shared order.
 fn work(
     p: &Pieces<'_>,
@@ -226,6 +238,7 @@ fn work(
             let mut st = lock(m);
             loop {
                 if stop.load(Ordering::Relaxed)
+                    || p.cancel.load(Ordering::Relaxed)
                     || st.failed.is_some()
                     || st.started >= st.heads.len()
                 {
@@ -234,9 +247,10 @@ fn work(
                 if st.started <= st.order.current() + parallel {
                     break;
                 }
+                // Timed, so that no wake-up can be missed for longer than this.
                 st = cv
-                    .wait(st)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    .wait_timeout(st, LOOK)
+                    .map_or_else(|e| e.into_inner().0, |(g, _)| g);
             }
             st.started += 1;
             st.started - 1
@@ -266,7 +280,10 @@ fn work(
                 },
             );
             let again = match (&result, p.retry_ms.get(attempt)) {
-                (Err(e), Some(&wait)) if !arrived && retryable(e) => wait,
+                (Err(e), Some(&scheduled)) if !arrived => match wait_for(e, scheduled) {
+                    Some(wait) => wait,
+                    None => break (result, decoder),
+                },
                 _ => break (result, decoder),
             };
             if !pause((m, cv), stop, Duration::from_millis(again)) {
@@ -284,6 +301,7 @@ fn work(
             // Stopped because another piece failed or the job was cancelled: not the cause.
             Err(StreamError::Transport(Transport::Cancelled)) => {}
             Err(e) => {
+                // Under the lock: see `halt`.
                 st.failed.get_or_insert(e);
                 stop.store(true, Ordering::Relaxed);
             }

@@ -10,13 +10,12 @@ use super::http_client::{Client, StreamError, kept_headers};
 use super::speech::Take;
 use crate::core::Alignment;
 use crate::core::elevenlabs::{HttpResponse, Transport};
-use crate::core::stream_input::{self, Frame, WsSpeech};
+use crate::core::stream_input::{self, Ended, Frame, WsError, WsSpeech};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{HandshakeError, Message, WebSocket};
 
 /// The longest a cancel goes unnoticed while the socket is silent.
@@ -32,15 +31,6 @@ pub(super) type Poured = (HttpResponse, u64, Option<Duration>, Option<Alignment>
 enum Conn {
     Plain(TcpStream),
     Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
-}
-
-impl Conn {
-    fn tcp(&self) -> &TcpStream {
-        match self {
-            Self::Plain(s) => s,
-            Self::Tls(s) => &s.sock,
-        }
-    }
 }
 
 impl Read for Conn {
@@ -76,71 +66,43 @@ pub(super) fn pour(
     take: Take<'_>,
 ) -> Result<Poured, StreamError> {
     let transport = |t: Transport| StreamError::Transport(t);
-    let (mut socket, head) = open(client, ws)?;
+    let cancelled = || cancel.load(Ordering::Relaxed);
+    let (mut socket, head) = open(client, ws, cancel)?;
     let timeout = client.timeout();
     for m in &ws.messages {
+        // Nothing more is sent once the call is cancelled: the end of input is what bills.
+        if cancelled() {
+            return Err(transport(Transport::Cancelled));
+        }
         socket
             .send(Message::text(m.as_str()))
             .map_err(|e| transport(Transport::Io(format!("sending to the WebSocket: {e}"))))?;
     }
-    socket
-        .get_ref()
-        .tcp()
-        .set_read_timeout(Some(SLICE))
-        .map_err(|e| transport(Transport::Io(e.to_string())))?;
     let mut total = 0u64;
     let mut first = None;
     let mut timings: Option<Alignment> = None;
     let mut finished = false;
-    let mut said: Option<(Option<u16>, String, String)> = None;
+    let mut said: Option<WsError> = None;
     let mut heard = Instant::now();
-    loop {
-        if cancel.load(Ordering::Relaxed) {
+    let close = loop {
+        if cancelled() {
             return Err(transport(Transport::Cancelled));
         }
         let text = match socket.read() {
             Ok(Message::Text(t)) => t,
-            Ok(Message::Close(frame)) => {
-                let code = frame.as_ref().map(|f| u16::from(f.code));
-                let normal = matches!(
-                    frame.as_ref().map(|f| f.code),
-                    None | Some(CloseCode::Normal)
-                );
-                if normal && said.is_none() {
-                    if finished || total > 0 {
-                        break;
-                    }
-                    return Err(transport(Transport::Io(
-                        "ElevenLabs closed the WebSocket before sending any audio".into(),
-                    )));
-                }
-                let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
-                let (announced, error, message) = said.unwrap_or((None, String::new(), reason));
-                let code = code.or(announced).unwrap_or(1006);
-                return Err(closed(code, &error, &message, total));
-            }
+            Ok(Message::Close(frame)) => break Some(frame.map_or(1000, |f| u16::from(f.code))),
             Ok(_) => continue,
-            Err(tungstenite::Error::Io(e))
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
+            Err(tungstenite::Error::Io(e)) if idle(&e) => {
+                // All the audio came: a close that does not follow changes nothing.
+                if finished {
+                    break None;
+                }
                 if heard.elapsed() > timeout {
                     return Err(transport(Transport::Timeout));
                 }
                 continue;
             }
-            Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed)
-                if finished =>
-            {
-                break;
-            }
-            Err(e) => {
-                return Err(transport(Transport::Io(format!(
-                    "the WebSocket broke: {e}"
-                ))));
-            }
+            Err(_) => break None,
         };
         heard = Instant::now();
         match stream_input::parse_frame(&text).map_err(|e| transport(Transport::Io(e)))? {
@@ -158,33 +120,33 @@ pub(super) fn pour(
                 }
             }
             Frame::Final => finished = true,
-            Frame::Error {
-                code,
-                error,
-                message,
-            } => said = Some((code, error, message)),
+            Frame::Error(e) => said = Some(e),
             Frame::Other => {}
         }
-    }
-    // The close was answered by tungstenite; the socket goes with it.
+    };
+    // A close was answered by tungstenite; the socket goes with it.
     let _ = socket.flush();
-    Ok((head, total, first, timings))
+    match stream_input::ended(close, said.as_ref(), finished, total) {
+        Ended::Done => Ok((head, total, first, timings)),
+        Ended::Refused(resp) => Err(StreamError::Status(resp)),
+        Ended::Broken(why) => Err(transport(Transport::Io(why))),
+    }
 }
 
-/// A close with an error: before any audio, the error response the core reads (and may
-/// retry); after some, a broken stream (which is never retried: the audio was billed).
-fn closed(code: u16, error: &str, message: &str, audio: u64) -> StreamError {
-    if audio == 0 {
-        return StreamError::Status(stream_input::failure(code, error, message));
-    }
-    let what = if message.is_empty() { error } else { message };
-    StreamError::Transport(Transport::Io(format!(
-        "ElevenLabs closed the WebSocket with code {code} after {audio} bytes of audio: {what}"
-    )))
+/// A read that found nothing within the socket's timeout slice.
+fn idle(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 /// Connects, tunnels, secures and upgrades; returns the socket and the upgrade's head.
-fn open(client: &Client, ws: &WsSpeech) -> Result<(WebSocket<Conn>, HttpResponse), StreamError> {
+fn open(
+    client: &Client,
+    ws: &WsSpeech,
+    cancel: &AtomicBool,
+) -> Result<(WebSocket<Conn>, HttpResponse), StreamError> {
     let transport = |t: Transport| StreamError::Transport(t);
     let base = client.base_url();
     let unreachable = || {
@@ -206,7 +168,8 @@ fn open(client: &Client, ws: &WsSpeech) -> Result<(WebSocket<Conn>, HttpResponse
     let tcp = connect(host, port, timeout, tls)?;
     let _ = tcp.set_nodelay(true);
     let io_err = |e: io::Error| transport(Transport::Io(e.to_string()));
-    tcp.set_read_timeout(Some(timeout)).map_err(io_err)?;
+    // Reads in slices from here on: the handshake and the stream notice a cancel within one.
+    tcp.set_read_timeout(Some(SLICE)).map_err(io_err)?;
     tcp.set_write_timeout(Some(timeout)).map_err(io_err)?;
     let conn = if tls {
         let config = client
@@ -239,7 +202,18 @@ fn open(client: &Client, ws: &WsSpeech) -> Result<(WebSocket<Conn>, HttpResponse
     let mut config = tungstenite::protocol::WebSocketConfig::default();
     config.max_message_size = Some(MAX_FRAME);
     config.max_frame_size = Some(MAX_FRAME);
-    match tungstenite::client::client_with_config(request, conn, Some(config)) {
+    let started = Instant::now();
+    let mut shaking = tungstenite::client::client_with_config(request, conn, Some(config));
+    while let Err(HandshakeError::Interrupted(mid)) = shaking {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(transport(Transport::Cancelled));
+        }
+        if started.elapsed() > timeout {
+            return Err(transport(Transport::Timeout));
+        }
+        shaking = mid.handshake();
+    }
+    match shaking {
         Ok((socket, response)) => {
             let head = HttpResponse {
                 status: 200,

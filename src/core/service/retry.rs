@@ -40,19 +40,28 @@ impl Sent {
     }
 }
 
-/// Whether a long text's piece that failed this way, before any of its audio arrived, may be
-/// asked for again: what a one-request synthesis is retried for (a 429 or 5xx, a connection
-/// that cannot have reached ElevenLabs).
+/// The longest a long text's piece waits to be asked for again (the pieces after it wait too,
+/// and a player may be starved meanwhile).
+pub(crate) const PIECE_WAIT_MAX_MS: u64 = 10_000;
+
+/// How long to wait before asking again for a long text's piece that failed this way before
+/// any of its audio arrived, `scheduled_ms` being the gate's wait for this retry: ElevenLabs'
+/// `Retry-After` when it sends one, else `scheduled_ms`. `None` when it must not be asked again:
+/// a failure a one-request synthesis is not retried for (only a 429 or 5xx, or a connection that
+/// cannot have reached ElevenLabs, are), or a wait over [`PIECE_WAIT_MAX_MS`].
 #[cfg_attr(not(feature = "long-text"), allow(dead_code))] // used by shell/pieces.rs
-pub(crate) fn piece_retryable(failed: &SpeechFailed) -> bool {
-    let failure = match failed {
-        SpeechFailed::Status(resp) => Failure::Api(parse_error(resp.status, &resp.body), None),
-        SpeechFailed::Transport { error, bytes: 0 } => Failure::Transport(error.clone()),
-        _ => return false,
+pub(crate) fn piece_wait(failed: &SpeechFailed, scheduled_ms: u64, now_unix: u64) -> Option<u64> {
+    let (failure, hint) = match failed {
+        SpeechFailed::Status(resp) => (
+            Failure::Api(parse_error(resp.status, &resp.body), None),
+            retry_after_ms(resp, now_unix),
+        ),
+        SpeechFailed::Transport { error, bytes: 0 } => (Failure::Transport(error.clone()), None),
+        _ => return None,
     };
-    Retry::new(1, 0)
-        .delay(&failure, Sent::Speech, 0, 0)
-        .is_some()
+    Retry::new(1, 0).delay(&failure, Sent::Speech, 0, 0)?;
+    let wait = hint.unwrap_or(scheduled_ms);
+    (wait <= PIECE_WAIT_MAX_MS).then_some(wait)
 }
 
 /// The retry schedule of one service.
@@ -104,7 +113,7 @@ impl Retry {
         )
     }
 
-    /// The waits before the retries of one piece of a long text (see [`piece_retryable`]).
+    /// The waits before the retries of one piece of a long text (see [`piece_wait`]).
     pub(crate) fn piece_waits(&self, draw: u64) -> Vec<u64> {
         (0..self.max_retries.min(8))
             .map(|a| {
@@ -242,18 +251,38 @@ mod tests {
                 ..HttpResponse::default()
             })
         };
-        assert!(piece_retryable(&status(503)) && piece_retryable(&status(429)));
-        assert!(!piece_retryable(&status(400)) && !piece_retryable(&status(401)));
+        assert_eq!(piece_wait(&status(503), 700, 0), Some(700));
+        assert_eq!(piece_wait(&status(429), 700, 0), Some(700));
+        assert_eq!(piece_wait(&status(400), 700, 0), None);
+        assert_eq!(piece_wait(&status(401), 700, 0), None);
+        let told = |after: &str| {
+            SpeechFailed::Status(HttpResponse {
+                status: 429,
+                headers: vec![("retry-after".into(), after.into())],
+                body: Vec::new(),
+            })
+        };
+        assert_eq!(
+            piece_wait(&told("2"), 700, 0),
+            Some(2000),
+            "as ElevenLabs says"
+        );
+        assert_eq!(
+            piece_wait(&told("30"), 700, 0),
+            None,
+            "too long for a piece"
+        );
         let cut = |bytes| SpeechFailed::Transport {
             error: Transport::ConnectionRefused,
             bytes,
         };
-        assert!(piece_retryable(&cut(0)) && !piece_retryable(&cut(10)));
+        assert_eq!(piece_wait(&cut(0), 700, 0), Some(700));
+        assert_eq!(piece_wait(&cut(10), 700, 0), None);
         let timeout = SpeechFailed::Transport {
             error: Transport::Timeout,
             bytes: 0,
         };
-        assert!(!piece_retryable(&timeout), "may have been billed");
+        assert_eq!(piece_wait(&timeout, 700, 0), None, "may have been billed");
         let quota = Failure::Api(
             ApiError {
                 status: 401,

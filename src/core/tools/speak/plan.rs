@@ -80,10 +80,12 @@ pub(super) fn requests(
         // Only spaces: nothing to say.
         .filter(|r| !text[r.clone()].trim().is_empty())
         .map(|r| {
+            // `eleven_v3` takes no stitching (reference §4).
+            let stitch = !speech.model_id.starts_with("eleven_v3");
             let piece = api::Speech {
                 text: text[r.clone()].to_string(),
-                previous_text: tail(&text[..r.start], CONTEXT),
-                next_text: head(&text[r.end..], CONTEXT),
+                previous_text: tail(&text[..r.start], CONTEXT).filter(|_| stitch),
+                next_text: head(&text[r.end..], CONTEXT).filter(|_| stitch),
                 ..speech.clone()
             };
             api::speech_stream(voice_id, wire_format, &piece)
@@ -125,7 +127,8 @@ pub(super) fn websocket(
     Ok(Some(Box::new(ws)))
 }
 
-/// The end of `text`, at most `n` characters, from the start of a word.
+/// The end of `text`, at most `n` characters, from the start of a word (or anywhere, in a
+/// text without spaces, such as Chinese).
 fn tail(text: &str, n: usize) -> Option<String> {
     let text = text.trim();
     let count = text.chars().count();
@@ -133,21 +136,26 @@ fn tail(text: &str, n: usize) -> Option<String> {
         .char_indices()
         .nth(count.saturating_sub(n))
         .map_or(text.len(), |(i, _)| i);
-    if from > 0 {
-        from = text[from..]
-            .find(char::is_whitespace)
-            .map_or(text.len(), |i| from + i);
+    if from > 0
+        && !text[..from].ends_with(char::is_whitespace)
+        && let Some(i) = text[from..].find(char::is_whitespace)
+    {
+        from += i;
     }
     let t = text[from..].trim();
     (!t.is_empty()).then(|| t.to_string())
 }
 
-/// The start of `text`, at most `n` characters, up to the end of a word.
+/// The start of `text`, at most `n` characters, up to the end of a word (or anywhere, in a
+/// text without spaces).
 fn head(text: &str, n: usize) -> Option<String> {
     let text = text.trim();
     let mut to = text.char_indices().nth(n).map_or(text.len(), |(i, _)| i);
-    if to < text.len() {
-        to = text[..to].rfind(char::is_whitespace).unwrap_or(0);
+    if to < text.len()
+        && !text[to..].starts_with(char::is_whitespace)
+        && let Some(i) = text[..to].rfind(char::is_whitespace)
+    {
+        to = i;
     }
     let t = text[..to].trim();
     (!t.is_empty()).then(|| t.to_string())
@@ -325,5 +333,51 @@ fn file_name(given: &str, format: Format) -> Result<String, String> {
             ))
         }
         _ => Ok(format!("{given}.{ext}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_either_side_of_a_piece_is_whole_words() {
+        assert_eq!(tail("one two three", 7).as_deref(), Some("three"));
+        assert_eq!(tail("one two three", 9).as_deref(), Some("two three"));
+        assert_eq!(head("one two three", 7).as_deref(), Some("one two"));
+        assert_eq!(head("one two three", 5).as_deref(), Some("one"));
+        assert_eq!(tail("  ", 5), None);
+        // No spaces (Chinese): cut between characters.
+        assert_eq!(tail("今日は晴れです。", 3).as_deref(), Some("です。"));
+        assert_eq!(head("今日は晴れです。", 2).as_deref(), Some("今日"));
+    }
+
+    #[test]
+    fn a_long_text_is_stitched_except_for_v3() {
+        let text = "A sentence that goes on for a while. ".repeat(30);
+        let bodies = |model: &str| -> Vec<Value> {
+            let speech = api::Speech {
+                text: text.clone(),
+                model_id: model.into(),
+                ..api::Speech::default()
+            };
+            requests("v", "mp3_44100_128", &speech, Some(5000))
+                .iter()
+                .map(|r| serde_json::from_slice(r.body.as_deref().unwrap()).unwrap())
+                .collect()
+        };
+        let flash = bodies("eleven_flash_v2_5");
+        assert!(flash.len() > 1);
+        assert!(flash[0]["text"].as_str().unwrap().chars().count() <= FIRST_PIECE);
+        assert!(flash[0].get("previous_text").is_none() && flash[0]["next_text"].is_string());
+        assert!(flash[1]["previous_text"].is_string());
+        let v3 = bodies("eleven_v3");
+        assert_eq!(v3.len(), flash.len());
+        assert!(
+            v3.iter()
+                .all(|b| b.get("previous_text").is_none() && b.get("next_text").is_none())
+        );
+        let joined: String = flash.iter().map(|b| b["text"].as_str().unwrap()).collect();
+        assert_eq!(joined, text);
     }
 }
