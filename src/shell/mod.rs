@@ -194,21 +194,8 @@ fn drive(
     mut stdout: impl FnMut(Vec<u8>) -> bool,
 ) {
     let mut failed = Vec::new();
-    let mut later = Vec::new();
     loop {
-        // Replies go out first, jobs start after (in their order, cancels with them): a `ping`
-        // that came with a burst of calls is answered before their workers are spawned.
         while let Some(output) = server.poll_output() {
-            match output {
-                Output::Stdout(bytes) => {
-                    if !stdout(bytes) {
-                        return;
-                    }
-                }
-                other => later.push(other),
-            }
-        }
-        for output in later.drain(..) {
             if !handle_output(output, runner, log, &mut failed, &mut stdout) {
                 return;
             }
