@@ -77,7 +77,7 @@ impl Client {
         let roots = if extra_roots.is_empty() {
             RootCerts::WebPki
         } else {
-            let certs: Vec<Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            let certs: Vec<Certificate<'static>> = builtin_certificates()
                 .iter()
                 .chain(&extra_roots)
                 .map(|der| Certificate::from_der(der.as_ref()).to_owned())
@@ -292,6 +292,18 @@ fn io_transport(e: &io::Error) -> Transport {
             }
         }
     }
+}
+
+/// The built-in roots as certificates, to which `elevenlabs.ca_file`'s are added.
+#[cfg(feature = "extra-roots")]
+fn builtin_certificates() -> &'static [CertificateDer<'static>] {
+    webpki_root_certs::TLS_SERVER_ROOT_CERTS
+}
+
+/// Without the `extra-roots` feature, `elevenlabs.ca_file`'s certificates are the only roots.
+#[cfg(not(feature = "extra-roots"))]
+fn builtin_certificates() -> &'static [CertificateDer<'static>] {
+    &[]
 }
 
 fn read_pem(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
