@@ -234,7 +234,7 @@ fn ok(job: &Job, status: u16, body: Vec<u8>) -> JobResult {
     match job {
         Job::ReadAudio { .. } => JobResult::Audio(Ok(head.body)),
         Job::Http { .. } => JobResult::Http(Ok(head)),
-        Job::WriteState { .. } => JobResult::Written(Ok(())),
+        Job::WriteState { .. } | Job::Record(_) => JobResult::Written(Ok(())),
         Job::CacheScan | Job::CacheRead { .. } | Job::CacheEvict { .. } => {
             unreachable!("the shell answers the cache's jobs itself")
         }
@@ -293,7 +293,7 @@ fn fail(job: &Job, how: u64) -> JobResult {
             _ => FileError::Other("permission denied".to_string()),
         })),
         Job::Http { .. } => JobResult::Http(Err(transport)),
-        Job::WriteState { .. } | Job::CacheEvict { .. } => {
+        Job::WriteState { .. } | Job::CacheEvict { .. } | Job::Record(_) => {
             JobResult::Written(Err("read-only file system".to_string()))
         }
         Job::CacheScan => JobResult::CacheScanned(Vec::new()),

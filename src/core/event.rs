@@ -8,6 +8,7 @@ use super::cache::CacheKey;
 use super::elevenlabs;
 use super::player::PlayerInput;
 use super::stream_input;
+use super::usage;
 use serde_json::Value;
 
 /// Identifies one job the shell runs for the core.
@@ -81,6 +82,8 @@ pub enum Job {
         /// Stop the program after this long.
         timeout_ms: u64,
     },
+    /// Add a row to the usage ledger (reported as [`JobResult::Written`] once committed).
+    Record(Box<usage::UsageRow>),
     /// Set one key of the state file, keeping the others (atomically, mode 0600).
     WriteState {
         /// The key path, e.g. `elevenlabs.default_voice_id`.
@@ -279,7 +282,7 @@ pub enum JobResult {
     Http(Result<elevenlabs::HttpResponse, elevenlabs::Transport>),
     /// The end of a [`Job::Speech`].
     Speech(Result<SpeechDone, SpeechFailed>),
-    /// The end of a [`Job::WriteState`] or [`Job::CacheEvict`].
+    /// The end of a [`Job::WriteState`], [`Job::CacheEvict`] or [`Job::Record`].
     Written(Result<(), String>),
     /// The end of a [`Job::CacheRead`]: `None` when there was no whole entry.
     Cached(Option<Result<SpeechDone, SpeechFailed>>),

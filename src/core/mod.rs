@@ -34,6 +34,7 @@ pub mod split;
 pub mod stream_input;
 pub mod timing;
 mod tools;
+pub mod usage;
 
 pub use config::Config;
 pub use event::{

@@ -22,6 +22,8 @@ pub struct Paths {
     pub data_audio: PathBuf,
     /// The audio cache (`cache.*`).
     pub cache: PathBuf,
+    /// The usage ledger (`usage.sqlite3` in the data directory).
+    pub usage: PathBuf,
     /// Where the speaker lock shared by this user's server processes is: `$XDG_RUNTIME_DIR`,
     /// else the state directory.
     pub runtime: PathBuf,
@@ -64,6 +66,9 @@ impl Paths {
             cache: base("XDG_CACHE_HOME", ".cache", "LOCALAPPDATA")
                 .join(app)
                 .join("tts"),
+            usage: base("XDG_DATA_HOME", ".local/share", "LOCALAPPDATA")
+                .join(app)
+                .join("usage.sqlite3"),
             runtime: get("XDG_RUNTIME_DIR")
                 .filter(|d| d.is_absolute())
                 .unwrap_or_else(|| base("XDG_STATE_HOME", ".local/state", "LOCALAPPDATA"))

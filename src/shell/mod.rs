@@ -13,6 +13,11 @@ mod fallback;
 mod fallback;
 pub mod files;
 pub mod http_client;
+#[cfg(feature = "usage-db")]
+pub mod ledger;
+#[cfg(not(feature = "usage-db"))]
+#[path = "ledger_off.rs"]
+pub mod ledger;
 #[cfg(feature = "play")]
 mod lock;
 pub mod log;
@@ -265,6 +270,7 @@ fn describe(job: &Job) -> String {
             format!("{:?} {}", request.method, request.path)
         }
         Job::WriteState { .. } => "write state file".to_string(),
+        Job::Record(_) => "usage ledger row".to_string(),
         Job::CacheRead { key, .. } => format!("cache read {key:?}"),
         Job::CacheScan => "cache scan".to_string(),
         Job::CacheEvict { keys } => format!("cache evict {} entries", keys.len()),
@@ -289,7 +295,7 @@ fn spawn_failed(job: &Job) -> core::JobResult {
             error: Transport::Io(NO_WORKER.into()),
             bytes: 0,
         })),
-        Job::WriteState { .. } | Job::CacheEvict { .. } => {
+        Job::WriteState { .. } | Job::CacheEvict { .. } | Job::Record(_) => {
             JobResult::Written(Err(NO_WORKER.into()))
         }
         Job::Fallback { .. } => JobResult::Speech(Err(SpeechFailed::Command(NO_WORKER.into()))),
@@ -304,6 +310,7 @@ struct Runner {
     state_path: PathBuf,
     bounds: Arc<outputs::Bounds>,
     cache: Arc<cache::Store>,
+    ledger: Arc<ledger::Ledger>,
     /// The runtime directory, where the speaker lock is.
     lock_dir: PathBuf,
     ca_file: Option<PathBuf>,
@@ -324,6 +331,7 @@ impl Runner {
         Self {
             bounds: Arc::new(bounds),
             cache: Arc::new(cache::Store::new(paths.cache.clone())),
+            ledger: Arc::new(ledger::Ledger::new(paths.usage.clone())),
             lock_dir: paths.runtime.clone(),
             output_dir,
             state_path: paths.state.clone(),
@@ -361,6 +369,7 @@ impl Runner {
         let state = self.state_path.clone();
         let bounds = self.bounds.clone();
         let store = self.cache.clone();
+        let ledger = self.ledger.clone();
         let lock_dir = self.lock_dir.clone();
         thread::Builder::new()
             .name(format!("job-{}", id.0))
@@ -371,6 +380,7 @@ impl Runner {
                     dir: &dir,
                     state: &state,
                     cache: &store,
+                    ledger: &ledger,
                     slot: &slot,
                     lock_dir: &lock_dir,
                 };
@@ -432,6 +442,8 @@ struct Places<'a> {
     state: &'a Path,
     /// The audio cache.
     cache: &'a cache::Store,
+    /// The usage ledger.
+    ledger: &'a ledger::Ledger,
     /// Where the job's player is, for a cancel to kill it.
     slot: &'a PlayerSlot,
     /// The directory of the speaker lock.
@@ -463,6 +475,7 @@ fn run(
     };
     match job {
         Job::ReadAudio { name, max_bytes } => files::read_audio(dir, &name, max_bytes),
+        Job::Record(row) => JobResult::Written(places.ledger.record(&row)),
         Job::WriteState { key, value } => {
             JobResult::Written(files::update_state(state, &key, value).map_err(|e| e.to_string()))
         }

@@ -1,8 +1,8 @@
 //! What the service keeps of each call in flight.
 
 use super::super::event::{Job, JobId};
-use super::super::tools::Call;
-use super::SessionId;
+use super::super::tools::{Call, Outcome};
+use super::{Answer, Service, SessionId, Started};
 use std::time::Instant;
 
 /// One call in flight.
@@ -26,4 +26,31 @@ pub(super) struct Entry {
 pub(super) enum Work {
     Call(Box<dyn Call>),
     ReadAudio,
+    /// A finished call whose usage row is being written; then this is its answer.
+    Record(Box<Outcome>),
+}
+
+/// A `resources/read` of an `audio://` file: a job like a call's, answered with the bytes.
+pub(super) fn read_audio(svc: &mut Service, session: SessionId, name: String) -> Started {
+    let id = svc.new_call();
+    let job = Job::ReadAudio {
+        name,
+        max_bytes: svc.config.max_read_bytes,
+    };
+    let deadline = svc.deadline(svc.now);
+    let Ok(job) = svc.gate.submit(svc.now, id, job, deadline, &mut svc.out) else {
+        let why = "too many requests in flight; try again shortly".to_string();
+        return Started::Done(Answer::Refused(why));
+    };
+    let entry = Entry {
+        session,
+        work: Work::ReadAudio,
+        job: Some(job),
+        attempt: 0,
+        last: None,
+        started_at: svc.now,
+        answered: false,
+    };
+    svc.calls.insert(id, entry);
+    Started::Running(id)
 }

@@ -15,6 +15,7 @@ mod bucket;
 mod entry;
 pub(crate) mod gate;
 mod interface;
+mod ledger;
 mod play;
 mod queue;
 mod reply;
@@ -120,7 +121,7 @@ impl Service {
                 Some(why) => return Started::Done(Answer::Refused(why)),
                 None => catalog::start(),
             },
-            Request::ReadAudio { name } => return self.read_audio(session, name),
+            Request::ReadAudio { name } => return entry::read_audio(self, session, name),
         };
         let id = self.new_call();
         let entry = Entry {
@@ -194,6 +195,10 @@ impl Service {
             // It answered when playback started; now the player is done.
             play::ended(self, &result);
             return play::left(self, call);
+        }
+        if let Work::Record(outcome) = entry.work {
+            let outcome = ledger::written(self, *outcome, &result);
+            return self.answer(entry.session, call, Answer::Tool(outcome));
         }
         if let Work::ReadAudio = entry.work {
             let answer = match result {
@@ -327,30 +332,6 @@ impl Service {
         id
     }
 
-    fn read_audio(&mut self, session: SessionId, name: String) -> Started {
-        let id = self.new_call();
-        let job = Job::ReadAudio {
-            name,
-            max_bytes: self.config.max_read_bytes,
-        };
-        let deadline = self.deadline(self.now);
-        let Ok(job) = self.gate.submit(self.now, id, job, deadline, &mut self.out) else {
-            let why = "too many requests in flight; try again shortly".to_string();
-            return Started::Done(Answer::Refused(why));
-        };
-        let entry = Entry {
-            session,
-            work: Work::ReadAudio,
-            job: Some(job),
-            attempt: 0,
-            last: None,
-            started_at: self.now,
-            answered: false,
-        };
-        self.calls.insert(id, entry);
-        Started::Running(id)
-    }
-
     /// Moves a call on with `reply` (`None` to begin) until it waits for a job (kept in
     /// `calls`) or finishes (its outcome returned).
     fn drive(
@@ -375,7 +356,10 @@ impl Service {
         };
         match step {
             Ok(Step::Job(job)) => self.issue(id, entry, job),
-            Ok(Step::Done(outcome)) => Some(reply::attempts(outcome, entry.attempt)),
+            Ok(Step::Done(outcome)) => {
+                let outcome = reply::attempts(outcome, entry.attempt);
+                ledger::finish(self, id, entry, outcome)
+            }
             Ok(Step::Pending) => {
                 self.calls.insert(id, entry);
                 None
@@ -533,7 +517,7 @@ impl Service {
             let deadline = self.config.settings.limits.call_deadline_ms;
             let text = reply::expired(why, deadline, paused, entry.attempt);
             let answer = match entry.work {
-                Work::Call(_) => Answer::Tool(Outcome::error(text)),
+                Work::Call(_) | Work::Record(_) => Answer::Tool(Outcome::error(text)),
                 Work::ReadAudio => Answer::Refused(text),
             };
             self.answer(entry.session, call, answer);

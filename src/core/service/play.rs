@@ -6,7 +6,7 @@ use super::super::event::{Job, JobId, JobResult, Level, Sink};
 use super::super::tools::{Cx, Outcome, Reply, Step};
 use super::entry::{Entry, Work};
 use super::queue::Turn;
-use super::{Answer, CallId, Service, reply};
+use super::{Answer, CallId, Service, ledger, reply};
 
 /// Speech waiting to be played, at most (beyond the one playing).
 pub(super) const MAX_WAITING: usize = 16;
@@ -66,7 +66,7 @@ pub(super) fn queue_up(
             };
             c.plays(&cx)
         }
-        Work::ReadAudio => false,
+        Work::ReadAudio | Work::Record(_) => false,
     };
     if !plays {
         return Ok(Some(entry));
@@ -156,6 +156,9 @@ pub(super) fn started(svc: &mut Service, job: JobId, request_id: Option<String>)
         _ => None,
     };
     entry.answered |= outcome.is_some();
+    if let Some(outcome) = &outcome {
+        ledger::playing(svc, &entry, outcome);
+    }
     svc.calls.insert(call, entry);
     if let Some(outcome) = outcome {
         svc.answer(session, call, Answer::Tool(outcome));

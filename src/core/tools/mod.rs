@@ -288,6 +288,8 @@ pub(crate) struct Memory {
     /// Why the player could not play, the last time `auto` tried: `auto` then saves files
     /// (in the format files get) instead of trying again; `play` still tries.
     pub(crate) player_failed: Option<String>,
+    /// A usage row could not be written, and a result has said so (said once).
+    pub(crate) ledger_failed_said: bool,
 }
 
 impl Memory {

@@ -508,6 +508,17 @@ fn encode_job(job: &Job, r: &Redactor) -> Value {
             "max_bytes": max_bytes,
             "timeout_ms": timeout_ms,
         }}),
+        Job::Record(row) => json!({"record": {
+            "tool": row.tool,
+            "model": row.model,
+            "voice": r.string(&row.voice),
+            "characters": row.characters,
+            "billed": row.billed,
+            "audio_bytes": row.audio_bytes,
+            "cached": row.cached,
+            "fallback": row.fallback,
+            "outcome": row.outcome,
+        }}),
         Job::WriteState { key, value } => {
             let mut value = value.clone();
             r.value(&mut value);

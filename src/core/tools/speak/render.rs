@@ -68,10 +68,18 @@ pub(super) fn render(
     {
         structured.insert("not_played".into(), why.into());
     }
+    // What ElevenLabs says it billed (`character-cost`), else the characters sent.
+    let cost = done
+        .head
+        .header("character-cost")
+        .and_then(|c| c.trim().parse::<u64>().ok());
+    if let (Some(cost), false) = (cost, cached) {
+        structured.insert("billed_characters".into(), cost.into());
+    }
     let billed = if cached {
         "from the cache: no request, nothing billed".to_string()
     } else {
-        format!("{} characters billed", plan.characters)
+        format!("{} characters billed", cost.unwrap_or(plan.characters))
     };
     let seconds = duration
         .map(|d| format!("{:.1} s of ", d as f64 / 1000.0))
