@@ -1568,3 +1568,67 @@ fn the_websocket_goes_through_a_connect_proxy_like_http() {
     assert!(tunnels.iter().all(|t| *t == fake), "{tunnels:?} vs {fake}");
     finish(s);
 }
+
+#[cfg(feature = "usage-db")]
+#[test]
+fn the_usage_ledger_holds_a_row_per_speak_committed_before_the_answer() {
+    let mut s = start("ledger", V, &[("MCP_ELEVENLABS_CACHE", "true")]);
+    let db = s.home.audio_dir().parent().unwrap().join("usage.sqlite3");
+    let used = |s: &Setup| s.fake.subscription()["character_count"].as_u64().unwrap();
+    let before = used(&s);
+    let rows = |db: &std::path::Path| -> (i64, i64, i64) {
+        let c = rusqlite::Connection::open(db).unwrap();
+        c.query_row(
+            "SELECT count(*), coalesce(sum(billed), 0), coalesce(sum(cached), 0) FROM calls",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap()
+    };
+    let long = long_text(30);
+    let calls = [
+        json!({"text": "First.", "raw": true}),
+        json!({"text": "Second one.", "raw": true}),
+        json!({"text": "First.", "raw": true}),
+        json!({"text": "Nobody speaks.", "raw": true, "voice": "No Such Voice"}),
+        json!({"text": long, "raw": true}),
+        json!({"text": "Second one.", "raw": true}),
+    ];
+    for (i, args) in calls.iter().enumerate() {
+        let r = call(&mut s, V, 10 + i as u64, "speak", args.clone());
+        // The row is committed before the answer is sent.
+        assert_eq!(rows(&db).0, i as i64 + 1, "after call {i}: {r}");
+    }
+    let (n, billed, cached) = rows(&db);
+    assert_eq!(n, calls.len() as i64);
+    assert_eq!(cached, 2, "two answers from the cache");
+    assert_eq!(
+        billed as u64,
+        used(&s) - before,
+        "the ledger bills what ElevenLabs did"
+    );
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let errors: i64 = c
+        .query_row(
+            "SELECT count(*) FROM calls WHERE outcome = 'error'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(errors, 1);
+    let text_kept: i64 = c
+        .query_row(
+            "SELECT count(*) FROM calls WHERE model LIKE '%First%' OR voice LIKE '%First%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(text_kept, 0);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&db).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "only the user reads the ledger");
+    }
+    finish(s);
+}

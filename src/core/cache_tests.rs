@@ -95,6 +95,15 @@ fn a_repeated_speak_is_served_from_the_cache_with_nothing_sent() {
         "{text}"
     );
     assert!(h.jobs.is_empty(), "a hit sends nothing");
+    if cfg!(feature = "usage-db") {
+        // One ledger row each, written before the answer: the first billed, the hit not.
+        let rows: Vec<(u64, u64, bool, &str)> = h
+            .rows
+            .iter()
+            .map(|r| (r.characters, r.billed, r.cached, r.outcome))
+            .collect();
+        assert_eq!(rows, [(12, 12, false, "ok"), (12, 0, true, "ok")]);
+    }
 
     // Another text, voice setting or format is another key.
     assert!(h.send(&speak(3, "Hello there!")).is_empty());

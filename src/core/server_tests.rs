@@ -16,6 +16,8 @@ pub(super) struct Harness {
     /// The service's own jobs (the cache's scan and evictions), kept apart from the calls'.
     pub(super) upkeep: Vec<(JobId, Job)>,
     pub(super) cancelled: Vec<JobId>,
+    /// The usage ledger's rows, written (and answered) at once.
+    pub(super) rows: Vec<usage::UsageRow>,
 }
 
 impl Harness {
@@ -27,21 +29,40 @@ impl Harness {
             jobs: Vec::new(),
             upkeep: Vec::new(),
             cancelled: Vec::new(),
+            rows: Vec::new(),
         }
     }
 
     pub(super) fn drain(&mut self) -> Vec<Value> {
         let mut bytes = Vec::new();
-        while let Some(o) = self.server.poll_output() {
-            match o {
-                Output::Stdout(b) => bytes.extend(b),
-                Output::Start {
-                    id,
-                    job: job @ (Job::CacheScan | Job::CacheEvict { .. }),
-                } => self.upkeep.push((id, job)),
-                Output::Start { id, job } => self.jobs.push((id, job)),
-                Output::Cancel(id) => self.cancelled.push(id),
-                Output::Log { .. } => {}
+        loop {
+            let mut written = Vec::new();
+            while let Some(o) = self.server.poll_output() {
+                match o {
+                    Output::Stdout(b) => bytes.extend(b),
+                    Output::Start {
+                        id,
+                        job: job @ (Job::CacheScan | Job::CacheEvict { .. }),
+                    } => self.upkeep.push((id, job)),
+                    Output::Start {
+                        id,
+                        job: Job::Record(row),
+                    } => {
+                        self.rows.push(*row);
+                        written.push(id);
+                    }
+                    Output::Start { id, job } => self.jobs.push((id, job)),
+                    Output::Cancel(id) => self.cancelled.push(id),
+                    Output::Log { .. } => {}
+                }
+            }
+            if written.is_empty() {
+                break;
+            }
+            for id in written {
+                let result = JobResult::Written(Ok(()));
+                self.server
+                    .handle_input(self.now, Input::JobDone { id, result });
             }
         }
         bytes

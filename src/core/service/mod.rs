@@ -481,9 +481,10 @@ impl Service {
                 );
                 self.issue(id, entry, job)
             }
-            Some(Step::Done(outcome)) => Some(outcome),
+            Some(Step::Done(outcome)) => ledger::finish(self, id, entry, outcome),
             Some(Step::Pending | Step::StopSpeaking) | None => {
-                Some(reply::attempts(Outcome::error(why), entry.attempt))
+                let outcome = reply::attempts(Outcome::error(why), entry.attempt);
+                ledger::finish(self, id, entry, outcome)
             }
         }
     }
