@@ -1632,3 +1632,33 @@ fn the_usage_ledger_holds_a_row_per_speak_committed_before_the_answer() {
     }
     finish(s);
 }
+
+#[cfg(feature = "usage-db")]
+#[test]
+fn a_broken_ledger_never_stops_speech_and_is_said_once() {
+    let mut s = start("ledger-broken", V, &[]);
+    let db = s.home.audio_dir().parent().unwrap().join("usage.sqlite3");
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    std::fs::write(&db, b"this is not a SQLite database, and it never was one").unwrap();
+    let r = call(
+        &mut s,
+        V,
+        2,
+        "speak",
+        json!({"text": "Still spoken.", "raw": true}),
+    );
+    assert_eq!(r["isError"], false, "{r}");
+    assert!(text(&r).contains("Not recorded in the usage ledger"), "{r}");
+    assert!(text(&r).contains("usage.sqlite3"), "{r}");
+    let r = call(
+        &mut s,
+        V,
+        3,
+        "speak",
+        json!({"text": "Spoken again.", "raw": true}),
+    );
+    assert_eq!(r["isError"], false, "{r}");
+    assert!(!text(&r).contains("Not recorded"), "said once: {r}");
+    let (stderr, _) = finish(s);
+    assert!(stderr.contains("usage not recorded"), "{stderr}");
+}
