@@ -1662,3 +1662,20 @@ fn a_broken_ledger_never_stops_speech_and_is_said_once() {
     let (stderr, _) = finish(s);
     assert!(stderr.contains("usage not recorded"), "{stderr}");
 }
+
+#[cfg(feature = "usage-db")]
+#[test]
+fn with_the_ledger_off_nothing_is_recorded() {
+    let mut s = start("ledger-off", V, &[("MCP_ELEVENLABS_USAGE", "false")]);
+    let r = call(
+        &mut s,
+        V,
+        2,
+        "speak",
+        json!({"text": "Unrecorded.", "raw": true}),
+    );
+    assert_eq!(r["isError"], false, "{r}");
+    let db = s.home.audio_dir().parent().unwrap().join("usage.sqlite3");
+    assert!(!db.exists(), "the ledger was never opened");
+    finish(s);
+}

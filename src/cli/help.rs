@@ -30,7 +30,8 @@ Environment (wins over the files):
   ELEVENLABS_API_KEY, ELEVENLABS_BASE_URL (URL or us|eu|in|sg), ELEVENLABS_VOICE_ID,
   ELEVENLABS_MODEL_ID, ELEVENLABS_OUTPUT_DIR, ELEVENLABS_CA_FILE (extra PEM roots),
   MCP_ELEVENLABS_LOG (error|warn|info|debug), MCP_ELEVENLABS_CACHE (false: no cache),
-  MCP_ELEVENLABS_TRANSPORT (http|websocket), MCP_ELEVENLABS_TRACE (a trace file, as --trace);
+  MCP_ELEVENLABS_TRANSPORT (http|websocket), MCP_ELEVENLABS_USAGE (false: no usage ledger),
+  MCP_ELEVENLABS_TRACE (a trace file, as --trace);
   HTTPS_PROXY, ALL_PROXY and NO_PROXY are honoured.
   The deprecated official server's ELEVENLABS_MCP_BASE_PATH, ELEVENLABS_MCP_OUTPUT_MODE,
   ELEVENLABS_API_RESIDENCY and ELEVENLABS_DEFAULT_VOICE_ID work too.

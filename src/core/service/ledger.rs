@@ -11,8 +11,8 @@ use super::entry::{Entry, Work};
 use super::{CallId, Service};
 
 /// Whether calls of `tool` are recorded.
-fn recorded_tool(tool: &str) -> bool {
-    cfg!(feature = "usage-db") && tool == "speak"
+fn recorded_tool(svc: &Service, tool: &str) -> bool {
+    cfg!(feature = "usage-db") && svc.config.settings.usage_enabled && tool == "speak"
 }
 
 /// The row of a finished call.
@@ -38,7 +38,7 @@ pub(super) fn finish(
     let Work::Call(call) = &entry.work else {
         return Some(outcome);
     };
-    if !recorded_tool(call.tool()) {
+    if !recorded_tool(svc, call.tool()) {
         return Some(outcome);
     }
     let row = row(svc, &entry, &outcome);
@@ -54,7 +54,7 @@ pub(super) fn playing(svc: &mut Service, entry: &Entry, outcome: &Outcome) {
     let Work::Call(call) = &entry.work else {
         return;
     };
-    if recorded_tool(call.tool()) {
+    if recorded_tool(svc, call.tool()) {
         let job = Job::Record(Box::new(row(svc, entry, outcome)));
         svc.gate.start_local(None, job, &mut svc.out);
     }

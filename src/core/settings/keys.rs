@@ -82,6 +82,7 @@ pub(super) const KEYS: &[Key] = &[
         &[],
     ),
     key("cache.enabled", Kind::Bool, &["MCP_ELEVENLABS_CACHE"]),
+    key("usage.enabled", Kind::Bool, &["MCP_ELEVENLABS_USAGE"]),
     key(
         "cache.max_mb",
         Kind::Int {
@@ -175,7 +176,14 @@ const fn key(path: &'static str, kind: Kind, env: &'static [&'static str]) -> Ke
     }
 }
 
-pub(super) const SECTIONS: &[&str] = &["elevenlabs", "output", "cache", "limits", "fallback"];
+pub(super) const SECTIONS: &[&str] = &[
+    "elevenlabs",
+    "output",
+    "cache",
+    "usage",
+    "limits",
+    "fallback",
+];
 
 /// When the fallback voice may speak instead of ElevenLabs.
 pub const FALLBACK_CASES: &[&str] = &["unreachable", "breaker_open", "quota_exceeded"];

@@ -394,6 +394,7 @@ fn set(settings: &mut Settings, path: &str, val: Val) {
         ("output.max_mb", Val::Int(v)) => settings.output_max_mb = v,
         ("output.keep_days", Val::Int(v)) => settings.output_keep_days = v,
         ("cache.enabled", Val::Bool(b)) => settings.cache_enabled = b,
+        ("usage.enabled", Val::Bool(b)) => settings.usage_enabled = b,
         ("cache.max_mb", Val::Int(v)) => settings.cache_max_mb = v,
         ("player", Val::List(argv)) => settings.player = argv,
         ("fallback.command", Val::List(argv)) => settings.fallback_command = argv,
@@ -446,6 +447,7 @@ pub fn show(settings: &Settings, path: &str) -> String {
         "output.max_mb" => settings.output_max_mb.to_string(),
         "output.keep_days" => settings.output_keep_days.to_string(),
         "cache.enabled" => settings.cache_enabled.to_string(),
+        "usage.enabled" => settings.usage_enabled.to_string(),
         "cache.max_mb" => settings.cache_max_mb.to_string(),
         "player" => {
             if settings.player.is_empty() {

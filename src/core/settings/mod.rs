@@ -138,6 +138,8 @@ pub struct Settings {
     pub output_keep_days: u64,
     /// `cache.enabled`: repeated requests are served from the audio cache.
     pub cache_enabled: bool,
+    /// `usage.enabled`: every `speak` is recorded in the usage ledger.
+    pub usage_enabled: bool,
     /// `cache.max_mb`: the audio cache's size; its least recently used entries go first.
     pub cache_max_mb: u64,
     /// `player`: argv of a program reading audio on stdin; empty means auto-detect.
@@ -173,6 +175,7 @@ impl Default for Settings {
             output_max_mb: 1024,
             output_keep_days: 0,
             cache_enabled: true,
+            usage_enabled: true,
             cache_max_mb: 200,
             player: Vec::new(),
             fallback_command: Vec::new(),

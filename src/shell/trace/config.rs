@@ -148,6 +148,7 @@ fn encode_settings(s: &Settings) -> Value {
         output_max_mb,
         output_keep_days,
         cache_enabled,
+        usage_enabled,
         cache_max_mb,
         player,
         fallback_command,
@@ -180,6 +181,7 @@ fn encode_settings(s: &Settings) -> Value {
         "output_max_mb": output_max_mb,
         "output_keep_days": output_keep_days,
         "cache_enabled": cache_enabled,
+        "usage_enabled": usage_enabled,
         "cache_max_mb": cache_max_mb,
         "player": player,
         "fallback_command": fallback_command,
@@ -252,6 +254,8 @@ fn decode_settings(v: &Value) -> Res<Settings> {
         // Traces from before the cache replay without it.
         cache_enabled: v.get("cache_enabled").is_some() && bool_at(v, p, "cache_enabled")?,
         cache_max_mb: opt_u64_at(v, p, "cache_max_mb")?,
+        // Traces from before the ledger replay with it on (it records nothing in them).
+        usage_enabled: v.get("usage_enabled").is_none_or(|u| u == true),
         player,
         fallback_command,
         fallback_when,
