@@ -13,7 +13,7 @@
 use super::http_client::{Client, StreamError};
 use super::ndjson;
 use super::speech::pour_stream;
-use super::speech::{Stream, Take};
+use super::speech::{Stream, Take, Timed};
 use super::watch;
 use crate::core::elevenlabs::{HttpRequest, HttpResponse, Transport};
 use crate::core::reassembly::Reassembly;
@@ -42,10 +42,6 @@ struct Pieces<'a> {
     timestamps: bool,
 }
 
-/// What the pieces brought: the first piece's head (with the pieces' `character-cost` added
-/// up), the audio bytes, the first chunk's time from arriving to being taken, the timings.
-pub(super) type Poured = (HttpResponse, u64, Option<Duration>, Option<Alignment>);
-
 /// What the workers and the hand-on loop share.
 struct State {
     order: Reassembly,
@@ -67,7 +63,7 @@ fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
 
 /// Requests `s`'s first piece and `more` and hands their audio to `take` in order, with the
 /// head of the piece it belongs to.
-pub(super) fn pour(s: &Stream<'_>, more: &More, take: Take<'_>) -> Result<Poured, StreamError> {
+pub(super) fn pour(s: &Stream<'_>, more: &More, take: Take<'_>) -> Result<Timed, StreamError> {
     let p = Pieces {
         client: s.client,
         requests: std::iter::once(s.request).chain(&more.requests).collect(),

@@ -79,6 +79,16 @@ pub(super) struct Stream<'a> {
 /// What a stream's body brought: its head, the body's bytes, the first chunk's sink time.
 type Poured = (core::elevenlabs::HttpResponse, u64, Option<Duration>);
 
+/// What a long text's pieces or a WebSocket synthesis brought: the head (for pieces, the first
+/// one's, with their `character-cost` added up), the audio bytes, the first chunk's time from
+/// arriving to being taken, and the character timings (joined across pieces or frames).
+pub(super) type Timed = (
+    core::elevenlabs::HttpResponse,
+    u64,
+    Option<Duration>,
+    Option<core::Alignment>,
+);
+
 /// Pours a job's audio into `take`: its one request, or a long text's pieces in order (see
 /// [`pieces`]); a timed request's character timings go to `timings`.
 fn pour_all(

@@ -7,7 +7,7 @@
 //! `limits.request_timeout_ms` is a timeout.
 
 use super::http_client::{Client, StreamError, kept_headers};
-use super::speech::Take;
+use super::speech::{Take, Timed};
 use crate::core::Alignment;
 use crate::core::elevenlabs::{HttpResponse, Transport};
 use crate::core::stream_input::{self, Ended, Frame, WsError, WsSpeech};
@@ -22,10 +22,6 @@ use tungstenite::{HandshakeError, Message, WebSocket};
 const SLICE: Duration = Duration::from_millis(50);
 /// The largest text frame accepted (a chunk of audio in base64, with its timings).
 const MAX_FRAME: usize = 8 << 20;
-
-/// What a synthesis brought: head, audio bytes, the first chunk's time from arriving to being
-/// taken, and the character timings of the audio frames (each counted from its own start).
-pub(super) type Poured = (HttpResponse, u64, Option<Duration>, Option<Alignment>);
 
 /// The socket: plain TCP (an `http://` base URL, for tests on 127.0.0.1) or TLS.
 enum Conn {
@@ -64,7 +60,7 @@ pub(super) fn pour(
     ws: &WsSpeech,
     (max_bytes, cancel): (u64, &AtomicBool),
     take: Take<'_>,
-) -> Result<Poured, StreamError> {
+) -> Result<Timed, StreamError> {
     let transport = |t: Transport| StreamError::Transport(t);
     let cancelled = || cancel.load(Ordering::Relaxed);
     let (mut socket, head) = open(client, ws, cancel)?;

@@ -2,15 +2,10 @@
 //! for the WebSocket then (`speak` uses HTTP and says so), so this only explains itself.
 
 use super::http_client::{Client, StreamError};
-use super::speech::Take;
-use crate::core::Alignment;
-use crate::core::elevenlabs::{HttpResponse, Transport};
+use super::speech::{Take, Timed};
+use crate::core::elevenlabs::Transport;
 use crate::core::stream_input::WsSpeech;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
-
-/// What a synthesis brought: head, audio bytes, first chunk's time, timings.
-pub(super) type Poured = (HttpResponse, u64, Option<Duration>, Option<Alignment>);
 
 /// Refuses: this build has no WebSocket.
 pub(super) fn pour(
@@ -18,7 +13,7 @@ pub(super) fn pour(
     _: &WsSpeech,
     _: (u64, &AtomicBool),
     _: Take<'_>,
-) -> Result<Poured, StreamError> {
+) -> Result<Timed, StreamError> {
     Err(StreamError::Transport(Transport::Setup(
         "this build has no WebSocket (feature `websocket`)".into(),
     )))
