@@ -161,18 +161,8 @@ impl ContentHash {
 
 /// `YYYYMMDD-HHMMSS` (UTC) of a unix time, for file names.
 pub fn timestamp(unix: u64) -> String {
-    let days = unix / 86_400;
+    let (year, month, day) = super::httpdate::civil_from_days(unix / 86_400);
     let secs = unix % 86_400;
-    // Civil from days (Howard Hinnant's algorithm), valid for the proleptic Gregorian calendar.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
     format!(
         "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
         secs / 3600,

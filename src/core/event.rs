@@ -82,8 +82,15 @@ pub enum Job {
         /// Stop the program after this long.
         timeout_ms: u64,
     },
-    /// Add a row to the usage ledger (reported as [`JobResult::Written`] once committed).
+    /// Add a row to the usage ledger, settling its reservation (reported as
+    /// [`JobResult::Written`] once committed).
     Record(Box<usage::UsageRow>),
+    /// Hold characters against the budgets in the usage ledger, atomically over every process
+    /// of the user, if [`usage::admit`] lets them fit ([`JobResult::Reserved`]).
+    Reserve(Box<usage::Reserve>),
+    /// Give back a reservation whose call never sent its request (reported as
+    /// [`JobResult::Written`]).
+    Release(i64),
     /// Set one key of the state file, keeping the others (atomically, mode 0600).
     WriteState {
         /// The key path, e.g. `elevenlabs.default_voice_id`.
@@ -288,6 +295,8 @@ pub enum JobResult {
     Cached(Option<Result<SpeechDone, SpeechFailed>>),
     /// The cache's entries with their sizes, least recently used first.
     CacheScanned(Vec<(CacheKey, u64)>),
+    /// The end of a [`Job::Reserve`]: held or refused, or the ledger could not be used.
+    Reserved(Result<usage::Reserved, String>),
 }
 
 /// Something that happened, for the core to act on.

@@ -48,6 +48,8 @@ pub const NAME: &str = "mcp-elevenlabs";
 /// This server's version in `serverInfo`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+#[cfg(all(test, feature = "usage-db"))]
+mod budget_tests;
 #[cfg(all(test, feature = "cache"))]
 mod cache_tests;
 #[cfg(test)]

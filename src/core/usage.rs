@@ -1,6 +1,11 @@
-//! The usage ledger's rows as data: what a call that could spend is recorded as (never the
-//! spoken text, never the key). The shell writes them (`shell/ledger.rs`, feature `usage-db`).
+//! The usage ledger as data: what a call that could spend is recorded as (never the spoken
+//! text, never the key), and the budgets: the periods they count over, whether a call fits
+//! ([`admit`]: the shell asks it inside the transaction that reserves), what a refusal says,
+//! and which warning thresholds a call crossed. The shell keeps the database
+//! (`shell/ledger.rs`, feature `usage-db`).
 
+use super::audio::utc_minute;
+use super::httpdate::{civil_from_days, days_from_civil};
 use serde_json::Value;
 
 /// One call that could spend.
@@ -33,6 +38,249 @@ pub struct UsageRow {
     pub outcome: &'static str,
     /// From the call's start to its answer.
     pub latency_ms: u64,
+    /// The budget reservation this row settles (deleted in the same transaction).
+    pub reservation: Option<i64>,
+}
+
+/// The budgets (`limits.daily_characters`, `limits.monthly_characters`,
+/// `limits.per_call_characters`; 0: none), in billed characters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Budgets {
+    /// Per UTC day.
+    pub daily: u64,
+    /// Per month (from `usage.reset_day`).
+    pub monthly: u64,
+    /// Per call.
+    pub per_call: u64,
+}
+
+impl Budgets {
+    /// Whether any is set.
+    pub fn any(self) -> bool {
+        self.daily > 0 || self.monthly > 0 || self.per_call > 0
+    }
+
+    /// Whether one shared through the ledger (daily or monthly) is set.
+    pub fn shared(self) -> bool {
+        self.daily > 0 || self.monthly > 0
+    }
+}
+
+/// A stretch of time, `[start, end)` in unix seconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Period {
+    /// Its first second.
+    pub start: u64,
+    /// The first second after it: when the budget resets.
+    pub end: u64,
+}
+
+/// The UTC day of `unix`.
+pub fn day(unix: u64) -> Period {
+    let start = unix - unix % 86_400;
+    Period {
+        start,
+        end: start + 86_400,
+    }
+}
+
+/// The month of `unix`: from the `reset_day` of a month (clamped to its length; 0 or 1: the
+/// calendar month) at 00:00 UTC to the same day of the next.
+pub fn month(unix: u64, reset_day: u64) -> Period {
+    let reset = reset_day.clamp(1, 31);
+    let (y, m, _) = civil_from_days(unix / 86_400);
+    let start_of = |y: u64, m: u64| {
+        let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+        let length = days_from_civil(ny, nm, 1) - days_from_civil(y, m, 1);
+        days_from_civil(y, m, reset.min(length)) * 86_400
+    };
+    let prev = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
+    let next = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+    let this = start_of(y, m);
+    if unix >= this {
+        Period {
+            start: this,
+            end: start_of(next.0, next.1),
+        }
+    } else {
+        Period {
+            start: start_of(prev.0, prev.1),
+            end: this,
+        }
+    }
+}
+
+/// A request to hold `characters` against the shared budgets before a call spends them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reserve {
+    /// What the call may bill at most.
+    pub characters: u64,
+    /// The budgets.
+    pub budgets: Budgets,
+    /// The day and month it counts in.
+    pub day: Period,
+    /// The month.
+    pub month: Period,
+    /// Now, in unix milliseconds.
+    pub now_ms: u64,
+    /// When the reservation lapses if its process never settles it (a crash).
+    pub expires_ms: u64,
+}
+
+/// What the ledger holds against the budgets: characters billed in the period plus those
+/// reserved by calls in flight (in any process).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Used {
+    /// In the day.
+    pub day: u64,
+    /// In the month.
+    pub month: u64,
+}
+
+/// The end of a [`Reserve`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reserved {
+    /// Held under this id; `used` counts it.
+    Held {
+        /// The reservation's id, settled by the call's row.
+        id: i64,
+        /// What the budgets hold with it.
+        used: Used,
+    },
+    /// It does not fit.
+    Refused(Refusal),
+}
+
+/// A call the budgets do not admit, and what is left.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// The configuration key of the budget.
+    pub key: &'static str,
+    /// Its limit.
+    pub limit: u64,
+    /// Held against it already.
+    pub used: u64,
+    /// What the call needs.
+    pub asked: u64,
+    /// When it resets (unix seconds; `None` for the per-call budget).
+    pub resets: Option<u64>,
+}
+
+impl Refusal {
+    /// What the caller is told (nothing was sent).
+    pub fn message(&self) -> String {
+        let Some(resets) = self.resets else {
+            return format!(
+                "Over budget: this call needs {} characters, more than `{}` ({}) allows. Nothing was sent; split the text or raise the limit.",
+                self.asked, self.key, self.limit
+            );
+        };
+        let when = utc_minute(i64::try_from(resets).unwrap_or(i64::MAX)).unwrap_or_default();
+        format!(
+            "Over budget: this call needs {} characters and `{}` ({}) has {} left until it resets at {when}. Nothing was sent; shorter text fits, or raise the limit.",
+            self.asked,
+            self.key,
+            self.limit,
+            self.limit.saturating_sub(self.used)
+        )
+    }
+}
+
+/// The per-call budget, which needs no ledger.
+pub fn per_call(budgets: Budgets, characters: u64) -> Result<(), Refusal> {
+    if budgets.per_call > 0 && characters > budgets.per_call {
+        return Err(Refusal {
+            key: "limits.per_call_characters",
+            limit: budgets.per_call,
+            used: 0,
+            asked: characters,
+            resets: None,
+        });
+    }
+    Ok(())
+}
+
+/// Whether `r` fits the shared budgets with `used` already held.
+pub fn admit(r: &Reserve, used: Used) -> Result<(), Refusal> {
+    per_call(r.budgets, r.characters)?;
+    let budgets = [
+        ("limits.daily_characters", r.budgets.daily, used.day, r.day),
+        (
+            "limits.monthly_characters",
+            r.budgets.monthly,
+            used.month,
+            r.month,
+        ),
+    ];
+    for (key, limit, used, period) in budgets {
+        if limit > 0 && used.saturating_add(r.characters) > limit {
+            return Err(Refusal {
+                key,
+                limit,
+                used,
+                asked: r.characters,
+                resets: Some(period.end),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A warning threshold a budget has reached: said once per threshold per period.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Crossed {
+    /// What it is of (`daily budget`, `monthly budget`, `subscription`).
+    pub what: &'static str,
+    /// The highest threshold reached, in percent.
+    pub percent: u64,
+    /// When its period began (unix seconds), which keys "once per period".
+    pub period_start: u64,
+    /// The line said.
+    pub message: String,
+}
+
+/// The highest of `warn_at` (percentages) that `used` of `limit` reached, if any.
+pub fn crossed(
+    what: &'static str,
+    used: u64,
+    limit: u64,
+    period: Period,
+    warn_at: &[u64],
+) -> Option<Crossed> {
+    if limit == 0 {
+        return None;
+    }
+    let percent = warn_at
+        .iter()
+        .copied()
+        .filter(|p| u128::from(used) * 100 >= u128::from(*p) * u128::from(limit))
+        .max()?;
+    let when = utc_minute(i64::try_from(period.end).unwrap_or(i64::MAX)).unwrap_or_default();
+    Some(Crossed {
+        what,
+        percent,
+        period_start: period.start,
+        message: format!(
+            "Usage warning: {used} of the {what}'s {limit} characters are used (past {percent}%); it resets at {when}."
+        ),
+    })
+}
+
+/// The warnings a reservation reached (`used` counts it).
+pub fn warnings(r: &Reserve, used: Used, warn_at: &[u64]) -> Vec<Crossed> {
+    [
+        crossed("daily budget", used.day, r.budgets.daily, r.day, warn_at),
+        crossed(
+            "monthly budget",
+            used.month,
+            r.budgets.monthly,
+            r.month,
+            warn_at,
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// The row of a finished `speak` from its result: `structured` is its `structuredContent`
@@ -87,6 +335,7 @@ pub fn speak_row(
         fallback,
         outcome,
         latency_ms,
+        reservation: None,
     }
 }
 
@@ -118,5 +367,152 @@ mod tests {
         let playing = json!({"characters": 5, "playing": true, "estimated_duration_ms": 900});
         let p = speak_row(Some(&playing), false, 0, 0);
         assert_eq!((p.outcome, p.duration_ms), ("playing", Some(900)));
+    }
+
+    const NOV_30_2026: u64 = 1_795_996_800; // 2026-11-30 00:00:00 UTC
+
+    #[test]
+    fn days_and_months_in_utc() {
+        let noon = NOV_30_2026 + 12 * 3600;
+        assert_eq!(
+            day(noon),
+            Period {
+                start: NOV_30_2026,
+                end: NOV_30_2026 + 86_400
+            }
+        );
+        let dec_1 = NOV_30_2026 + 86_400;
+        let nov_1 = NOV_30_2026 - 29 * 86_400;
+        assert_eq!(
+            month(noon, 0),
+            Period {
+                start: nov_1,
+                end: dec_1
+            }
+        );
+        assert_eq!(month(noon, 1), month(noon, 0));
+        // Reset on the 15th: the 30th is in the month from Nov 15 to Dec 15.
+        assert_eq!(
+            month(noon, 15),
+            Period {
+                start: nov_1 + 14 * 86_400,
+                end: dec_1 + 14 * 86_400
+            }
+        );
+        // Before the 15th of December: from Nov 15.
+        assert_eq!(month(dec_1, 15).start, nov_1 + 14 * 86_400);
+        // The 31st in a 30-day month is its last day; February's is the 28th.
+        assert_eq!(month(noon, 31).start, NOV_30_2026);
+        let feb_28_2027 = days_from_civil(2027, 2, 28) * 86_400;
+        assert_eq!(month(feb_28_2027 + 5, 31).start, feb_28_2027);
+        assert_eq!(
+            month(feb_28_2027 + 5, 31).end,
+            days_from_civil(2027, 3, 31) * 86_400
+        );
+        assert_eq!(
+            month(feb_28_2027 - 5, 31).start,
+            days_from_civil(2027, 1, 31) * 86_400
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_instant_is_in_its_periods(unix in 0u64..8_000_000_000, reset in 0u64..=31) {
+            for p in [day(unix), month(unix, reset)] {
+                proptest::prop_assert!(p.start <= unix && unix < p.end, "{p:?} {unix}");
+                proptest::prop_assert!(p.end - p.start >= 86_400);
+            }
+            let m = month(unix, reset);
+            proptest::prop_assert!((28 * 86_400..=31 * 86_400).contains(&(m.end - m.start)));
+            proptest::prop_assert_eq!(month(m.end, reset).start, m.end);
+        }
+    }
+
+    #[test]
+    fn budgets_admit_refuse_and_warn() {
+        let r = Reserve {
+            characters: 100,
+            budgets: Budgets {
+                daily: 1000,
+                monthly: 5000,
+                per_call: 0,
+            },
+            day: day(NOV_30_2026),
+            month: month(NOV_30_2026, 0),
+            ..Reserve::default()
+        };
+        assert!(
+            admit(
+                &r,
+                Used {
+                    day: 900,
+                    month: 900
+                }
+            )
+            .is_ok()
+        );
+        let refused = admit(
+            &r,
+            Used {
+                day: 901,
+                month: 901,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            (refused.key, refused.limit - refused.used),
+            ("limits.daily_characters", 99)
+        );
+        let text = refused.message();
+        assert!(
+            text.contains("99 left") && text.contains("2026-12-01 00:00 UTC"),
+            "{text}"
+        );
+        assert_eq!(
+            admit(
+                &r,
+                Used {
+                    day: 0,
+                    month: 4950
+                }
+            )
+            .unwrap_err()
+            .key,
+            "limits.monthly_characters"
+        );
+        let big = Reserve {
+            budgets: Budgets {
+                per_call: 50,
+                ..r.budgets
+            },
+            ..r.clone()
+        };
+        let text = admit(&big, Used::default()).unwrap_err().message();
+        assert!(
+            text.contains("per_call") && text.contains("split"),
+            "{text}"
+        );
+        let w = warnings(
+            &r,
+            Used {
+                day: 960,
+                month: 100,
+            },
+            &[80, 95],
+        );
+        assert_eq!(w.len(), 1);
+        assert_eq!((w[0].what, w[0].percent), ("daily budget", 95));
+        assert!(
+            warnings(
+                &r,
+                Used {
+                    day: 799,
+                    month: 3999
+                },
+                &[80, 95]
+            )
+            .is_empty()
+        );
+        assert!(crossed("subscription", 10, 0, r.day, &[80]).is_none());
     }
 }

@@ -1,17 +1,24 @@
 //! The usage ledger: one SQLite database per user (`usage.sqlite3` in the data directory, mode
 //! 0600, WAL, `synchronous=NORMAL`), its schema versioned by `PRAGMA user_version` and migrated
 //! forward on open, one row per call that could spend (`core::usage::UsageRow`: never the text,
-//! never the key). Opened on the first row and kept; a failure is reported as the job's and
-//! the next row tries again.
+//! never the key), and the budgets' reservations. Opened on first use and kept; a failure is
+//! reported as the job's and the next job tries again.
+//!
+//! Budgets hold across every process of the user: a reservation is checked and made in one
+//! `BEGIN IMMEDIATE` transaction (SQLite's write lock, so two processes never both see room
+//! that only one of them has), and a call's row deletes it in the same transaction that adds
+//! the row. Reservations of processes that are gone are dropped (on Linux, where `/proc` says
+//! so); any other lapses at its expiry.
 
-use crate::core::usage::UsageRow;
-use rusqlite::{Connection, params};
+use crate::core::usage::{self, Reserve, Reserved, UsageRow, Used};
+use rusqlite::{Connection, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
 /// The schema's migrations, in order: `user_version` is how many have run.
-const MIGRATIONS: &[&str] = &["CREATE TABLE calls (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE calls (
     id INTEGER PRIMARY KEY,
     unix_ms INTEGER NOT NULL,
     tool TEXT NOT NULL,
@@ -27,7 +34,15 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE calls (
     outcome TEXT NOT NULL,
     latency_ms INTEGER NOT NULL
 );
-CREATE INDEX calls_by_time ON calls (unix_ms);"];
+CREATE INDEX calls_by_time ON calls (unix_ms);",
+    "CREATE TABLE reservations (
+    id INTEGER PRIMARY KEY,
+    characters INTEGER NOT NULL,
+    unix_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    pid INTEGER NOT NULL
+);",
+];
 
 /// How long a write waits for another process's.
 const BUSY: Duration = Duration::from_secs(5);
@@ -48,8 +63,12 @@ impl Ledger {
         }
     }
 
-    /// Adds `row`; returns once it is committed.
-    pub fn record(&self, row: &UsageRow) -> Result<(), String> {
+    /// Runs `work` on the open database (opening it first); a failure closes it, so the next
+    /// job opens it again (the file may have been replaced or repaired).
+    fn with<T>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, String> {
         let mut conn = self
             .conn
             .lock()
@@ -57,40 +76,129 @@ impl Ledger {
         if conn.is_none() {
             *conn = Some(open(&self.path).map_err(|e| self.say(&e))?);
         }
-        let Some(c) = conn.as_ref() else {
+        let Some(c) = conn.as_mut() else {
             return Err(self.say("not open"));
         };
-        let done = c.execute(
-            "INSERT INTO calls (unix_ms, tool, model, voice, characters, billed, request_id,
-                audio_bytes, duration_ms, cached, fallback, outcome, latency_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-            params![
-                int(row.unix_ms),
-                row.tool,
-                row.model,
-                row.voice,
-                int(row.characters),
-                int(row.billed),
-                row.request_id,
-                int(row.audio_bytes),
-                row.duration_ms.map(int),
-                row.cached,
-                row.fallback,
-                row.outcome,
-                int(row.latency_ms),
-            ],
-        );
-        if let Err(e) = done {
-            // Opened again for the next row (the file may have been replaced or repaired).
+        work(c).map_err(|e| {
             *conn = None;
-            return Err(self.say(&e.to_string()));
-        }
-        Ok(())
+            self.say(&e.to_string())
+        })
+    }
+
+    /// Adds `row` and deletes the reservation it settles; returns once it is committed.
+    pub fn record(&self, row: &UsageRow) -> Result<(), String> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "INSERT INTO calls (unix_ms, tool, model, voice, characters, billed, request_id,
+                    audio_bytes, duration_ms, cached, fallback, outcome, latency_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                params![
+                    int(row.unix_ms),
+                    row.tool,
+                    row.model,
+                    row.voice,
+                    int(row.characters),
+                    int(row.billed),
+                    row.request_id,
+                    int(row.audio_bytes),
+                    row.duration_ms.map(int),
+                    row.cached,
+                    row.fallback,
+                    row.outcome,
+                    int(row.latency_ms),
+                ],
+            )?;
+            if let Some(id) = row.reservation {
+                tx.execute("DELETE FROM reservations WHERE id = ?1", [id])?;
+            }
+            tx.commit()
+        })
+    }
+
+    /// Holds `r.characters` against the budgets if [`usage::admit`] lets them fit, with what
+    /// every process has billed and holds; atomically.
+    pub fn reserve(&self, r: &Reserve) -> Result<Reserved, String> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "DELETE FROM reservations WHERE expires_ms <= ?1",
+                [int(r.now_ms)],
+            )?;
+            drop_the_dead(&tx)?;
+            let held: i64 = tx.query_row(
+                "SELECT coalesce(sum(characters), 0) FROM reservations",
+                [],
+                |row| row.get(0),
+            )?;
+            let billed_since = |start_s: u64| -> rusqlite::Result<i64> {
+                tx.query_row(
+                    "SELECT coalesce(sum(billed), 0) FROM calls WHERE unix_ms >= ?1",
+                    [int(start_s.saturating_mul(1000))],
+                    |row| row.get(0),
+                )
+            };
+            let count = |n: i64| u64::try_from(n).unwrap_or(0);
+            let used = Used {
+                day: count(billed_since(r.day.start)?) + count(held),
+                month: count(billed_since(r.month.start)?) + count(held),
+            };
+            let verdict = match usage::admit(r, used) {
+                Ok(()) => {
+                    tx.execute(
+                        "INSERT INTO reservations (characters, unix_ms, expires_ms, pid)
+                         VALUES (?1, ?2, ?3, ?4)",
+                        params![
+                            int(r.characters),
+                            int(r.now_ms),
+                            int(r.expires_ms),
+                            std::process::id()
+                        ],
+                    )?;
+                    Reserved::Held {
+                        id: tx.last_insert_rowid(),
+                        used: Used {
+                            day: used.day + r.characters,
+                            month: used.month + r.characters,
+                        },
+                    }
+                }
+                Err(refusal) => Reserved::Refused(refusal),
+            };
+            tx.commit()?;
+            Ok(verdict)
+        })
+    }
+
+    /// Gives back a reservation whose call sent nothing.
+    pub fn release(&self, id: i64) -> Result<(), String> {
+        self.with(|c| {
+            c.execute("DELETE FROM reservations WHERE id = ?1", [id])
+                .map(drop)
+        })
     }
 
     fn say(&self, why: &str) -> String {
         format!("usage ledger {}: {why}", self.path.display())
     }
+}
+
+/// Drops the reservations of processes that are no longer running (on Linux; elsewhere they
+/// lapse at their expiry).
+fn drop_the_dead(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    if !cfg!(target_os = "linux") {
+        return Ok(());
+    }
+    let pids: Vec<u32> = tx
+        .prepare("SELECT DISTINCT pid FROM reservations")?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for pid in pids {
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            tx.execute("DELETE FROM reservations WHERE pid = ?1", [pid])?;
+        }
+    }
+    Ok(())
 }
 
 /// SQLite's integers are signed.
@@ -104,7 +212,7 @@ pub fn open(path: &Path) -> Result<Connection, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create its directory: {e}"))?;
     }
     let fresh = !path.exists();
-    let conn = Connection::open(path).map_err(|e| e.to_string())?;
+    let mut conn = Connection::open(path).map_err(|e| e.to_string())?;
     if fresh {
         restrict(path);
     }
@@ -113,24 +221,28 @@ pub fn open(path: &Path) -> Result<Connection, String> {
         .map_err(|e| e.to_string())?;
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(|e| e.to_string())?;
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .map_err(|e| e.to_string())?;
+    migrate(&mut conn).map_err(|e| e.to_string())??;
+    Ok(conn)
+}
+
+/// Brings the schema up to date, in one write transaction: two processes opening a new
+/// ledger at once migrate it once.
+fn migrate(conn: &mut Connection) -> rusqlite::Result<Result<(), String>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let version = usize::try_from(version).unwrap_or(usize::MAX);
     if version > MIGRATIONS.len() {
-        return Err(format!(
+        return Ok(Err(format!(
             "its schema (version {version}) is newer than this server's ({}): upgrade mcp-elevenlabs",
             MIGRATIONS.len()
-        ));
+        )));
     }
-    for (i, step) in MIGRATIONS.iter().enumerate().skip(version) {
-        let batch = format!(
-            "BEGIN IMMEDIATE; {step}; PRAGMA user_version = {}; COMMIT;",
-            i + 1
-        );
-        conn.execute_batch(&batch).map_err(|e| e.to_string())?;
+    for step in &MIGRATIONS[version..] {
+        tx.execute_batch(step)?;
     }
-    Ok(conn)
+    tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64)?;
+    tx.commit()?;
+    Ok(Ok(()))
 }
 
 /// Only the user may read the ledger (and its WAL files, created with the same mode).
@@ -187,6 +299,115 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
+        }
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    fn reserve(characters: u64, daily: u64, now_ms: u64) -> Reserve {
+        Reserve {
+            characters,
+            budgets: usage::Budgets {
+                daily,
+                ..usage::Budgets::default()
+            },
+            day: usage::day(now_ms / 1000),
+            month: usage::month(now_ms / 1000, 0),
+            now_ms,
+            expires_ms: now_ms + 60_000,
+        }
+    }
+
+    #[test]
+    fn connections_racing_for_one_budget_never_overspend() {
+        let path = temp("race");
+        let now_ms = 1_796_000_000_000;
+        let billed: u64 = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..4)
+                .map(|_| {
+                    let ledger = Ledger::new(path.clone());
+                    s.spawn(move || {
+                        let mut billed = 0;
+                        for _ in 0..40 {
+                            match ledger.reserve(&reserve(10, 1000, now_ms)).unwrap() {
+                                Reserved::Held { id, used } => {
+                                    assert!(used.day <= 1000, "{used:?}");
+                                    let row = UsageRow {
+                                        unix_ms: now_ms,
+                                        tool: "speak".into(),
+                                        characters: 10,
+                                        billed: 10,
+                                        outcome: "ok",
+                                        reservation: Some(id),
+                                        ..UsageRow::default()
+                                    };
+                                    ledger.record(&row).unwrap();
+                                    billed += 10;
+                                }
+                                Reserved::Refused(r) => assert_eq!(r.limit - r.used, 0),
+                            }
+                        }
+                        billed
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).sum()
+        });
+        assert_eq!(
+            billed, 1000,
+            "every character of the budget, and not one more"
+        );
+        let c = open(&path).unwrap();
+        let (sum, held): (i64, i64) = c
+            .query_row(
+                "SELECT (SELECT sum(billed) FROM calls), (SELECT count(*) FROM reservations)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((sum, held), (1000, 0), "every reservation settled");
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn reservations_lapse_are_released_or_die_with_their_process() {
+        let path = temp("lapse");
+        let ledger = Ledger::new(path.clone());
+        let now_ms = 1_796_000_000_000;
+        let Reserved::Held { id, .. } = ledger.reserve(&reserve(600, 1000, now_ms)).unwrap() else {
+            panic!("room for 600")
+        };
+        assert!(matches!(
+            ledger.reserve(&reserve(600, 1000, now_ms)).unwrap(),
+            Reserved::Refused(_)
+        ));
+        ledger.release(id).unwrap();
+        let Reserved::Held { .. } = ledger.reserve(&reserve(600, 1000, now_ms)).unwrap() else {
+            panic!("released")
+        };
+        // Still held a second later; lapsed after its expiry.
+        let later = now_ms + 1000;
+        assert!(matches!(
+            ledger.reserve(&reserve(600, 1000, later)).unwrap(),
+            Reserved::Refused(_)
+        ));
+        let lapsed = now_ms + 61_000;
+        let Reserved::Held { id, used } = ledger.reserve(&reserve(600, 1000, lapsed)).unwrap()
+        else {
+            panic!("lapsed")
+        };
+        assert_eq!(used.day, 600);
+        if cfg!(target_os = "linux") {
+            // A process that is gone holds nothing, whatever the expiry.
+            let c = open(&path).unwrap();
+            c.execute(
+                "UPDATE reservations SET pid = 2147483647 WHERE id = ?1",
+                [id],
+            )
+            .unwrap();
+            assert!(matches!(
+                ledger.reserve(&reserve(600, 1000, lapsed)).unwrap(),
+                Reserved::Held { .. }
+            ));
         }
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }

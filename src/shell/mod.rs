@@ -271,6 +271,8 @@ fn describe(job: &Job) -> String {
         }
         Job::WriteState { .. } => "write state file".to_string(),
         Job::Record(_) => "usage ledger row".to_string(),
+        Job::Reserve(r) => format!("usage ledger reservation of {} characters", r.characters),
+        Job::Release(id) => format!("usage ledger release of reservation {id}"),
         Job::CacheRead { key, .. } => format!("cache read {key:?}"),
         Job::CacheScan => "cache scan".to_string(),
         Job::CacheEvict { keys } => format!("cache evict {} entries", keys.len()),
@@ -295,9 +297,10 @@ fn spawn_failed(job: &Job) -> core::JobResult {
             error: Transport::Io(NO_WORKER.into()),
             bytes: 0,
         })),
-        Job::WriteState { .. } | Job::CacheEvict { .. } | Job::Record(_) => {
+        Job::WriteState { .. } | Job::CacheEvict { .. } | Job::Record(_) | Job::Release(_) => {
             JobResult::Written(Err(NO_WORKER.into()))
         }
+        Job::Reserve(_) => JobResult::Reserved(Err(NO_WORKER.into())),
         Job::Fallback { .. } => JobResult::Speech(Err(SpeechFailed::Command(NO_WORKER.into()))),
         Job::CacheRead { .. } => JobResult::Cached(None),
         Job::CacheScan => JobResult::CacheScanned(Vec::new()),
@@ -476,6 +479,8 @@ fn run(
     match job {
         Job::ReadAudio { name, max_bytes } => files::read_audio(dir, &name, max_bytes),
         Job::Record(row) => JobResult::Written(places.ledger.record(&row)),
+        Job::Reserve(r) => JobResult::Reserved(places.ledger.reserve(&r)),
+        Job::Release(id) => JobResult::Written(places.ledger.release(id)),
         Job::WriteState { key, value } => {
             JobResult::Written(files::update_state(state, &key, value).map_err(|e| e.to_string()))
         }

@@ -20,6 +20,42 @@ pub(super) struct Entry {
     pub(super) started_at: Instant,
     /// Answered when its playback started; kept until the player is done.
     pub(super) answered: bool,
+    /// Where it stands with the budgets.
+    pub(super) budget: Budget,
+    /// Lines added to its answer (a usage warning).
+    pub(super) notes: Vec<String>,
+}
+
+impl Entry {
+    /// A new call of `session` at `now`.
+    pub(super) fn new(session: SessionId, work: Work, now: Instant) -> Self {
+        Self {
+            session,
+            work,
+            job: None,
+            attempt: 0,
+            last: None,
+            started_at: now,
+            answered: false,
+            budget: Budget::Unasked,
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// Where a call stands with the budgets (`service::ledger`).
+#[derive(Debug)]
+pub(super) enum Budget {
+    /// Not checked yet (or no budgets are set).
+    Unasked,
+    /// Its reservation is being made; this job waits for it.
+    Asking(Box<Job>),
+    /// Checked; nothing held (the per-call budget alone needs no ledger).
+    Passed,
+    /// Held in the ledger under this id, for this many characters.
+    Held(i64, u64),
+    /// Its row settled the reservation.
+    Settled,
 }
 
 #[derive(Debug)]
@@ -42,15 +78,8 @@ pub(super) fn read_audio(svc: &mut Service, session: SessionId, name: String) ->
         let why = "too many requests in flight; try again shortly".to_string();
         return Started::Done(Answer::Refused(why));
     };
-    let entry = Entry {
-        session,
-        work: Work::ReadAudio,
-        job: Some(job),
-        attempt: 0,
-        last: None,
-        started_at: svc.now,
-        answered: false,
-    };
+    let mut entry = Entry::new(session, Work::ReadAudio, svc.now);
+    entry.job = Some(job);
     svc.calls.insert(id, entry);
     Started::Running(id)
 }

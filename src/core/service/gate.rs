@@ -422,8 +422,9 @@ impl Gate {
     }
 
     /// Its call is gone: a queued job is dropped, a running one cancelled (its result, which
-    /// still comes, frees the slot).
-    pub(crate) fn withdraw(&mut self, now: Instant, id: JobId, out: &mut VecDeque<Output>) {
+    /// still comes, frees the slot). Returns whether it had started (a request may have been
+    /// sent).
+    pub(crate) fn withdraw(&mut self, now: Instant, id: JobId, out: &mut VecDeque<Output>) -> bool {
         if let Some(pos) = self.queued.iter().position(|q| q.id == id) {
             self.queued.remove(pos);
             self.owners.remove(&id);
@@ -432,10 +433,14 @@ impl Gate {
                 self.probe = None;
                 self.breaker.abandon_probe(now);
             }
+            false
         } else if let Some(owner) = self.owners.get_mut(&id) {
             // A running job: its result still comes, for the slot and for the cache's index.
             *owner = None;
             out.push_back(Output::Cancel(id));
+            true
+        } else {
+            false
         }
     }
 
@@ -528,7 +533,7 @@ impl Gate {
 }
 
 /// The characters of text a job sends to be spoken (what `limits.characters_per_minute` counts).
-fn characters(job: &Job) -> u64 {
+pub(super) fn characters(job: &Job) -> u64 {
     #[derive(serde::Deserialize)]
     struct Body<'a> {
         #[serde(borrow)]
@@ -581,7 +586,8 @@ fn health_of(result: &JobResult) -> Option<Health> {
         JobResult::Audio(_)
         | JobResult::Written(_)
         | JobResult::Cached(_)
-        | JobResult::CacheScanned(_) => return None,
+        | JobResult::CacheScanned(_)
+        | JobResult::Reserved(_) => return None,
     })
 }
 

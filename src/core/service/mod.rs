@@ -124,15 +124,7 @@ impl Service {
             Request::ReadAudio { name } => return entry::read_audio(self, session, name),
         };
         let id = self.new_call();
-        let entry = Entry {
-            session,
-            work: Work::Call(call),
-            job: None,
-            attempt: 0,
-            last: None,
-            started_at: self.now,
-            answered: false,
-        };
+        let entry = Entry::new(session, Work::Call(call), self.now);
         let started = match play::queue_up(self, id, entry) {
             Ok(Some(entry)) => match self.drive(id, entry, None) {
                 Some(outcome) => {
@@ -155,11 +147,15 @@ impl Service {
             return;
         };
         self.gate.unschedule(call);
+        let mut sent = false;
         if let Some(job) = entry.job {
-            self.gate.withdraw(self.now, job, &mut self.out);
+            sent = self.gate.withdraw(self.now, job, &mut self.out);
             self.gate.pump(self.now, &mut self.out);
             self.settle_gate();
         }
+        // A retry waiting had its request sent before.
+        let sent = sent || entry.attempt > 0;
+        ledger::dropped(self, &entry, sent);
         play::left(self, call);
     }
 
@@ -180,12 +176,19 @@ impl Service {
             self.evict();
         }
         let Some(Some(call)) = owner else {
-            return;
+            return ledger::orphaned(self, &result);
         };
         let Some(mut entry) = self.calls.remove(&call) else {
             return;
         };
         entry.job = None;
+        if let entry::Budget::Asking(_) = entry.budget {
+            let session = entry.session;
+            if let Some(outcome) = ledger::reserved(self, call, entry, result) {
+                self.answer(session, call, Answer::Tool(outcome));
+            }
+            return self.settle_gate();
+        }
         if let Some(ix) = &mut self.cache {
             // A hit, a miss, a new entry; entries over `cache.max_mb` go.
             reply::learn_cache(ix, entry.last.as_ref(), &result);
@@ -414,6 +417,13 @@ impl Service {
 
     /// Starts `job` for a call and remembers it for a retry.
     fn issue(&mut self, id: CallId, entry: Entry, job: Job) -> Option<Outcome> {
+        let (entry, job) = match ledger::check(self, id, entry, job) {
+            ledger::Checked::Go(entry, job) => (entry, job),
+            ledger::Checked::Waiting => return None,
+            ledger::Checked::Refused(entry, why) => {
+                return self.fall_back(id, entry, Some("budget"), why);
+            }
+        };
         let mut entry = match play::take_turn(self, id, entry, &job) {
             Ok(Some(entry)) => entry,
             Ok(None) => return None,

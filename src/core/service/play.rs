@@ -151,13 +151,13 @@ pub(super) fn started(svc: &mut Service, job: JobId, request_id: Option<String>)
         _ => Ok(Step::Pending),
     };
     let session = entry.session;
-    let outcome = match step {
+    let mut outcome = match step {
         Ok(Step::Done(outcome)) => Some(reply::attempts(outcome, entry.attempt)),
         _ => None,
     };
     entry.answered |= outcome.is_some();
-    if let Some(outcome) = &outcome {
-        ledger::playing(svc, &entry, outcome);
+    if let Some(outcome) = &mut outcome {
+        ledger::playing(svc, &mut entry, outcome);
     }
     svc.calls.insert(call, entry);
     if let Some(outcome) = outcome {
@@ -177,9 +177,11 @@ pub(super) fn stop(svc: &mut Service) -> (bool, usize) {
             continue;
         };
         svc.gate.unschedule(call);
+        let mut sent = entry.attempt > 0;
         if let Some(job) = entry.job {
-            svc.gate.withdraw(svc.now, job, &mut svc.out);
+            sent |= svc.gate.withdraw(svc.now, job, &mut svc.out);
         }
+        ledger::dropped(svc, &entry, sent);
         let text = if i == 0 {
             stopped = true;
             "Stopped by stop_speaking."

@@ -14,6 +14,10 @@ pub(super) enum Kind {
     Cases(&'static [&'static str]),
     /// One name from this set.
     OneOf(&'static [&'static str]),
+    /// A list of whole percentages, 1 to 100.
+    Percents,
+    /// A decimal number with up to 6 places, kept in millionths.
+    Decimal,
     Int {
         min: u64,
         max: u64,
@@ -83,6 +87,10 @@ pub(super) const KEYS: &[Key] = &[
     ),
     key("cache.enabled", Kind::Bool, &["MCP_ELEVENLABS_CACHE"]),
     key("usage.enabled", Kind::Bool, &["MCP_ELEVENLABS_USAGE"]),
+    key("usage.reset_day", Kind::Int { min: 0, max: 31 }, &[]),
+    key("usage.warn_at", Kind::Percents, &[]),
+    key("usage.price_per_1000_characters", Kind::Decimal, &[]),
+    key("usage.currency", Kind::Id, &[]),
     key(
         "cache.max_mb",
         Kind::Int {
@@ -157,6 +165,9 @@ pub(super) const KEYS: &[Key] = &[
         },
         &[],
     ),
+    key("limits.daily_characters", BUDGET, &[]),
+    key("limits.monthly_characters", BUDGET, &[]),
+    key("limits.per_call_characters", BUDGET, &[]),
     key(
         "limits.max_text_chars",
         Kind::Int {
@@ -166,6 +177,12 @@ pub(super) const KEYS: &[Key] = &[
         &[],
     ),
 ];
+
+/// A budget in characters (0: none).
+const BUDGET: Kind = Kind::Int {
+    min: 0,
+    max: 1_000_000_000_000,
+};
 
 const fn key(path: &'static str, kind: Kind, env: &'static [&'static str]) -> Key {
     Key {
@@ -186,7 +203,7 @@ pub(super) const SECTIONS: &[&str] = &[
 ];
 
 /// When the fallback voice may speak instead of ElevenLabs.
-pub const FALLBACK_CASES: &[&str] = &["unreachable", "breaker_open", "quota_exceeded"];
+pub const FALLBACK_CASES: &[&str] = &["unreachable", "breaker_open", "quota_exceeded", "budget"];
 
 /// Every key path, in the order `config list` shows them.
 pub fn key_paths() -> impl Iterator<Item = &'static str> {

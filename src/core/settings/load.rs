@@ -11,6 +11,7 @@ enum Val {
     Str(String),
     Bool(bool),
     Int(u64),
+    Ints(Vec<u64>),
     List(Vec<String>),
     Delivery(Delivery),
 }
@@ -46,7 +47,38 @@ pub fn load(inputs: &Inputs<'_>) -> Loaded {
             break;
         }
     }
+    budgets_need_the_ledger(&mut loaded, inputs.config.map_or("config", |(_, o)| o));
     loaded
+}
+
+/// Budgets are kept in the usage ledger: without it they would be silently ignored.
+fn budgets_need_the_ledger(loaded: &mut Loaded, file: &str) {
+    let s = &loaded.settings;
+    let why = if !cfg!(feature = "usage-db") {
+        "this build has no usage ledger (feature `usage-db`), which budgets are kept in"
+    } else if !s.usage_enabled {
+        "budgets are kept in the usage ledger, and `usage.enabled` is false"
+    } else {
+        return;
+    };
+    let l = &s.limits;
+    let set = [
+        ("limits.daily_characters", l.daily_characters),
+        ("limits.monthly_characters", l.monthly_characters),
+    ];
+    for (key, value) in set {
+        if value > 0 {
+            let origin = match loaded.sources.get(key) {
+                Some(Source::Env(name)) => format!("env {name}"),
+                _ => file.to_string(),
+            };
+            loaded.problems.push(Problem {
+                origin,
+                key: key.to_string(),
+                message: format!("{why}: unset it (0), or turn the ledger on"),
+            });
+        }
+    }
 }
 
 fn load_file(loaded: &mut Loaded, text: &str, origin: &str) {
@@ -217,6 +249,8 @@ fn describe(kind: Kind) -> String {
         Kind::Int { min, max } => format!("must be a whole number from {min} to {max}"),
         Kind::Cases(all) => format!("must be a list of any of {}", all.join(", ")),
         Kind::OneOf(all) => format!("must be one of {}", all.join(", ")),
+        Kind::Percents => "must be a list of whole percentages from 1 to 100, e.g. [80, 95]".to_string(),
+        Kind::Decimal => "must be a number of at most 6 decimal places, e.g. 0.30".to_string(),
     }
 }
 
@@ -227,7 +261,12 @@ fn got(value: &Value, kind: Kind) -> String {
         Value::String(_)
             if !matches!(
                 kind,
-                Kind::Bool | Kind::Int { .. } | Kind::Argv | Kind::Cases(_)
+                Kind::Bool
+                    | Kind::Int { .. }
+                    | Kind::Argv
+                    | Kind::Cases(_)
+                    | Kind::Percents
+                    | Kind::Decimal
             ) =>
         {
             return String::new();
@@ -269,7 +308,18 @@ fn parse_value(key: &Key, value: &Value) -> Result<Option<Val>, String> {
             }
             Ok(Some(Val::List(cases)))
         }
-        (Kind::Bool | Kind::Int { .. } | Kind::Argv | Kind::Cases(_), _) => Err(bad()),
+        (Kind::Percents, Value::Array(items)) => items
+            .iter()
+            .map(|i| i.as_u64().filter(|p| (1..=100).contains(p)))
+            .collect::<Option<Vec<u64>>>()
+            .map(|p| Some(Val::Ints(p)))
+            .ok_or_else(bad),
+        (Kind::Decimal, Value::Number(n)) => micros(&n.to_string())
+            .map(|m| Some(Val::Int(m)))
+            .ok_or_else(bad),
+        (Kind::Bool | Kind::Int { .. } | Kind::Argv | Kind::Cases(_) | Kind::Percents, _) => {
+            Err(bad())
+        }
         (_, Value::String(s)) => parse_str(key.kind, s.trim()).map_err(|()| bad()),
         _ => Err(bad()),
     }
@@ -291,6 +341,7 @@ fn parse_str(kind: Kind, s: &str) -> Result<Option<Val>, ()> {
         Kind::Url => base_url(s).map(|u| Some(Val::Str(u))),
         Kind::Path if !s.contains('\0') => Ok(Some(Val::Str(s.to_string()))),
         Kind::OneOf(all) if all.contains(&s) => Ok(Some(Val::Str(s.to_string()))),
+        Kind::Decimal => micros(s).map(|m| Some(Val::Int(m))).ok_or(()),
         Kind::Delivery => match s {
             "auto" => Ok(Some(Val::Delivery(Delivery::Auto))),
             "file" => Ok(Some(Val::Delivery(Delivery::File))),
@@ -300,6 +351,21 @@ fn parse_str(kind: Kind, s: &str) -> Result<Option<Val>, ()> {
         },
         _ => Err(()),
     }
+}
+
+/// A decimal number (`0.3`, `12`, `0.000125`) in millionths.
+fn micros(s: &str) -> Option<u64> {
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    let digits = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || frac.len() > 6 || !digits(whole) || !digits(frac) {
+        return None;
+    }
+    let frac: u64 = format!("{frac:0<6}").parse().ok()?;
+    whole
+        .parse::<u64>()
+        .ok()?
+        .checked_mul(1_000_000)?
+        .checked_add(frac)
 }
 
 fn parse_env(key: &Key, name: &str, raw: &str) -> Result<Val, String> {
@@ -395,6 +461,10 @@ fn set(settings: &mut Settings, path: &str, val: Val) {
         ("output.keep_days", Val::Int(v)) => settings.output_keep_days = v,
         ("cache.enabled", Val::Bool(b)) => settings.cache_enabled = b,
         ("usage.enabled", Val::Bool(b)) => settings.usage_enabled = b,
+        ("usage.reset_day", Val::Int(v)) => settings.usage_reset_day = v,
+        ("usage.warn_at", Val::Ints(p)) => settings.usage_warn_at = p,
+        ("usage.price_per_1000_characters", Val::Int(v)) => settings.usage_price_micros = Some(v),
+        ("usage.currency", Val::Str(s)) => settings.usage_currency = s,
         ("cache.max_mb", Val::Int(v)) => settings.cache_max_mb = v,
         ("player", Val::List(argv)) => settings.player = argv,
         ("fallback.command", Val::List(argv)) => settings.fallback_command = argv,
@@ -410,6 +480,9 @@ fn set(settings: &mut Settings, path: &str, val: Val) {
         ("limits.breaker_cooldown_ms", Val::Int(v)) => limits.breaker_cooldown_ms = v,
         ("limits.max_inline_bytes", Val::Int(v)) => limits.max_inline_bytes = v,
         ("limits.max_text_chars", Val::Int(v)) => limits.max_text_chars = v,
+        ("limits.daily_characters", Val::Int(v)) => limits.daily_characters = v,
+        ("limits.monthly_characters", Val::Int(v)) => limits.monthly_characters = v,
+        ("limits.per_call_characters", Val::Int(v)) => limits.per_call_characters = v,
         _ => debug_assert!(false, "no setter for {path}"),
     }
 }
@@ -448,6 +521,16 @@ pub fn show(settings: &Settings, path: &str) -> String {
         "output.keep_days" => settings.output_keep_days.to_string(),
         "cache.enabled" => settings.cache_enabled.to_string(),
         "usage.enabled" => settings.usage_enabled.to_string(),
+        "usage.reset_day" => match settings.usage_reset_day {
+            0 | 1 => "1 (calendar months)".to_string(),
+            d => d.to_string(),
+        },
+        "usage.warn_at" => serde_json::to_string(&settings.usage_warn_at).unwrap_or_default(),
+        "usage.price_per_1000_characters" => settings.usage_price_micros.map_or_else(
+            || "(not set: estimates in credits)".to_string(),
+            |m| format!("{}.{:06}", m / 1_000_000, m % 1_000_000),
+        ),
+        "usage.currency" => settings.usage_currency.clone(),
         "cache.max_mb" => settings.cache_max_mb.to_string(),
         "player" => {
             if settings.player.is_empty() {
@@ -475,7 +558,18 @@ pub fn show(settings: &Settings, path: &str) -> String {
         "limits.breaker_cooldown_ms" => l.breaker_cooldown_ms.to_string(),
         "limits.max_inline_bytes" => l.max_inline_bytes.to_string(),
         "limits.max_text_chars" => l.max_text_chars.to_string(),
+        "limits.daily_characters" => budget(l.daily_characters),
+        "limits.monthly_characters" => budget(l.monthly_characters),
+        "limits.per_call_characters" => budget(l.per_call_characters),
         _ => String::new(),
+    }
+}
+
+fn budget(n: u64) -> String {
+    if n == 0 {
+        "0 (no budget)".to_string()
+    } else {
+        n.to_string()
     }
 }
 
@@ -497,6 +591,65 @@ mod tests {
             state: state.map(|s| (s, "state.json")),
             env: &lookup,
         })
+    }
+
+    #[test]
+    fn budgets_thresholds_and_prices() {
+        let l = run(
+            Some(
+                "limits: {daily_characters: 5000, per_call_characters: 800}\nusage: {warn_at: [50, 90], price_per_1000_characters: 0.3, currency: EUR, reset_day: 15}\n",
+            ),
+            None,
+            &[],
+        );
+        if cfg!(feature = "usage-db") {
+            assert!(l.problems.is_empty(), "{:?}", l.problems);
+        } else {
+            assert_eq!(l.problems.len(), 1, "{:?}", l.problems);
+            assert_eq!(l.problems[0].key, "limits.daily_characters");
+            assert!(l.problems[0].message.contains("usage-db"));
+        }
+        let s = &l.settings;
+        assert_eq!(
+            (s.limits.daily_characters, s.limits.per_call_characters),
+            (5000, 800)
+        );
+        assert_eq!(s.usage_warn_at, vec![50, 90]);
+        assert_eq!(s.usage_price_micros, Some(300_000));
+        assert_eq!((s.usage_currency.as_str(), s.usage_reset_day), ("EUR", 15));
+        assert_eq!(show(s, "usage.price_per_1000_characters"), "0.300000");
+        for bad in [
+            "usage: {warn_at: [0]}",
+            "usage: {warn_at: 80}",
+            "usage: {price_per_1000_characters: -1}",
+            "usage: {price_per_1000_characters: 0.1234567}",
+            "usage: {reset_day: 32}",
+        ] {
+            assert_eq!(run(Some(bad), None, &[]).problems.len(), 1, "{bad}");
+        }
+        // Budgets kept in a ledger that is switched off would be ignored: an error instead.
+        let off = run(
+            Some("usage: {enabled: false}\nlimits: {monthly_characters: 9}\n"),
+            None,
+            &[],
+        );
+        assert_eq!(off.problems.len(), 1, "{:?}", off.problems);
+        assert_eq!(off.problems[0].origin, "config.yaml");
+        let why = if cfg!(feature = "usage-db") {
+            "usage.enabled"
+        } else {
+            "usage-db"
+        };
+        assert!(off.problems[0].message.contains(why), "{:?}", off.problems);
+        assert!(
+            run(
+                Some("usage: {enabled: false}\nlimits: {per_call_characters: 9}\n"),
+                None,
+                &[]
+            )
+            .problems
+            .is_empty()
+        );
     }
 
     #[test]

@@ -108,6 +108,13 @@ pub struct Limits {
     /// The longest text `speak` takes, in characters; a longer one is refused before anything
     /// is sent (a text over one request's limit is split into pieces).
     pub max_text_chars: u64,
+    /// `limits.daily_characters`: billed characters per UTC day, over every process of this
+    /// user (0: no budget).
+    pub daily_characters: u64,
+    /// `limits.monthly_characters`: per month from `usage.reset_day` (0: no budget).
+    pub monthly_characters: u64,
+    /// `limits.per_call_characters`: the most one call may spend (0: no budget).
+    pub per_call_characters: u64,
 }
 
 /// The merged settings the server runs with.
@@ -140,6 +147,15 @@ pub struct Settings {
     pub cache_enabled: bool,
     /// `usage.enabled`: every `speak` is recorded in the usage ledger.
     pub usage_enabled: bool,
+    /// `usage.reset_day`: the day of the month the monthly budget resets (0: the 1st).
+    pub usage_reset_day: u64,
+    /// `usage.warn_at`: percentages of each budget (and of the subscription) that are warned
+    /// about, once per period.
+    pub usage_warn_at: Vec<u64>,
+    /// `usage.price_per_1000_characters`, in millionths of `usage.currency`.
+    pub usage_price_micros: Option<u64>,
+    /// `usage.currency`: the price's unit.
+    pub usage_currency: String,
     /// `cache.max_mb`: the audio cache's size; its least recently used entries go first.
     pub cache_max_mb: u64,
     /// `player`: argv of a program reading audio on stdin; empty means auto-detect.
@@ -176,10 +192,18 @@ impl Default for Settings {
             output_keep_days: 0,
             cache_enabled: true,
             usage_enabled: true,
+            usage_reset_day: 0,
+            usage_warn_at: vec![80, 95],
+            usage_price_micros: None,
+            usage_currency: "USD".to_string(),
             cache_max_mb: 200,
             player: Vec::new(),
             fallback_command: Vec::new(),
-            fallback_when: FALLBACK_CASES.iter().map(|c| (*c).to_string()).collect(),
+            // `budget` is asked for, not assumed: a budget means "stop", unless told otherwise.
+            fallback_when: FALLBACK_CASES[..3]
+                .iter()
+                .map(|c| (*c).to_string())
+                .collect(),
             limits: Limits {
                 request_timeout_ms: 30_000,
                 max_retries: 2,
@@ -192,6 +216,9 @@ impl Default for Settings {
                 breaker_cooldown_ms: 30_000,
                 max_inline_bytes: 4 << 20,
                 max_text_chars: 50_000,
+                daily_characters: 0,
+                monthly_characters: 0,
+                per_call_characters: 0,
             },
         }
     }

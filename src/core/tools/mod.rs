@@ -290,6 +290,8 @@ pub(crate) struct Memory {
     pub(crate) player_failed: Option<String>,
     /// A usage row could not be written, and a result has said so (said once).
     pub(crate) ledger_failed_said: bool,
+    /// The usage warnings said: what of, its period's start, the threshold.
+    pub(crate) usage_warned: std::collections::BTreeSet<(&'static str, u64, u64)>,
 }
 
 impl Memory {

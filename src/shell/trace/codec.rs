@@ -12,6 +12,7 @@ use crate::core::audio::{Codec, Format};
 use crate::core::cache::CacheKey;
 use crate::core::elevenlabs::{HttpRequest, HttpResponse, Method, Transport};
 use crate::core::player::PlayerInput;
+use crate::core::usage::{Refusal, Reserved, Used};
 use crate::core::{
     FileError, FileName, Input, Job, JobId, JobResult, Output, PlayerSink, Sink, SpeechDone,
     SpeechFailed,
@@ -195,7 +196,42 @@ fn encode_result(result: &JobResult, r: &Redactor) -> Value {
             Ok(()) => Ok(Value::Null),
             Err(why) => Err(r.string(why).into()),
         })}),
+        JobResult::Reserved(res) => json!({"reserved": ok_err(match res {
+            Ok(Reserved::Held { id, used }) => {
+                Ok(json!({"held": {"id": id, "day": used.day, "month": used.month}}))
+            }
+            Ok(Reserved::Refused(f)) => Ok(json!({"refused": {
+                "key": f.key, "limit": f.limit, "used": f.used, "asked": f.asked,
+                "resets": f.resets,
+            }})),
+            Err(why) => Err(r.string(why).into()),
+        })}),
     }
+}
+
+fn decode_reserved(v: &Value, p: &str) -> Res<Reserved> {
+    Ok(match variant(v, p)? {
+        ("held", b) => Reserved::Held {
+            id: i64::try_from(u64_at(b, p, "id")?).map_err(|e| format!("{p}.id: {e}"))?,
+            used: Used {
+                day: u64_at(b, p, "day")?,
+                month: u64_at(b, p, "month")?,
+            },
+        },
+        ("refused", b) => Reserved::Refused(Refusal {
+            key: match str_at(b, p, "key")? {
+                "limits.daily_characters" => "limits.daily_characters",
+                "limits.monthly_characters" => "limits.monthly_characters",
+                "limits.per_call_characters" => "limits.per_call_characters",
+                other => return unknown(p, other),
+            },
+            limit: u64_at(b, p, "limit")?,
+            used: u64_at(b, p, "used")?,
+            asked: u64_at(b, p, "asked")?,
+            resets: b.get("resets").and_then(Value::as_u64),
+        }),
+        (other, _) => return unknown(p, other),
+    })
 }
 
 fn encode_failed(failed: &SpeechFailed, r: &Redactor) -> Value {
@@ -271,6 +307,11 @@ fn decode_result(v: &Value, n: u64) -> Res<JobResult> {
                 })
                 .collect::<Res<Vec<_>>>()?,
         ),
+        ("reserved", true) => JobResult::Reserved(Ok(decode_reserved(inner, p)?)),
+        ("reserved", false) => JobResult::Reserved(Err(inner
+            .as_str()
+            .ok_or_else(|| format!("{p}: expected a string"))?
+            .to_string())),
         ("written", true) => JobResult::Written(Ok(())),
         ("written", false) => JobResult::Written(Err(inner
             .as_str()
@@ -508,17 +549,30 @@ fn encode_job(job: &Job, r: &Redactor) -> Value {
             "max_bytes": max_bytes,
             "timeout_ms": timeout_ms,
         }}),
-        Job::Record(row) => json!({"record": {
-            "tool": row.tool,
-            "model": row.model,
-            "voice": r.string(&row.voice),
-            "characters": row.characters,
-            "billed": row.billed,
-            "audio_bytes": row.audio_bytes,
-            "cached": row.cached,
-            "fallback": row.fallback,
-            "outcome": row.outcome,
+        Job::Record(row) => {
+            let mut v = json!({"record": {
+                "tool": row.tool,
+                "model": row.model,
+                "voice": r.string(&row.voice),
+                "characters": row.characters,
+                "billed": row.billed,
+                "audio_bytes": row.audio_bytes,
+                "cached": row.cached,
+                "fallback": row.fallback,
+                "outcome": row.outcome,
+            }});
+            if let Some(id) = row.reservation {
+                v["record"]["reservation"] = id.into();
+            }
+            v
+        }
+        Job::Reserve(q) => json!({"reserve": {
+            "characters": q.characters,
+            "budgets": [q.budgets.daily, q.budgets.monthly, q.budgets.per_call],
+            "day": q.day.start,
+            "month": [q.month.start, q.month.end],
         }}),
+        Job::Release(id) => json!({"release": id}),
         Job::WriteState { key, value } => {
             let mut value = value.clone();
             r.value(&mut value);

@@ -149,6 +149,10 @@ fn encode_settings(s: &Settings) -> Value {
         output_keep_days,
         cache_enabled,
         usage_enabled,
+        usage_reset_day,
+        usage_warn_at,
+        usage_price_micros,
+        usage_currency,
         cache_max_mb,
         player,
         fallback_command,
@@ -167,6 +171,9 @@ fn encode_settings(s: &Settings) -> Value {
         breaker_cooldown_ms,
         max_inline_bytes,
         max_text_chars,
+        daily_characters,
+        monthly_characters,
+        per_call_characters,
     } = limits;
     json!({
         "api_key": if api_key.is_some() { "set" } else { "missing" },
@@ -182,6 +189,10 @@ fn encode_settings(s: &Settings) -> Value {
         "output_keep_days": output_keep_days,
         "cache_enabled": cache_enabled,
         "usage_enabled": usage_enabled,
+        "usage_reset_day": usage_reset_day,
+        "usage_warn_at": usage_warn_at,
+        "usage_price_micros": usage_price_micros,
+        "usage_currency": usage_currency,
         "cache_max_mb": cache_max_mb,
         "player": player,
         "fallback_command": fallback_command,
@@ -198,6 +209,9 @@ fn encode_settings(s: &Settings) -> Value {
             "breaker_cooldown_ms": breaker_cooldown_ms,
             "max_inline_bytes": max_inline_bytes,
             "max_text_chars": max_text_chars,
+            "daily_characters": daily_characters,
+            "monthly_characters": monthly_characters,
+            "per_call_characters": per_call_characters,
         },
     })
 }
@@ -256,6 +270,18 @@ fn decode_settings(v: &Value) -> Res<Settings> {
         cache_max_mb: opt_u64_at(v, p, "cache_max_mb")?,
         // Traces from before the ledger replay with it on (it records nothing in them).
         usage_enabled: v.get("usage_enabled").is_none_or(|u| u == true),
+        // Traces from before budgets replay with the defaults.
+        usage_reset_day: opt_u64_at(v, p, "usage_reset_day")?,
+        usage_warn_at: match v.get("usage_warn_at") {
+            None => defaults.usage_warn_at.clone(),
+            Some(w) => w
+                .as_array()
+                .and_then(|a| a.iter().map(Value::as_u64).collect())
+                .ok_or(format!("{p}.usage_warn_at: expected an array of numbers"))?,
+        },
+        usage_price_micros: v.get("usage_price_micros").and_then(Value::as_u64),
+        usage_currency: opt_str_at(v, p, "usage_currency")?
+            .unwrap_or(defaults.usage_currency.clone()),
         player,
         fallback_command,
         fallback_when,
@@ -279,6 +305,9 @@ fn decode_settings(v: &Value) -> Res<Settings> {
                 None => Settings::default().limits.max_text_chars,
                 Some(_) => u64_at(l, lp, "max_text_chars")?,
             },
+            daily_characters: opt_u64_at(l, lp, "daily_characters")?,
+            monthly_characters: opt_u64_at(l, lp, "monthly_characters")?,
+            per_call_characters: opt_u64_at(l, lp, "per_call_characters")?,
         },
     })
 }
