@@ -1,0 +1,194 @@
+//! The usage ledger and its budgets through the real binary: several server processes of one
+//! user share one budget, a `kill -9` loses no row a client saw, and the CLI and the
+//! resources read what the ledger holds.
+#![cfg(feature = "usage-db")]
+
+mod support;
+
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use support::fake_elevenlabs::FakeElevenLabs;
+use support::{Home, Server, initialize, req};
+
+const KEY: &str = "sk_usage_test_0123456789abcdef";
+const V: &str = "2025-11-25";
+
+fn env(url: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("ELEVENLABS_API_KEY", KEY.to_string()),
+        ("ELEVENLABS_BASE_URL", url.to_string()),
+        ("ELEVENLABS_MCP_OUTPUT_MODE", "files".to_string()),
+        ("MCP_ELEVENLABS_CACHE", "false".to_string()),
+    ]
+}
+
+fn server(home: &Home, env: &[(&'static str, String)]) -> Server {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut srv = Server::start(home, &env);
+    srv.call(&initialize(1, V));
+    srv
+}
+
+fn speak(id: u64, text: &str) -> Value {
+    req(
+        V,
+        id,
+        "tools/call",
+        json!({"name": "speak", "arguments": {"text": text, "raw": true}}),
+    )
+}
+
+fn ledger(home: &Home) -> PathBuf {
+    home.audio_dir().parent().unwrap().join("usage.sqlite3")
+}
+
+fn query(db: &Path, sql: &str) -> i64 {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+fn text(r: &Value) -> &str {
+    r["result"]["content"][0]["text"].as_str().unwrap_or_default()
+}
+
+/// Four processes, 250 calls each, race for one small daily budget: not one character over,
+/// every refusal says why, and every reservation is settled.
+#[test]
+fn four_processes_share_one_budget_and_never_overspend() {
+    const BUDGET: u64 = 3_000;
+    let home = Home::new("usage-race");
+    home.write_config(&format!("limits:\n  daily_characters: {BUDGET}\n"));
+    let fake = FakeElevenLabs::start(KEY);
+    fake.set_character_count(0, 1_000_000);
+    let env = env(&fake.url());
+    let (spoken, refused) = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|p| {
+                let home = &home;
+                let env = &env;
+                s.spawn(move || {
+                    let mut srv = server(home, env);
+                    let (mut spoken, mut refused) = (0u64, 0u64);
+                    for i in 0..250u64 {
+                        // 17 to 26 characters, each text its own.
+                        let said = format!("Process {p} call {i:03}{}", ".".repeat((i % 7) as usize));
+                        let r = srv.call(&speak(10 + i, &said));
+                        if r["result"]["isError"] == true {
+                            let why = text(&r);
+                            assert!(
+                                why.contains("Over budget") && why.contains("limits.daily_characters") && why.contains("Nothing was sent"),
+                                "{r}"
+                            );
+                            refused += 1;
+                        } else {
+                            spoken += said.chars().count() as u64;
+                        }
+                    }
+                    let (status, stderr, _) = srv.finish(Duration::from_secs(10));
+                    assert!(status.is_some_and(|s| s.success()), "{stderr}");
+                    (spoken, refused)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap())
+            .fold((0, 0), |(a, b), (c, d)| (a + c, b + d))
+    });
+    let billed = fake.subscription()["character_count"].as_u64().unwrap();
+    assert_eq!(billed, spoken, "ElevenLabs billed what was spoken");
+    assert!(billed <= BUDGET, "{billed} billed over a budget of {BUDGET}");
+    assert!(billed > BUDGET - 30, "the budget was used up: {billed}");
+    assert!(refused > 800, "most calls were refused: {refused}");
+    let db = ledger(&home);
+    assert_eq!(query(&db, "SELECT sum(billed) FROM calls") as u64, billed);
+    assert_eq!(query(&db, "SELECT count(*) FROM reservations"), 0, "all settled");
+    assert_eq!(query(&db, "SELECT count(*) FROM calls"), 1000);
+}
+
+/// `kill -9` while calls are written: every call the client saw answered has its row, and the
+/// database is whole.
+#[test]
+fn a_killed_server_loses_no_row_a_client_saw() {
+    let home = Home::new("usage-kill");
+    let fake = FakeElevenLabs::start(KEY);
+    let env = env(&fake.url());
+    let db = ledger(&home);
+    let mut answered = 0i64;
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut round = 0u64;
+    // Rounds until 1,000 rows were answered (bounded).
+    while answered < 1000 && round < 60 {
+        round += 1;
+        let mut srv = server(&home, &env);
+        for i in 0..150u64 {
+            srv.send(&speak(100 + i, &format!("Round {round} call {i}.")));
+        }
+        // Somewhere within the round's writes.
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let until = std::time::Instant::now() + Duration::from_millis(50 + seed % 900);
+        while std::time::Instant::now() < until {
+            if let Some(v) = srv.recv_within(Duration::from_millis(5))
+                && v.get("result").is_some()
+            {
+                answered += 1;
+            }
+        }
+        let pid = srv.pid().to_string();
+        let killed = std::process::Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        // Answers already written to the pipe were seen by the client too.
+        while let Some(v) = srv.recv_within(Duration::from_millis(200)) {
+            if v.get("result").is_some() {
+                answered += 1;
+            }
+        }
+        drop(srv);
+        let rows = if db.exists() {
+            query(&db, "SELECT count(*) FROM calls")
+        } else {
+            0
+        };
+        assert!(rows >= answered, "round {round}: {rows} rows, {answered} answered");
+    }
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let check: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    assert!(answered >= 1000, "{answered} rows answered in {round} rounds");
+    eprintln!("{answered} rows answered over {round} kills");
+}
+
+/// A cache hit costs nothing and is never refused; a refusal names the budget, and the
+/// fallback voice takes over when `fallback.when` has `budget`.
+#[test]
+fn a_cache_hit_is_never_refused_and_the_fallback_voice_can_speak_over_budget() {
+    let home = Home::new("usage-hit");
+    home.write_config(
+        "limits:\n  daily_characters: 20\nfallback:\n  command: [espeak-ng, --stdout]\n  when: [budget]\n",
+    );
+    let fake = FakeElevenLabs::start(KEY);
+    let mut env = env(&fake.url());
+    env.retain(|(k, _)| *k != "MCP_ELEVENLABS_CACHE");
+    let mut srv = server(&home, &env);
+    let first = srv.call(&speak(2, "Twelve chars"));
+    assert_eq!(first["result"]["isError"], false, "{first}");
+    // 12 of 20 spent: another 12 does not fit, and the fallback voice says it.
+    let over = srv.call(&speak(3, "Other twelve"));
+    assert_eq!(over["result"]["isError"], false, "{over}");
+    assert_eq!(over["result"]["structuredContent"]["fallback"], true, "{over}");
+    assert!(text(&over).contains("Over budget"), "{over}");
+    // The same text again is in the cache: served, free.
+    let hit = srv.call(&speak(4, "Twelve chars"));
+    assert_eq!(hit["result"]["structuredContent"]["cached"], true, "{hit}");
+    let (_, stderr, _) = srv.finish(Duration::from_secs(10));
+    assert!(!stderr.contains(KEY));
+    assert_eq!(fake.subscription()["character_count"].as_u64().unwrap(), 1234 + 12);
+}
