@@ -17,11 +17,12 @@ macro_rules! tell {
 mod cache;
 mod help;
 mod speak;
+mod usage;
 
 pub(crate) use cache::{clear as cache_clear, stats as cache_stats};
 use help::{
     CACHE_HELP, CLEAN_HELP, CONFIG_HELP, INIT_HELP, LIST_HELP, MAIN_HELP, MODELS_HELP, PATH_HELP,
-    REPLAY_HELP, SERVE_HELP, SPEAK_HELP, TEST_HELP, USAGE_HELP, VOICES_HELP,
+    REPLAY_HELP, SERVE_HELP, SPEAK_HELP, TEST_HELP, VOICES_HELP,
 };
 use lexopt::prelude::*;
 use mcp_elevenlabs::core::settings::{self, Loaded};
@@ -32,6 +33,7 @@ use std::ffi::OsString;
 use std::io::{self, BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+pub(crate) use usage::{UsageArgs, export as usage_export, run as usage};
 
 /// What the user asked for.
 #[derive(Debug, PartialEq, Eq)]
@@ -54,7 +56,7 @@ pub(crate) enum Command {
     },
     ConfigTest,
     Models,
-    Usage,
+    Usage(UsageArgs),
     Voices {
         search: Option<String>,
     },
@@ -124,7 +126,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command,
                     (false, "models") => {
                         return parse_bare(&mut parser, Command::Models, MODELS_HELP);
                     }
-                    (false, "usage") => return parse_bare(&mut parser, Command::Usage, USAGE_HELP),
+                    (false, "usage") => return usage::parse(&mut parser),
                     (true, "test") => {
                         return parse_bare(&mut parser, Command::ConfigTest, TEST_HELP);
                     }

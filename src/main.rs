@@ -39,7 +39,12 @@ fn main() -> ExitCode {
         cli::Command::CacheStats => cli::cache_stats(&paths),
         cli::Command::CacheClear => cli::cache_clear(&paths),
         cli::Command::Models => call(&paths, "list_models", serde_json::json!({})),
-        cli::Command::Usage => call(&paths, "get_usage", serde_json::json!({})),
+        cli::Command::Usage(args) if args.export => cli::usage_export(&paths, &args),
+        cli::Command::Usage(args) => {
+            let (config, log) = setup(&paths);
+            let account = cli::tool(&paths, config, &log, "get_usage", serde_json::json!({}));
+            cli::usage(&paths, &args, account)
+        }
         cli::Command::Voices { search } => {
             let mut args = serde_json::json!({"page_size": 100});
             if let Some(q) = search {

@@ -49,7 +49,9 @@ fn query(db: &Path, sql: &str) -> i64 {
 }
 
 fn text(r: &Value) -> &str {
-    r["result"]["content"][0]["text"].as_str().unwrap_or_default()
+    r["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
 }
 
 /// Four processes, 250 calls each, race for one small daily budget: not one character over,
@@ -72,12 +74,15 @@ fn four_processes_share_one_budget_and_never_overspend() {
                     let (mut spoken, mut refused) = (0u64, 0u64);
                     for i in 0..250u64 {
                         // 17 to 26 characters, each text its own.
-                        let said = format!("Process {p} call {i:03}{}", ".".repeat((i % 7) as usize));
+                        let said =
+                            format!("Process {p} call {i:03}{}", ".".repeat((i % 7) as usize));
                         let r = srv.call(&speak(10 + i, &said));
                         if r["result"]["isError"] == true {
                             let why = text(&r);
                             assert!(
-                                why.contains("Over budget") && why.contains("limits.daily_characters") && why.contains("Nothing was sent"),
+                                why.contains("Over budget")
+                                    && why.contains("limits.daily_characters")
+                                    && why.contains("Nothing was sent"),
                                 "{r}"
                             );
                             refused += 1;
@@ -98,12 +103,19 @@ fn four_processes_share_one_budget_and_never_overspend() {
     });
     let billed = fake.subscription()["character_count"].as_u64().unwrap();
     assert_eq!(billed, spoken, "ElevenLabs billed what was spoken");
-    assert!(billed <= BUDGET, "{billed} billed over a budget of {BUDGET}");
+    assert!(
+        billed <= BUDGET,
+        "{billed} billed over a budget of {BUDGET}"
+    );
     assert!(billed > BUDGET - 30, "the budget was used up: {billed}");
     assert!(refused > 800, "most calls were refused: {refused}");
     let db = ledger(&home);
     assert_eq!(query(&db, "SELECT sum(billed) FROM calls") as u64, billed);
-    assert_eq!(query(&db, "SELECT count(*) FROM reservations"), 0, "all settled");
+    assert_eq!(
+        query(&db, "SELECT count(*) FROM reservations"),
+        0,
+        "all settled"
+    );
     assert_eq!(query(&db, "SELECT count(*) FROM calls"), 1000);
 }
 
@@ -155,14 +167,20 @@ fn a_killed_server_loses_no_row_a_client_saw() {
         } else {
             0
         };
-        assert!(rows >= answered, "round {round}: {rows} rows, {answered} answered");
+        assert!(
+            rows >= answered,
+            "round {round}: {rows} rows, {answered} answered"
+        );
     }
     let c = rusqlite::Connection::open(&db).unwrap();
     let check: String = c
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(check, "ok");
-    assert!(answered >= 1000, "{answered} rows answered in {round} rounds");
+    assert!(
+        answered >= 1000,
+        "{answered} rows answered in {round} rounds"
+    );
     eprintln!("{answered} rows answered over {round} kills");
 }
 
@@ -183,12 +201,113 @@ fn a_cache_hit_is_never_refused_and_the_fallback_voice_can_speak_over_budget() {
     // 12 of 20 spent: another 12 does not fit, and the fallback voice says it.
     let over = srv.call(&speak(3, "Other twelve"));
     assert_eq!(over["result"]["isError"], false, "{over}");
-    assert_eq!(over["result"]["structuredContent"]["fallback"], true, "{over}");
+    assert_eq!(
+        over["result"]["structuredContent"]["fallback"], true,
+        "{over}"
+    );
     assert!(text(&over).contains("Over budget"), "{over}");
     // The same text again is in the cache: served, free.
     let hit = srv.call(&speak(4, "Twelve chars"));
     assert_eq!(hit["result"]["structuredContent"]["cached"], true, "{hit}");
     let (_, stderr, _) = srv.finish(Duration::from_secs(10));
     assert!(!stderr.contains(KEY));
-    assert_eq!(fake.subscription()["character_count"].as_u64().unwrap(), 1234 + 12);
+    assert_eq!(
+        fake.subscription()["character_count"].as_u64().unwrap(),
+        1234 + 12
+    );
+}
+
+/// `usage://report`, `get_usage` and the CLI read what the ledger holds, and reconcile it with
+/// the account's count.
+#[test]
+fn the_report_get_usage_and_the_cli_read_the_ledger() {
+    let home = Home::new("usage-report");
+    home.write_config(
+        "limits:\n  daily_characters: 100000\nusage:\n  price_per_1000_characters: 0.30\n  currency: EUR\n",
+    );
+    let fake = FakeElevenLabs::start(KEY);
+    let env = env(&fake.url());
+    let mut srv = server(&home, &env);
+    let spoken = ["One, two.", "Three, four, five.", "Six."];
+    for (i, t) in spoken.iter().enumerate() {
+        let r = srv.call(&speak(10 + i as u64, t));
+        assert_eq!(r["result"]["isError"], false, "{r}");
+    }
+    let billed: u64 = spoken.iter().map(|t| t.chars().count() as u64).sum();
+
+    let list = srv.call(&req(V, 20, "resources/list", json!({})));
+    let uris: Vec<&str> = list["result"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["uri"].as_str())
+        .collect();
+    assert!(uris.contains(&"usage://report"), "{uris:?}");
+    let read = srv.call(&req(
+        V,
+        21,
+        "resources/read",
+        json!({"uri": "usage://report"}),
+    ));
+    let contents = &read["result"]["contents"][0];
+    assert_eq!(contents["mimeType"], "application/json");
+    let report: Value = serde_json::from_str(contents["text"].as_str().unwrap()).unwrap();
+    assert_eq!(report["daily_characters"], billed, "{report}");
+    assert_eq!(report["monthly_characters"], billed);
+    assert_eq!(report["calls"], 3);
+    assert_eq!(report["quota_remaining"]["daily"], 100_000 - billed);
+    assert_eq!(report["monthly_cost_estimate"]["currency"], "EUR");
+    assert_eq!(report["by_voice"].as_object().unwrap().len(), 1, "{report}");
+
+    let usage = srv.call(&req(V, 22, "tools/call", json!({"name": "get_usage"})));
+    let s = &usage["result"]["structuredContent"];
+    assert_eq!(s["ledger"]["monthly_characters"], billed, "{usage}");
+    // The fake's account had used 1,234 characters before this server spoke.
+    assert_eq!(s["reconciliation"]["unrecorded"], 1234, "{usage}");
+    assert!(text(&usage).contains("1234 were used elsewhere"), "{usage}");
+    let (status, stderr, _) = srv.finish(Duration::from_secs(10));
+    assert!(status.is_some_and(|s| s.success()), "{stderr}");
+
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (code, out, err) = home.run(&["usage"], &env, "");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("Used ") && out.contains("Recorded by this server"),
+        "{out}"
+    );
+    let total: Vec<&str> = out
+        .lines()
+        .find(|l| l.starts_with("total"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(total[1..3], ["3", billed.to_string().as_str()], "{out}");
+    let (code, out, err) = home.run(&["usage", "--json", "--by", "model"], &env, "");
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["table"][0]["model"], "eleven_flash_v2_5", "{v}");
+    assert_eq!(v["table"][0]["characters_billed"], billed);
+    assert_eq!(v["account"]["reconciliation"]["ledger_billed"], billed);
+    let (code, out, _) = home.run(&["usage", "--check"], &env, "");
+    assert_eq!(code, 0);
+    assert!(out.contains("1234 unrecorded"), "{out}");
+    let (code, out, err) = home.run(&["usage", "export", "--csv"], &env, "");
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(lines[0].starts_with("time,tool,model,voice,characters,billed"));
+    assert!(lines[1].contains(",speak,eleven_flash_v2_5,"), "{out}");
+    assert!(!out.contains("One, two"), "never the text");
+    let (code, out, _) = home.run(
+        &["usage", "export", "--csv", "--since", "2099-01-01"],
+        &env,
+        "",
+    );
+    assert_eq!((code, out.lines().count()), (0, 1), "{out}");
+    let (code, _, err) = home.run(&["usage", "--since", "yesterday"], &env, "");
+    assert_eq!(code, 2);
+    assert!(err.contains("YYYY-MM-DD"), "{err}");
+    let (code, _, err) = home.run(&["usage", "export"], &env, "");
+    assert_eq!(code, 2);
+    assert!(err.contains("--csv"), "{err}");
 }

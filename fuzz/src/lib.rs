@@ -22,6 +22,7 @@ use mcp_elevenlabs::core::elevenlabs::{HttpResponse, Transport};
 use mcp_elevenlabs::core::frame::{Frame, Framer};
 use mcp_elevenlabs::core::player::{Player, PlayerKind};
 use mcp_elevenlabs::core::settings::{self, ApiKey, Inputs, Settings};
+use mcp_elevenlabs::core::usage::{Refusal, Reserved, Used};
 use mcp_elevenlabs::core::{
     Config, FileError, Input, Job, JobId, JobResult, Output, Server, Sink, SpeechDone, SpeechFailed,
 };
@@ -234,7 +235,24 @@ fn ok(job: &Job, status: u16, body: Vec<u8>) -> JobResult {
     match job {
         Job::ReadAudio { .. } => JobResult::Audio(Ok(head.body)),
         Job::Http { .. } => JobResult::Http(Ok(head)),
-        Job::WriteState { .. } | Job::Record(_) => JobResult::Written(Ok(())),
+        Job::WriteState { .. } | Job::Record(_) | Job::Release(_) => JobResult::Written(Ok(())),
+        Job::Reserve(r) if (200..300).contains(&status) => {
+            JobResult::Reserved(Ok(Reserved::Held {
+                id: i64::from(status),
+                used: Used {
+                    day: r.characters,
+                    month: r.characters,
+                },
+            }))
+        }
+        Job::Reserve(r) => JobResult::Reserved(Ok(Reserved::Refused(Refusal {
+            key: "limits.daily_characters",
+            limit: r.budgets.daily,
+            used: u64::from(status),
+            asked: r.characters,
+            resets: Some(r.day.end),
+        }))),
+        Job::Report(_) => JobResult::Report(Ok(Box::default())),
         Job::CacheScan | Job::CacheRead { .. } | Job::CacheEvict { .. } => {
             unreachable!("the shell answers the cache's jobs itself")
         }
@@ -293,9 +311,11 @@ fn fail(job: &Job, how: u64) -> JobResult {
             _ => FileError::Other("permission denied".to_string()),
         })),
         Job::Http { .. } => JobResult::Http(Err(transport)),
-        Job::WriteState { .. } | Job::CacheEvict { .. } | Job::Record(_) => {
+        Job::WriteState { .. } | Job::CacheEvict { .. } | Job::Record(_) | Job::Release(_) => {
             JobResult::Written(Err("read-only file system".to_string()))
         }
+        Job::Reserve(_) => JobResult::Reserved(Err("database is locked".to_string())),
+        Job::Report(_) => JobResult::Report(Err("file is not a database".to_string())),
         Job::CacheScan => JobResult::CacheScanned(Vec::new()),
         Job::CacheRead { .. } => JobResult::Cached(None),
         Job::Fallback { .. } => JobResult::Speech(Err(match how % 2 {

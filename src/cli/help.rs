@@ -11,7 +11,7 @@ Usage:
   mcp-elevenlabs speak TEXT       Turn TEXT into an audio file and print its path
   mcp-elevenlabs voices           List voices (--search Q)
   mcp-elevenlabs models           List text-to-speech models
-  mcp-elevenlabs usage            Show characters used and left
+  mcp-elevenlabs usage            Show characters used and left, and what this server recorded
   mcp-elevenlabs cache stats      Show the audio cache (entries, size); `cache clear` empties it
   mcp-elevenlabs replay FILE      Replay a trace and check the server still does the same
 
@@ -110,9 +110,19 @@ List the text-to-speech models with their character limits and languages.
 ";
 
 pub(crate) const USAGE_HELP: &str = "\
-Usage: mcp-elevenlabs usage
+Usage: mcp-elevenlabs usage [--json] [--check] [--since YYYY-MM-DD] [--by day|model|voice|tool]
+       mcp-elevenlabs usage export --csv [--since YYYY-MM-DD]
 
-Show the characters used and left in this billing period, when they reset, and the plan.
+Show the characters used and left in this billing period, when they reset, and the plan; then
+what this server's usage ledger recorded (characters billed, calls, cache hits, failures,
+fallback uses), grouped by day (default), model, voice or tool, since the start of the month.
+
+  --json      Print the account and the table as one JSON object.
+  --check     Only compare the account's count with the ledger: how many characters were used
+              elsewhere (other tools, the web app, other machines) this billing period.
+  --since D   Rows from this day (UTC) on.
+  --by G      Group the table by day, model, voice or tool.
+  export --csv  Write every row of the ledger (never the text) as CSV to stdout.
 ";
 
 pub(crate) const INIT_HELP: &str = "\

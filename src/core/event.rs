@@ -91,6 +91,8 @@ pub enum Job {
     /// Give back a reservation whose call never sent its request (reported as
     /// [`JobResult::Written`]).
     Release(i64),
+    /// Read the usage ledger's totals ([`JobResult::Report`]).
+    Report(usage::Ask),
     /// Set one key of the state file, keeping the others (atomically, mode 0600).
     WriteState {
         /// The key path, e.g. `elevenlabs.default_voice_id`.
@@ -297,6 +299,8 @@ pub enum JobResult {
     CacheScanned(Vec<(CacheKey, u64)>),
     /// The end of a [`Job::Reserve`]: held or refused, or the ledger could not be used.
     Reserved(Result<usage::Reserved, String>),
+    /// The totals a [`Job::Report`] asked for.
+    Report(Result<Box<usage::Summary>, String>),
 }
 
 /// Something that happened, for the core to act on.

@@ -16,7 +16,8 @@ pub(super) struct Harness {
     /// The service's own jobs (the cache's scan and evictions), kept apart from the calls'.
     pub(super) upkeep: Vec<(JobId, Job)>,
     pub(super) cancelled: Vec<JobId>,
-    /// The usage ledger's rows, written (and answered) at once.
+    /// The usage ledger's rows, written (and answered) at once (its reports are answered at
+    /// once too, empty).
     pub(super) rows: Vec<usage::UsageRow>,
 }
 
@@ -49,7 +50,15 @@ impl Harness {
                         job: Job::Record(row),
                     } => {
                         self.rows.push(*row);
-                        written.push(id);
+                        written.push((id, JobResult::Written(Ok(()))));
+                    }
+                    Output::Start {
+                        id,
+                        job: Job::Report(_),
+                    } => {
+                        // An empty ledger.
+                        let summary = Box::new(usage::Summary::default());
+                        written.push((id, JobResult::Report(Ok(summary))));
                     }
                     Output::Start { id, job } => self.jobs.push((id, job)),
                     Output::Cancel(id) => self.cancelled.push(id),
@@ -59,8 +68,7 @@ impl Harness {
             if written.is_empty() {
                 break;
             }
-            for id in written {
-                let result = JobResult::Written(Ok(()));
+            for (id, result) in written {
                 self.server
                     .handle_input(self.now, Input::JobDone { id, result });
             }

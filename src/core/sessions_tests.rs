@@ -24,6 +24,8 @@ impl Pair {
         let settings = Settings {
             api_key: Some(ApiKey::new("sk_two_sessions_0000000000")),
             cache_enabled: false,
+            // The ledger's rows and reports are server_tests.rs' and budget_tests.rs' concern.
+            usage_enabled: false,
             ..Settings::default()
         };
         let now = Instant::now();

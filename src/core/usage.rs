@@ -75,6 +75,22 @@ pub struct Period {
     pub end: u64,
 }
 
+/// The unix time of `YYYY-MM-DD` at 00:00 UTC; `None` for anything else.
+pub fn parse_date(s: &str) -> Option<u64> {
+    let mut parts = s.split('-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return None;
+    }
+    let (y, m, d): (u64, u64, u64) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let days = days_from_civil(y, m, d);
+    // 2026-02-30 is not a date.
+    (civil_from_days(days) == (y, m, d)).then_some(days * 86_400)
+}
+
 /// The UTC day of `unix`.
 pub fn day(unix: u64) -> Period {
     let start = unix - unix % 86_400;
@@ -339,6 +355,138 @@ pub fn speak_row(
     }
 }
 
+/// What a report asks the ledger for: totals since these starts (unix seconds).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ask {
+    /// The day's.
+    pub day: u64,
+    /// The month's (also the start of the per-model and per-voice totals).
+    pub month: u64,
+    /// The account's billing period's, for the reconciliation with ElevenLabs' count.
+    pub account: Option<u64>,
+}
+
+/// Totals of the ledger's rows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Rows.
+    pub calls: u64,
+    /// Characters billed.
+    pub billed: u64,
+    /// Characters sent.
+    pub characters: u64,
+    /// Served from the cache.
+    pub cached: u64,
+    /// Failed.
+    pub failures: u64,
+    /// Spoken by the fallback voice.
+    pub fallbacks: u64,
+}
+
+impl Totals {
+    fn to_json(self) -> Value {
+        serde_json::json!({
+            "calls": self.calls,
+            "characters_billed": self.billed,
+            "characters_sent": self.characters,
+            "cached": self.cached,
+            "failures": self.failures,
+            "fallback_uses": self.fallbacks,
+        })
+    }
+}
+
+/// What the ledger holds for a report.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Since the day's start.
+    pub day: Totals,
+    /// Since the month's.
+    pub month: Totals,
+    /// Since the account's billing period's, when asked.
+    pub account: Option<Totals>,
+    /// Characters reserved by calls in flight (every process).
+    pub held: u64,
+    /// The month's totals by model, most billed first.
+    pub by_model: Vec<(String, Totals)>,
+    /// The month's totals by voice, most billed first.
+    pub by_voice: Vec<(String, Totals)>,
+}
+
+/// The account's billing period that ends at `reset` (unix seconds): from the same day of the
+/// month before, at 00:00 UTC.
+pub fn account_period(reset: u64) -> Period {
+    let (_, _, reset_day) = civil_from_days(reset / 86_400);
+    let start = month((reset - reset % 86_400).saturating_sub(1), reset_day).start;
+    Period { start, end: reset }
+}
+
+/// What a report is read with, besides the ledger.
+#[derive(Clone, Debug, Default)]
+pub struct Context<'a> {
+    /// The budgets.
+    pub budgets: Budgets,
+    /// The day and month the report is of.
+    pub day: Period,
+    /// The month.
+    pub month: Period,
+    /// `usage.price_per_1000_characters` (millionths) and `usage.currency`.
+    pub price: Option<(u64, &'a str)>,
+    /// The subscription's `character_count` and `character_limit`, when known.
+    pub subscription: Option<(u64, u64)>,
+}
+
+/// The `usage://report` JSON (and the ledger's part of `get_usage`).
+pub fn report(s: &Summary, cx: &Context<'_>) -> Value {
+    let left = |limit: u64, used: u64| (limit > 0).then(|| limit.saturating_sub(used));
+    let cost = match cx.price {
+        Some((micros, currency)) => {
+            let amount = u128::from(s.month.billed) * u128::from(micros) / 1000;
+            // Millionths to a number with 4 decimals.
+            let amount = (amount / 100) as f64 / 10_000.0;
+            serde_json::json!({"amount": amount, "currency": currency})
+        }
+        None => serde_json::json!({"amount": s.month.billed, "currency": "credits"}),
+    };
+    let rate = if s.month.calls == 0 {
+        0.0
+    } else {
+        (s.month.cached * 1000 / s.month.calls) as f64 / 1000.0
+    };
+    let by = |groups: &[(String, Totals)]| -> Value {
+        groups
+            .iter()
+            .map(|(k, t)| (k.clone(), t.to_json()))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    let at = |unix: u64| utc_minute(i64::try_from(unix).unwrap_or(i64::MAX));
+    serde_json::json!({
+        "daily_characters": s.day.billed,
+        "monthly_characters": s.month.billed,
+        "monthly_cost_estimate": cost,
+        "cache_hit_rate": rate,
+        "quota_remaining": {
+            "daily": left(cx.budgets.daily, s.day.billed + s.held),
+            "monthly": left(cx.budgets.monthly, s.month.billed + s.held),
+            "per_call": (cx.budgets.per_call > 0).then_some(cx.budgets.per_call),
+            "subscription": cx.subscription.map(|(count, limit)| limit.saturating_sub(count)),
+        },
+        "reserved": s.held,
+        "calls": s.month.calls,
+        "failures": s.month.failures,
+        "fallback_uses": s.month.fallbacks,
+        "today": s.day.to_json(),
+        "by_model": by(&s.by_model),
+        "by_voice": by(&s.by_voice),
+        "period": {
+            "day_resets_at": at(cx.day.end),
+            "month_started_at": at(cx.month.start),
+            "month_resets_at": at(cx.month.end),
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,5 +662,75 @@ mod tests {
             .is_empty()
         );
         assert!(crossed("subscription", 10, 0, r.day, &[80]).is_none());
+    }
+
+    #[test]
+    fn dates_for_the_command_line() {
+        assert_eq!(parse_date("2026-11-30"), Some(NOV_30_2026));
+        for bad in [
+            "2026-02-30",
+            "2026-13-01",
+            "26-11-30",
+            "2026-11-30T00:00",
+            "",
+            "yesterday",
+        ] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_report_of_the_month() {
+        let month_totals = Totals {
+            calls: 8,
+            billed: 2500,
+            characters: 3000,
+            cached: 2,
+            failures: 1,
+            fallbacks: 1,
+        };
+        let s = Summary {
+            day: Totals {
+                billed: 700,
+                calls: 3,
+                ..Totals::default()
+            },
+            month: month_totals,
+            held: 50,
+            by_model: vec![("eleven_flash_v2_5".into(), month_totals)],
+            ..Summary::default()
+        };
+        let cx = Context {
+            budgets: Budgets {
+                daily: 1000,
+                monthly: 0,
+                per_call: 0,
+            },
+            day: day(NOV_30_2026),
+            month: month(NOV_30_2026, 0),
+            price: Some((300_000, "USD")),
+            subscription: Some((1234, 100_000)),
+        };
+        let r = report(&s, &cx);
+        assert_eq!(r["daily_characters"], 700);
+        assert_eq!(r["monthly_cost_estimate"]["amount"], 0.75);
+        assert_eq!(r["monthly_cost_estimate"]["currency"], "USD");
+        assert_eq!(r["cache_hit_rate"], 0.25);
+        assert_eq!(r["quota_remaining"]["daily"], 250, "the reservations count");
+        assert!(r["quota_remaining"]["monthly"].is_null());
+        assert_eq!(r["quota_remaining"]["subscription"], 98_766);
+        assert_eq!(
+            r["by_model"]["eleven_flash_v2_5"]["characters_billed"],
+            2500
+        );
+        assert_eq!(r["period"]["day_resets_at"], "2026-12-01 00:00 UTC");
+        let credits = report(&s, &Context { price: None, ..cx });
+        assert_eq!(credits["monthly_cost_estimate"]["currency"], "credits");
+        // A period that resets on the 15th at 09:30 began on the 15th of the month before.
+        let reset = days_from_civil(2026, 12, 15) * 86_400 + 9 * 3600 + 1800;
+        assert_eq!(
+            account_period(reset).start,
+            days_from_civil(2026, 11, 15) * 86_400
+        );
     }
 }

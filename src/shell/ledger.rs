@@ -10,7 +10,7 @@
 //! the row. Reservations of processes that are gone are dropped (on Linux, where `/proc` says
 //! so); any other lapses at its expiry.
 
-use crate::core::usage::{self, Reserve, Reserved, UsageRow, Used};
+use crate::core::usage::{self, Ask, Reserve, Reserved, Summary, Totals, UsageRow, Used};
 use rusqlite::{Connection, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -170,6 +170,110 @@ impl Ledger {
         })
     }
 
+    /// The totals `ask` asks for.
+    pub fn summary(&self, ask: &Ask) -> Result<Summary, String> {
+        self.with(|c| {
+            let since = |s: u64| int(s.saturating_mul(1000));
+            let totals = |start: u64| {
+                c.query_row(
+                    &format!("SELECT {TOTALS} FROM calls WHERE unix_ms >= ?1"),
+                    [since(start)],
+                    totals_of,
+                )
+            };
+            let groups = |column: &str| -> rusqlite::Result<Vec<(String, Totals)>> {
+                c.prepare(&format!(
+                    "SELECT {TOTALS}, {column} FROM calls WHERE unix_ms >= ?1
+                     GROUP BY {column} ORDER BY sum(billed) DESC, {column} LIMIT {MAX_GROUPS}"
+                ))?
+                .query_map([since(ask.month)], |r| Ok((r.get(6)?, totals_of(r)?)))?
+                .collect()
+            };
+            Ok(Summary {
+                day: totals(ask.day)?,
+                month: totals(ask.month)?,
+                account: ask.account.map(totals).transpose()?,
+                held: c
+                    .query_row(
+                        "SELECT coalesce(sum(characters), 0) FROM reservations",
+                        [],
+                        |r| r.get::<_, i64>(0),
+                    )?
+                    .try_into()
+                    .unwrap_or(0),
+                by_model: groups("model")?,
+                by_voice: groups("voice")?,
+            })
+        })
+    }
+
+    /// The totals since `since` (unix seconds) grouped by `by` (`day`, `model`, `voice` or
+    /// `tool`), in the group's order.
+    pub fn table(&self, since: u64, by: &str) -> Result<Vec<(String, Totals)>, String> {
+        let column = match by {
+            "day" => "strftime('%Y-%m-%d', unix_ms / 1000, 'unixepoch')",
+            "model" => "model",
+            "voice" => "voice",
+            "tool" => "tool",
+            other => return Err(format!("cannot group by {other:?}")),
+        };
+        self.with(|c| {
+            c.prepare(&format!(
+                "SELECT {TOTALS}, {column} AS g FROM calls WHERE unix_ms >= ?1 GROUP BY g ORDER BY g"
+            ))?
+            .query_map([int(since.saturating_mul(1000))], |r| {
+                Ok((r.get::<_, Option<String>>(6)?.unwrap_or_default(), totals_of(r)?))
+            })?
+            .collect()
+        })
+    }
+
+    /// Writes every row since `since` (unix seconds) as CSV to `out`, oldest first; returns
+    /// how many.
+    pub fn export_csv(&self, since: u64, out: &mut dyn std::io::Write) -> Result<u64, String> {
+        let mut written = 0;
+        let mut failed = None;
+        self.with(|c| {
+            let mut q = c.prepare(
+                "SELECT strftime('%Y-%m-%dT%H:%M:%SZ', unix_ms / 1000, 'unixepoch'), tool, model,
+                    voice, characters, billed, coalesce(request_id, ''), audio_bytes,
+                    coalesce(duration_ms, ''), cached, fallback, outcome, latency_ms
+                 FROM calls WHERE unix_ms >= ?1 ORDER BY unix_ms, id",
+            )?;
+            let mut rows = q.query([int(since.saturating_mul(1000))])?;
+            let head = "time,tool,model,voice,characters,billed,request_id,audio_bytes,duration_ms,cached,fallback,outcome,latency_ms\n";
+            if let Err(e) = out.write_all(head.as_bytes()) {
+                failed = Some(e);
+                return Ok(());
+            }
+            while let Some(row) = rows.next()? {
+                let mut line = String::new();
+                for i in 0..13 {
+                    let cell = match row.get_ref(i)? {
+                        rusqlite::types::ValueRef::Integer(n) => n.to_string(),
+                        rusqlite::types::ValueRef::Text(t) => csv_cell(&String::from_utf8_lossy(t)),
+                        _ => String::new(),
+                    };
+                    if i > 0 {
+                        line.push(',');
+                    }
+                    line.push_str(&cell);
+                }
+                line.push('\n');
+                if let Err(e) = out.write_all(line.as_bytes()) {
+                    failed = Some(e);
+                    return Ok(());
+                }
+                written += 1;
+            }
+            Ok(())
+        })?;
+        match failed {
+            Some(e) => Err(format!("could not write the CSV: {e}")),
+            None => Ok(written),
+        }
+    }
+
     /// Gives back a reservation whose call sent nothing.
     pub fn release(&self, id: i64) -> Result<(), String> {
         self.with(|c| {
@@ -199,6 +303,33 @@ fn drop_the_dead(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The columns of [`Totals`], in its order.
+const TOTALS: &str = "count(*), coalesce(sum(billed), 0), coalesce(sum(characters), 0),
+    coalesce(sum(cached), 0), coalesce(sum(outcome = 'error'), 0), coalesce(sum(fallback), 0)";
+/// Groups shown by model or voice, at most.
+const MAX_GROUPS: usize = 50;
+
+fn totals_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Totals> {
+    let n = |i: usize| r.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(0));
+    Ok(Totals {
+        calls: n(0)?,
+        billed: n(1)?,
+        characters: n(2)?,
+        cached: n(3)?,
+        failures: n(4)?,
+        fallbacks: n(5)?,
+    })
+}
+
+/// A CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break.
+fn csv_cell(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
 /// SQLite's integers are signed.

@@ -1,7 +1,7 @@
 //! Stands in for `ledger.rs` in a build without the `usage-db` feature: the core never asks
 //! for a row then, so this only explains itself.
 
-use crate::core::usage::{Reserve, Reserved, UsageRow};
+use crate::core::usage::{Ask, Reserve, Reserved, Summary, Totals, UsageRow};
 use std::path::PathBuf;
 
 /// No ledger.
@@ -26,6 +26,21 @@ impl Ledger {
 
     /// Refuses: this build has no ledger.
     pub fn release(&self, _: i64) -> Result<(), String> {
+        Err(NONE.into())
+    }
+
+    /// Refuses: this build has no ledger.
+    pub fn table(&self, _: u64, _: &str) -> Result<Vec<(String, Totals)>, String> {
+        Err(NONE.into())
+    }
+
+    /// Refuses: this build has no ledger.
+    pub fn export_csv(&self, _: u64, _: &mut dyn std::io::Write) -> Result<u64, String> {
+        Err(NONE.into())
+    }
+
+    /// Refuses: this build has no ledger.
+    pub fn summary(&self, _: &Ask) -> Result<Summary, String> {
         Err(NONE.into())
     }
 }

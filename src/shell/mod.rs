@@ -273,6 +273,7 @@ fn describe(job: &Job) -> String {
         Job::Record(_) => "usage ledger row".to_string(),
         Job::Reserve(r) => format!("usage ledger reservation of {} characters", r.characters),
         Job::Release(id) => format!("usage ledger release of reservation {id}"),
+        Job::Report(_) => "usage ledger report".to_string(),
         Job::CacheRead { key, .. } => format!("cache read {key:?}"),
         Job::CacheScan => "cache scan".to_string(),
         Job::CacheEvict { keys } => format!("cache evict {} entries", keys.len()),
@@ -301,6 +302,7 @@ fn spawn_failed(job: &Job) -> core::JobResult {
             JobResult::Written(Err(NO_WORKER.into()))
         }
         Job::Reserve(_) => JobResult::Reserved(Err(NO_WORKER.into())),
+        Job::Report(_) => JobResult::Report(Err(NO_WORKER.into())),
         Job::Fallback { .. } => JobResult::Speech(Err(SpeechFailed::Command(NO_WORKER.into()))),
         Job::CacheRead { .. } => JobResult::Cached(None),
         Job::CacheScan => JobResult::CacheScanned(Vec::new()),
@@ -481,6 +483,7 @@ fn run(
         Job::Record(row) => JobResult::Written(places.ledger.record(&row)),
         Job::Reserve(r) => JobResult::Reserved(places.ledger.reserve(&r)),
         Job::Release(id) => JobResult::Written(places.ledger.release(id)),
+        Job::Report(ask) => JobResult::Report(places.ledger.summary(&ask).map(Box::new)),
         Job::WriteState { key, value } => {
             JobResult::Written(files::update_state(state, &key, value).map_err(|e| e.to_string()))
         }

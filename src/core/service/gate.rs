@@ -587,7 +587,8 @@ fn health_of(result: &JobResult) -> Option<Health> {
         | JobResult::Written(_)
         | JobResult::Cached(_)
         | JobResult::CacheScanned(_)
-        | JobResult::Reserved(_) => return None,
+        | JobResult::Reserved(_)
+        | JobResult::Report(_) => return None,
     })
 }
 

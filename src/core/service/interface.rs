@@ -16,6 +16,8 @@ pub(crate) enum Request<'a> {
     },
     /// Read `voices://catalog`.
     Catalog,
+    /// Read `usage://report`.
+    UsageReport,
     /// Read a generated audio file (`audio://{name}`, the name already checked).
     ReadAudio { name: String },
 }

@@ -28,6 +28,7 @@ pub(super) fn classify(result: JobResult, s: &Settings, now_unix: u64) -> Result
         JobResult::Cached(Some(Ok(done))) => Ok(Reply::Cached(Some(done))),
         JobResult::Cached(None) => Ok(Reply::Cached(None)),
         JobResult::Written(result) => Ok(Reply::Written(result)),
+        JobResult::Report(result) => Ok(Reply::Report(result)),
         JobResult::Audio(_) | JobResult::CacheScanned(_) | JobResult::Reserved(_) => Err(
             Failure::Other("internal error: unexpected local job result".into()),
         ),

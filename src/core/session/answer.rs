@@ -13,17 +13,12 @@ use serde_json::{Value, json};
 pub(super) fn answer(out: &mut Outbox, route: Route, id: &Id, ctx: Ctx, op: Op, answer: Answer) {
     match (op, answer) {
         (Op::Tool(tool), Answer::Tool(outcome)) => finish_tool(out, route, id, ctx, tool, outcome),
-        (Op::Catalog, Answer::Tool(outcome)) if !outcome.is_error => {
+        (Op::Json { uri }, Answer::Tool(outcome)) if !outcome.is_error => {
             let text = outcome.structured.unwrap_or_default().to_string();
-            let body = resources::text_contents(
-                ctx.version,
-                resources::CATALOG,
-                "application/json",
-                &text,
-            );
+            let body = resources::text_contents(ctx.version, uri, "application/json", &text);
             out.result(route, id, ctx.version, body);
         }
-        (Op::Catalog, Answer::Tool(Outcome { text: why, .. })) | (_, Answer::Refused(why)) => {
+        (Op::Json { .. }, Answer::Tool(Outcome { text: why, .. })) | (_, Answer::Refused(why)) => {
             out.error(route, id, jsonrpc::INTERNAL_ERROR, &why, None)
         }
         (Op::Audio { uri }, Answer::Audio(read)) => audio(out, route, id, ctx, &uri, read),

@@ -58,8 +58,13 @@ struct Pending {
 #[derive(Debug)]
 enum Op {
     Tool(&'static str),
-    Catalog,
-    Audio { uri: String },
+    /// A JSON resource computed by a call (`voices://catalog`, `usage://report`).
+    Json {
+        uri: &'static str,
+    },
+    Audio {
+        uri: String,
+    },
 }
 
 /// One client's MCP session.
@@ -492,7 +497,19 @@ impl Session {
             let body = resources::text_contents(ctx.version, &p.uri, "application/json", &body);
             return self.outbox.result(route, &id, ctx.version, body);
         } else if p.uri == resources::CATALOG {
-            (Request::Catalog, Op::Catalog)
+            (
+                Request::Catalog,
+                Op::Json {
+                    uri: resources::CATALOG,
+                },
+            )
+        } else if p.uri == resources::USAGE {
+            (
+                Request::UsageReport,
+                Op::Json {
+                    uri: resources::USAGE,
+                },
+            )
         } else if let Some(name) = resources::audio_name(&p.uri) {
             let request = Request::ReadAudio {
                 name: name.to_string(),

@@ -8,6 +8,8 @@ use serde_json::{Map, Value, json};
 pub(crate) const HEALTH: &str = "health://status";
 /// The account's voices.
 pub(crate) const CATALOG: &str = "voices://catalog";
+/// What the usage ledger holds (feature `usage-db`).
+pub(crate) const USAGE: &str = "usage://report";
 const AUDIO_PREFIX: &str = "audio://";
 
 /// Cache hints for list results (2026-07-28).
@@ -43,10 +45,22 @@ pub(crate) fn list(version: Version) -> String {
         "Every voice of the account: id, name, category, labels, languages.".into(),
     );
     catalog.insert("mimeType".into(), "application/json".into());
-    let mut body = json!({ "resources": [
+    let mut resources = vec![
         titled(version, health, "Server health"),
         titled(version, catalog, "Voice catalog"),
-    ] });
+    ];
+    if cfg!(feature = "usage-db") {
+        let mut usage = Map::new();
+        usage.insert("uri".into(), USAGE.into());
+        usage.insert("name".into(), "usage".into());
+        usage.insert(
+            "description".into(),
+            "Characters billed today and this month, budgets and what is left, cost estimate, cache hit rate, by model and voice.".into(),
+        );
+        usage.insert("mimeType".into(), "application/json".into());
+        resources.push(titled(version, usage, "Usage report"));
+    }
+    let mut body = json!({ "resources": resources });
     cacheable(version, &mut body, 60_000, "private");
     body.to_string()
 }

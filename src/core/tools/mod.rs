@@ -16,6 +16,7 @@ mod list_voices;
 mod set_default_voice;
 pub(crate) mod speak;
 mod stop_speaking;
+pub(crate) mod usage_report;
 mod voice;
 
 use super::Config;
@@ -156,6 +157,8 @@ pub(crate) enum Reply {
     Stopped { playing: bool, dropped: usize },
     /// The end of a [`Job::WriteState`].
     Written(Result<(), String>),
+    /// The usage ledger's totals, or why they cannot be read.
+    Report(Result<Box<super::usage::Summary>, String>),
 }
 
 impl Reply {
@@ -190,6 +193,7 @@ impl Failure {
             Some(Reply::Playing { .. }) => "the start of playback",
             Some(Reply::Stopped { .. }) => "a stop",
             Some(Reply::Written(_)) => "a state-file write",
+            Some(Reply::Report(_)) => "a usage report",
         };
         Self::Other(format!("internal error: the call did not wait for {what}"))
     }
@@ -283,6 +287,8 @@ pub(crate) struct Memory {
     voice_pages: Vec<(String, Instant, VoicePage)>,
     /// When credits reset, from the last subscription reply.
     pub(crate) last_reset: Option<i64>,
+    /// The subscription's `character_count` and `character_limit`, from the last reply.
+    pub(crate) subscription: Option<(u64, u64)>,
     /// The default voice chosen with `set_default_voice` since the start.
     default_voice: Option<String>,
     /// Why the player could not play, the last time `auto` tried: `auto` then saves files

@@ -12,7 +12,7 @@ use crate::core::audio::{Codec, Format};
 use crate::core::cache::CacheKey;
 use crate::core::elevenlabs::{HttpRequest, HttpResponse, Method, Transport};
 use crate::core::player::PlayerInput;
-use crate::core::usage::{Refusal, Reserved, Used};
+use crate::core::usage::{Refusal, Reserved, Summary, Totals, Used};
 use crate::core::{
     FileError, FileName, Input, Job, JobId, JobResult, Output, PlayerSink, Sink, SpeechDone,
     SpeechFailed,
@@ -206,7 +206,81 @@ fn encode_result(result: &JobResult, r: &Redactor) -> Value {
             }})),
             Err(why) => Err(r.string(why).into()),
         })}),
+        JobResult::Report(res) => json!({"report": ok_err(match res {
+            Ok(s) => Ok(encode_summary(s, r)),
+            Err(why) => Err(r.string(why).into()),
+        })}),
     }
+}
+
+fn encode_totals(t: &Totals) -> Value {
+    json!([
+        t.calls,
+        t.billed,
+        t.characters,
+        t.cached,
+        t.failures,
+        t.fallbacks
+    ])
+}
+
+fn decode_totals(v: &Value, p: &str) -> Res<Totals> {
+    let n: Vec<u64> = v
+        .as_array()
+        .and_then(|a| a.iter().map(Value::as_u64).collect())
+        .filter(|n: &Vec<u64>| n.len() == 6)
+        .ok_or_else(|| format!("{p}: expected six counts"))?;
+    Ok(Totals {
+        calls: n[0],
+        billed: n[1],
+        characters: n[2],
+        cached: n[3],
+        failures: n[4],
+        fallbacks: n[5],
+    })
+}
+
+fn encode_summary(s: &Summary, r: &Redactor) -> Value {
+    let groups = |g: &[(String, Totals)]| -> Vec<Value> {
+        g.iter()
+            .map(|(k, t)| json!([r.string(k), encode_totals(t)]))
+            .collect()
+    };
+    json!({
+        "day": encode_totals(&s.day),
+        "month": encode_totals(&s.month),
+        "account": s.account.as_ref().map(encode_totals),
+        "held": s.held,
+        "by_model": groups(&s.by_model),
+        "by_voice": groups(&s.by_voice),
+    })
+}
+
+fn decode_summary(v: &Value, p: &str) -> Res<Summary> {
+    let groups = |k: &str| -> Res<Vec<(String, Totals)>> {
+        field(v, p, k)?
+            .as_array()
+            .ok_or_else(|| format!("{p}.{k}: expected a list"))?
+            .iter()
+            .map(|g| {
+                let name = g[0]
+                    .as_str()
+                    .ok_or_else(|| format!("{p}.{k}: expected a name"))?;
+                Ok((name.to_string(), decode_totals(&g[1], p)?))
+            })
+            .collect()
+    };
+    Ok(Summary {
+        day: decode_totals(field(v, p, "day")?, p)?,
+        month: decode_totals(field(v, p, "month")?, p)?,
+        account: match v.get("account") {
+            None | Some(Value::Null) => None,
+            Some(a) => Some(decode_totals(a, p)?),
+        },
+        held: u64_at(v, p, "held")?,
+        by_model: groups("by_model")?,
+        by_voice: groups("by_voice")?,
+    })
 }
 
 fn decode_reserved(v: &Value, p: &str) -> Res<Reserved> {
@@ -309,6 +383,11 @@ fn decode_result(v: &Value, n: u64) -> Res<JobResult> {
         ),
         ("reserved", true) => JobResult::Reserved(Ok(decode_reserved(inner, p)?)),
         ("reserved", false) => JobResult::Reserved(Err(inner
+            .as_str()
+            .ok_or_else(|| format!("{p}: expected a string"))?
+            .to_string())),
+        ("report", true) => JobResult::Report(Ok(Box::new(decode_summary(inner, p)?))),
+        ("report", false) => JobResult::Report(Err(inner
             .as_str()
             .ok_or_else(|| format!("{p}: expected a string"))?
             .to_string())),
@@ -573,6 +652,9 @@ fn encode_job(job: &Job, r: &Redactor) -> Value {
             "month": [q.month.start, q.month.end],
         }}),
         Job::Release(id) => json!({"release": id}),
+        Job::Report(ask) => {
+            json!({"report": {"day": ask.day, "month": ask.month, "account": ask.account}})
+        }
         Job::WriteState { key, value } => {
             let mut value = value.clone();
             r.value(&mut value);
