@@ -448,11 +448,9 @@ pub fn report(s: &Summary, cx: &Context<'_>) -> Value {
         }
         None => serde_json::json!({"amount": s.month.billed, "currency": "credits"}),
     };
-    let rate = if s.month.calls == 0 {
-        0.0
-    } else {
-        (s.month.cached * 1000 / s.month.calls) as f64 / 1000.0
-    };
+    let rate = (s.month.cached * 1000)
+        .checked_div(s.month.calls)
+        .map_or(0.0, |r| r as f64 / 1000.0);
     let by = |groups: &[(String, Totals)]| -> Value {
         groups
             .iter()

@@ -496,20 +496,8 @@ impl Session {
             let body = service.health(now);
             let body = resources::text_contents(ctx.version, &p.uri, "application/json", &body);
             return self.outbox.result(route, &id, ctx.version, body);
-        } else if p.uri == resources::CATALOG {
-            (
-                Request::Catalog,
-                Op::Json {
-                    uri: resources::CATALOG,
-                },
-            )
-        } else if p.uri == resources::USAGE {
-            (
-                Request::UsageReport,
-                Op::Json {
-                    uri: resources::USAGE,
-                },
-            )
+        } else if let Some((request, uri)) = resources::computed(&p.uri) {
+            (request, Op::Json { uri })
         } else if let Some(name) = resources::audio_name(&p.uri) {
             let request = Request::ReadAudio {
                 name: name.to_string(),

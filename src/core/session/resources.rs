@@ -1,6 +1,7 @@
 //! Resources: `health://status`, `voices://catalog` and the `audio://{id}` template for
 //! generated files, as the session lists and renders them (the service produces their data).
 
+use super::super::service::Request;
 use super::version::Version;
 use serde_json::{Map, Value, json};
 
@@ -90,6 +91,15 @@ pub(crate) fn text_contents(version: Version, uri: &str, mime: &str, text: &str)
 pub(crate) fn blob_head(uri: &str, mime: &str) -> String {
     let item = json!({ "uri": uri, "mimeType": mime }).to_string();
     format!("{{\"contents\":[{},\"blob\":\"", item.trim_end_matches('}'))
+}
+
+/// The JSON resource a call computes at `uri`, and the URI as a constant.
+pub(crate) fn computed(uri: &str) -> Option<(Request<'static>, &'static str)> {
+    match uri {
+        CATALOG => Some((Request::Catalog, CATALOG)),
+        USAGE => Some((Request::UsageReport, USAGE)),
+        _ => None,
+    }
 }
 
 /// The file name in an `audio://` URI, if it is a plain, safe name.

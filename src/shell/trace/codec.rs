@@ -6,13 +6,13 @@
 //! otherwise; the API key is masked at that step (see [`Redactor`]). Audio bytes are only their
 //! length and SHA-256; decoding gives back [`placeholder`] bytes of that length.
 
+use super::ledger_codec;
 use super::scrub::{Redactor, audio_digest, placeholder};
 use super::timings;
 use crate::core::audio::{Codec, Format};
 use crate::core::cache::CacheKey;
 use crate::core::elevenlabs::{HttpRequest, HttpResponse, Method, Transport};
 use crate::core::player::PlayerInput;
-use crate::core::usage::{Refusal, Reserved, Summary, Totals, Used};
 use crate::core::{
     FileError, FileName, Input, Job, JobId, JobResult, Output, PlayerSink, Sink, SpeechDone,
     SpeechFailed,
@@ -22,62 +22,9 @@ use serde_json::{Value, json};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
-/// Why a trace value could not be decoded: the JSON path and what was expected there.
-pub(crate) type Res<T> = Result<T, String>;
-
-// ---- reading helpers ---------------------------------------------------------------------------
-
-pub(super) fn field<'a>(v: &'a Value, path: &str, key: &str) -> Res<&'a Value> {
-    v.get(key).ok_or_else(|| format!("{path}: missing `{key}`"))
-}
-
-pub(super) fn u64_at(v: &Value, path: &str, key: &str) -> Res<u64> {
-    field(v, path, key)?
-        .as_u64()
-        .ok_or_else(|| format!("{path}.{key}: expected an unsigned integer"))
-}
-
-pub(super) fn bool_at(v: &Value, path: &str, key: &str) -> Res<bool> {
-    field(v, path, key)?
-        .as_bool()
-        .ok_or_else(|| format!("{path}.{key}: expected true or false"))
-}
-
-pub(super) fn str_at<'a>(v: &'a Value, path: &str, key: &str) -> Res<&'a str> {
-    field(v, path, key)?
-        .as_str()
-        .ok_or_else(|| format!("{path}.{key}: expected a string"))
-}
-
-pub(super) fn opt_str_at(v: &Value, path: &str, key: &str) -> Res<Option<String>> {
-    match field(v, path, key)? {
-        Value::Null => Ok(None),
-        Value::String(s) => Ok(Some(s.clone())),
-        _ => Err(format!("{path}.{key}: expected a string or null")),
-    }
-}
-
-pub(super) fn usize_at(v: &Value, path: &str, key: &str) -> Res<usize> {
-    usize::try_from(u64_at(v, path, key)?).map_err(|_| format!("{path}.{key}: too large"))
-}
-
-/// The single member of a `{"variant": body}` object, or a bare `"variant"` string.
-pub(super) fn variant<'a>(v: &'a Value, path: &str) -> Res<(&'a str, &'a Value)> {
-    match v {
-        Value::String(s) => Ok((s.as_str(), &Value::Null)),
-        Value::Object(m) if m.len() == 1 => {
-            let (k, body) = m.iter().next().ok_or_else(|| format!("{path}: empty"))?;
-            Ok((k.as_str(), body))
-        }
-        _ => Err(format!(
-            "{path}: expected a string or an object with one member"
-        )),
-    }
-}
-
-pub(super) fn unknown<T>(path: &str, what: &str) -> Res<T> {
-    Err(format!("{path}: unknown variant `{what}`"))
-}
+pub(crate) use super::fields::{
+    Res, bool_at, field, opt_str_at, str_at, u64_at, unknown, usize_at, variant,
+};
 
 // ---- bytes -------------------------------------------------------------------------------------
 
@@ -197,115 +144,14 @@ fn encode_result(result: &JobResult, r: &Redactor) -> Value {
             Err(why) => Err(r.string(why).into()),
         })}),
         JobResult::Reserved(res) => json!({"reserved": ok_err(match res {
-            Ok(Reserved::Held { id, used }) => {
-                Ok(json!({"held": {"id": id, "day": used.day, "month": used.month}}))
-            }
-            Ok(Reserved::Refused(f)) => Ok(json!({"refused": {
-                "key": f.key, "limit": f.limit, "used": f.used, "asked": f.asked,
-                "resets": f.resets,
-            }})),
+            Ok(v) => Ok(ledger_codec::encode_reserved(v)),
             Err(why) => Err(r.string(why).into()),
         })}),
         JobResult::Report(res) => json!({"report": ok_err(match res {
-            Ok(s) => Ok(encode_summary(s, r)),
+            Ok(s) => Ok(ledger_codec::encode_summary(s, r)),
             Err(why) => Err(r.string(why).into()),
         })}),
     }
-}
-
-fn encode_totals(t: &Totals) -> Value {
-    json!([
-        t.calls,
-        t.billed,
-        t.characters,
-        t.cached,
-        t.failures,
-        t.fallbacks
-    ])
-}
-
-fn decode_totals(v: &Value, p: &str) -> Res<Totals> {
-    let n: Vec<u64> = v
-        .as_array()
-        .and_then(|a| a.iter().map(Value::as_u64).collect())
-        .filter(|n: &Vec<u64>| n.len() == 6)
-        .ok_or_else(|| format!("{p}: expected six counts"))?;
-    Ok(Totals {
-        calls: n[0],
-        billed: n[1],
-        characters: n[2],
-        cached: n[3],
-        failures: n[4],
-        fallbacks: n[5],
-    })
-}
-
-fn encode_summary(s: &Summary, r: &Redactor) -> Value {
-    let groups = |g: &[(String, Totals)]| -> Vec<Value> {
-        g.iter()
-            .map(|(k, t)| json!([r.string(k), encode_totals(t)]))
-            .collect()
-    };
-    json!({
-        "day": encode_totals(&s.day),
-        "month": encode_totals(&s.month),
-        "account": s.account.as_ref().map(encode_totals),
-        "held": s.held,
-        "by_model": groups(&s.by_model),
-        "by_voice": groups(&s.by_voice),
-    })
-}
-
-fn decode_summary(v: &Value, p: &str) -> Res<Summary> {
-    let groups = |k: &str| -> Res<Vec<(String, Totals)>> {
-        field(v, p, k)?
-            .as_array()
-            .ok_or_else(|| format!("{p}.{k}: expected a list"))?
-            .iter()
-            .map(|g| {
-                let name = g[0]
-                    .as_str()
-                    .ok_or_else(|| format!("{p}.{k}: expected a name"))?;
-                Ok((name.to_string(), decode_totals(&g[1], p)?))
-            })
-            .collect()
-    };
-    Ok(Summary {
-        day: decode_totals(field(v, p, "day")?, p)?,
-        month: decode_totals(field(v, p, "month")?, p)?,
-        account: match v.get("account") {
-            None | Some(Value::Null) => None,
-            Some(a) => Some(decode_totals(a, p)?),
-        },
-        held: u64_at(v, p, "held")?,
-        by_model: groups("by_model")?,
-        by_voice: groups("by_voice")?,
-    })
-}
-
-fn decode_reserved(v: &Value, p: &str) -> Res<Reserved> {
-    Ok(match variant(v, p)? {
-        ("held", b) => Reserved::Held {
-            id: i64::try_from(u64_at(b, p, "id")?).map_err(|e| format!("{p}.id: {e}"))?,
-            used: Used {
-                day: u64_at(b, p, "day")?,
-                month: u64_at(b, p, "month")?,
-            },
-        },
-        ("refused", b) => Reserved::Refused(Refusal {
-            key: match str_at(b, p, "key")? {
-                "limits.daily_characters" => "limits.daily_characters",
-                "limits.monthly_characters" => "limits.monthly_characters",
-                "limits.per_call_characters" => "limits.per_call_characters",
-                other => return unknown(p, other),
-            },
-            limit: u64_at(b, p, "limit")?,
-            used: u64_at(b, p, "used")?,
-            asked: u64_at(b, p, "asked")?,
-            resets: b.get("resets").and_then(Value::as_u64),
-        }),
-        (other, _) => return unknown(p, other),
-    })
 }
 
 fn encode_failed(failed: &SpeechFailed, r: &Redactor) -> Value {
@@ -381,12 +227,14 @@ fn decode_result(v: &Value, n: u64) -> Res<JobResult> {
                 })
                 .collect::<Res<Vec<_>>>()?,
         ),
-        ("reserved", true) => JobResult::Reserved(Ok(decode_reserved(inner, p)?)),
+        ("reserved", true) => JobResult::Reserved(Ok(ledger_codec::decode_reserved(inner, p)?)),
         ("reserved", false) => JobResult::Reserved(Err(inner
             .as_str()
             .ok_or_else(|| format!("{p}: expected a string"))?
             .to_string())),
-        ("report", true) => JobResult::Report(Ok(Box::new(decode_summary(inner, p)?))),
+        ("report", true) => {
+            JobResult::Report(Ok(Box::new(ledger_codec::decode_summary(inner, p)?)))
+        }
         ("report", false) => JobResult::Report(Err(inner
             .as_str()
             .ok_or_else(|| format!("{p}: expected a string"))?
@@ -628,32 +476,8 @@ fn encode_job(job: &Job, r: &Redactor) -> Value {
             "max_bytes": max_bytes,
             "timeout_ms": timeout_ms,
         }}),
-        Job::Record(row) => {
-            let mut v = json!({"record": {
-                "tool": row.tool,
-                "model": row.model,
-                "voice": r.string(&row.voice),
-                "characters": row.characters,
-                "billed": row.billed,
-                "audio_bytes": row.audio_bytes,
-                "cached": row.cached,
-                "fallback": row.fallback,
-                "outcome": row.outcome,
-            }});
-            if let Some(id) = row.reservation {
-                v["record"]["reservation"] = id.into();
-            }
-            v
-        }
-        Job::Reserve(q) => json!({"reserve": {
-            "characters": q.characters,
-            "budgets": [q.budgets.daily, q.budgets.monthly, q.budgets.per_call],
-            "day": q.day.start,
-            "month": [q.month.start, q.month.end],
-        }}),
-        Job::Release(id) => json!({"release": id}),
-        Job::Report(ask) => {
-            json!({"report": {"day": ask.day, "month": ask.month, "account": ask.account}})
+        Job::Record(_) | Job::Reserve(_) | Job::Release(_) | Job::Report(_) => {
+            ledger_codec::encode_job(job, r)
         }
         Job::WriteState { key, value } => {
             let mut value = value.clone();

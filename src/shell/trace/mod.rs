@@ -22,6 +22,8 @@
 
 mod codec;
 mod config;
+mod fields;
+mod ledger_codec;
 mod record;
 mod replay;
 mod scrub;
