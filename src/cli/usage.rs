@@ -74,6 +74,20 @@ pub(crate) fn parse(parser: &mut lexopt::Parser) -> Result<Command, lexopt::Erro
 /// Runs `usage`: `account` is `get_usage`'s result, or the exit code of its failure (already
 /// explained on stderr), which is this command's too; the ledger's table is shown either way.
 pub(crate) fn run(paths: &Paths, a: &UsageArgs, account: Result<Value, ExitCode>) -> ExitCode {
+    if !cfg!(feature = "usage-db") {
+        // The account's line only: this build keeps no ledger to show.
+        return match account {
+            Ok(r) if a.json => {
+                say!("{:#}", json!({"account": r["structuredContent"]}));
+                ExitCode::SUCCESS
+            }
+            Ok(r) => {
+                say!("{}", r["content"][0]["text"].as_str().unwrap_or_default());
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        };
+    }
     let settings = load(paths).settings;
     let ledger = Ledger::new(paths.usage.clone());
     let wall = std::time::SystemTime::now()

@@ -70,6 +70,12 @@ fn account_start(sub: &Subscription) -> Option<u64> {
 }
 
 fn render(sub: &Subscription, ledger: Result<Box<Summary>, String>, cx: &Cx<'_>) -> Outcome {
+    // A build without the ledger carries none of its rendering.
+    let ledger = if cfg!(feature = "usage-db") {
+        ledger
+    } else {
+        Err(usage_report::NOT_BUILT.to_string())
+    };
     let left = sub.character_limit.saturating_sub(sub.character_count);
     let pct = sub
         .character_count

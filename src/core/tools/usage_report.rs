@@ -7,6 +7,10 @@ use super::super::event::Job;
 use super::super::usage::{self, Ask, Budgets, Context, Summary};
 use super::{Call, Cx, Failure, Outcome, Reply, Step};
 
+/// What a build without the `usage-db` feature says.
+pub(crate) const NOT_BUILT: &str =
+    "This build has no usage ledger (feature `usage-db`): usage is not recorded.";
+
 /// The name it goes by in logs.
 pub(crate) const NAME: &str = "usage://report";
 
@@ -25,11 +29,15 @@ impl Call for Report {
     }
 
     fn advance(&mut self, cx: &mut Cx<'_>, reply: Option<Reply>) -> Result<Step, Failure> {
+        if !cfg!(feature = "usage-db") {
+            // First, so that a build without the ledger carries none of what follows.
+            return Err(Failure::Other(NOT_BUILT.into()));
+        }
+        if let Some(why) = unavailable(cx) {
+            return Err(Failure::Other(why));
+        }
         match reply {
-            None => match unavailable(cx) {
-                Some(why) => Err(Failure::Other(why)),
-                None => Ok(Step::Job(Job::Report(ask(cx, None)))),
-            },
+            None => Ok(Step::Job(Job::Report(ask(cx, None)))),
             Some(Reply::Report(Ok(summary))) => {
                 let report = usage::report(&summary, &context(cx));
                 Ok(Step::Done(Outcome::ok(headline(&summary, cx), report)))
@@ -45,9 +53,7 @@ impl Call for Report {
 /// Why there is no ledger to read, if there is none.
 pub(super) fn unavailable(cx: &Cx<'_>) -> Option<String> {
     if !cfg!(feature = "usage-db") {
-        return Some(
-            "This build has no usage ledger (feature `usage-db`): usage is not recorded.".into(),
-        );
+        return Some(NOT_BUILT.into());
     }
     if !cx.config.settings.usage_enabled {
         return Some(
