@@ -529,11 +529,17 @@ impl Service {
             };
             let deadline = self.config.settings.limits.call_deadline_ms;
             let text = reply::expired(why, deadline, paused, entry.attempt);
+            let session = entry.session;
             let answer = match entry.work {
-                Work::Call(_) | Work::Record(_) => Answer::Tool(Outcome::error(text)),
+                // Recorded like any answer: its row settles its reservation.
+                Work::Call(_) => match ledger::finish(self, call, entry, Outcome::error(text)) {
+                    Some(outcome) => Answer::Tool(outcome),
+                    None => continue,
+                },
+                Work::Record(_) => Answer::Tool(Outcome::error(text)),
                 Work::ReadAudio => Answer::Refused(text),
             };
-            self.answer(entry.session, call, answer);
+            self.answer(session, call, answer);
         }
         if let Some(text) = self.gate.lowered() {
             self.log(Level::Info, text);
