@@ -311,3 +311,69 @@ fn the_report_get_usage_and_the_cli_read_the_ledger() {
     assert_eq!(code, 2);
     assert!(err.contains("--csv"), "{err}");
 }
+
+/// 10,000 calls of every kind over four processes (fresh speech, cache hits, failures, the
+/// fallback voice): the ledger's billed total is exactly what ElevenLabs billed.
+#[test]
+fn the_ledger_bills_exactly_what_elevenlabs_did_over_ten_thousand_calls() {
+    use support::fake_elevenlabs::Reply;
+    let home = Home::new("usage-accuracy");
+    home.write_config(
+        "limits:\n  max_retries: 0\n  breaker_failures: 1000\nfallback:\n  command: [espeak-ng, --stdout]\n  when: [unreachable]\n",
+    );
+    let fake = FakeElevenLabs::start(KEY);
+    fake.set_character_count(0, 100_000_000);
+    // The first 40 speech requests fail with a 500: the fallback voice speaks them.
+    fake.fail_next("/v1/text-to-speech", 40, Reply::internal_error());
+    let mut env = env(&fake.url());
+    env.retain(|(k, _)| *k != "MCP_ELEVENLABS_CACHE");
+    let kinds: Vec<[u64; 4]> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4u64)
+            .map(|p| {
+                let (home, env) = (&home, &env);
+                s.spawn(move || {
+                    let mut srv = server(home, env);
+                    // fresh, cached, failed, fallback
+                    let mut kinds = [0u64; 4];
+                    for i in 0..2_500u64 {
+                        let args = match i % 10 {
+                            // The same 25 texts in every process: cache hits after the first.
+                            0..=2 => json!({"text": format!("Shared line {}.", i % 25), "raw": true}),
+                            // An unknown voice: fails before anything is spent.
+                            3 if i % 30 == 3 => json!({"text": "Who?", "raw": true, "voice": "Nobody Here"}),
+                            _ => json!({"text": format!("Process {p}, line {i}."), "raw": true}),
+                        };
+                        let r = srv.call(&req(V, 10 + i, "tools/call", json!({"name": "speak", "arguments": args})));
+                        let s = &r["result"]["structuredContent"];
+                        let kind = if r["result"]["isError"] == true {
+                            2
+                        } else if s["fallback"] == true {
+                            3
+                        } else if s["cached"] == true {
+                            1
+                        } else {
+                            0
+                        };
+                        kinds[kind] += 1;
+                    }
+                    let (status, stderr, _) = srv.finish(Duration::from_secs(10));
+                    assert!(status.is_some_and(|s| s.success()), "{stderr}");
+                    kinds
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let total: Vec<u64> = (0..4).map(|k| kinds.iter().map(|p| p[k]).sum()).collect();
+    assert_eq!(total.iter().sum::<u64>(), 10_000);
+    assert!(total.iter().all(|n| *n > 0), "every kind of call: {total:?}");
+    assert_eq!(total[3], 40, "{total:?}");
+    let db = ledger(&home);
+    let billed = fake.subscription()["character_count"].as_u64().unwrap();
+    assert_eq!(query(&db, "SELECT count(*) FROM calls"), 10_000);
+    assert_eq!(query(&db, "SELECT sum(billed) FROM calls") as u64, billed, "{total:?}");
+    assert_eq!(query(&db, "SELECT sum(billed) FROM billed_days") as u64, billed);
+    assert_eq!(query(&db, "SELECT sum(cached) FROM calls") as u64, total[1]);
+    assert_eq!(query(&db, "SELECT sum(fallback) FROM calls") as u64, total[3]);
+    assert_eq!(query(&db, "SELECT count(*) FROM calls WHERE outcome = 'error'") as u64, total[2]);
+}
