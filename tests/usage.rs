@@ -338,12 +338,21 @@ fn the_ledger_bills_exactly_what_elevenlabs_did_over_ten_thousand_calls() {
                     for i in 0..2_500u64 {
                         let args = match i % 10 {
                             // The same 25 texts in every process: cache hits after the first.
-                            0..=2 => json!({"text": format!("Shared line {}.", i % 25), "raw": true}),
+                            0..=2 => {
+                                json!({"text": format!("Shared line {}.", i % 25), "raw": true})
+                            }
                             // An unknown voice: fails before anything is spent.
-                            3 if i % 30 == 3 => json!({"text": "Who?", "raw": true, "voice": "Nobody Here"}),
+                            3 if i % 30 == 3 => {
+                                json!({"text": "Who?", "raw": true, "voice": "Nobody Here"})
+                            }
                             _ => json!({"text": format!("Process {p}, line {i}."), "raw": true}),
                         };
-                        let r = srv.call(&req(V, 10 + i, "tools/call", json!({"name": "speak", "arguments": args})));
+                        let r = srv.call(&req(
+                            V,
+                            10 + i,
+                            "tools/call",
+                            json!({"name": "speak", "arguments": args}),
+                        ));
                         let s = &r["result"]["structuredContent"];
                         let kind = if r["result"]["isError"] == true {
                             2
@@ -366,14 +375,91 @@ fn the_ledger_bills_exactly_what_elevenlabs_did_over_ten_thousand_calls() {
     });
     let total: Vec<u64> = (0..4).map(|k| kinds.iter().map(|p| p[k]).sum()).collect();
     assert_eq!(total.iter().sum::<u64>(), 10_000);
-    assert!(total.iter().all(|n| *n > 0), "every kind of call: {total:?}");
+    assert!(
+        total.iter().all(|n| *n > 0),
+        "every kind of call: {total:?}"
+    );
     assert_eq!(total[3], 40, "{total:?}");
     let db = ledger(&home);
     let billed = fake.subscription()["character_count"].as_u64().unwrap();
     assert_eq!(query(&db, "SELECT count(*) FROM calls"), 10_000);
-    assert_eq!(query(&db, "SELECT sum(billed) FROM calls") as u64, billed, "{total:?}");
-    assert_eq!(query(&db, "SELECT sum(billed) FROM billed_days") as u64, billed);
+    assert_eq!(
+        query(&db, "SELECT sum(billed) FROM calls") as u64,
+        billed,
+        "{total:?}"
+    );
+    assert_eq!(
+        query(&db, "SELECT sum(billed) FROM billed_days") as u64,
+        billed
+    );
     assert_eq!(query(&db, "SELECT sum(cached) FROM calls") as u64, total[1]);
-    assert_eq!(query(&db, "SELECT sum(fallback) FROM calls") as u64, total[3]);
-    assert_eq!(query(&db, "SELECT count(*) FROM calls WHERE outcome = 'error'") as u64, total[2]);
+    assert_eq!(
+        query(&db, "SELECT sum(fallback) FROM calls") as u64,
+        total[3]
+    );
+    assert_eq!(
+        query(&db, "SELECT count(*) FROM calls WHERE outcome = 'error'") as u64,
+        total[2]
+    );
+}
+
+/// A ledger that is corrupt or locked by another process: with budgets set, a call is refused
+/// with the reason and nothing is spent; without, it is spoken and the problem said once.
+#[test]
+fn a_broken_ledger_refuses_under_budgets_and_never_stops_speech_without() {
+    let fake = FakeElevenLabs::start(KEY);
+    fake.set_character_count(0, 1_000_000);
+    let env = env(&fake.url());
+    let billed = || fake.subscription()["character_count"].as_u64().unwrap();
+
+    // Corrupt, budgets set: refused, nothing sent.
+    let home = Home::new("usage-corrupt");
+    home.write_config("limits:\n  daily_characters: 1000\n");
+    let db = ledger(&home);
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    std::fs::write(&db, b"this is not a SQLite database, and it never was one").unwrap();
+    let mut srv = server(&home, &env);
+    let r = srv.call(&speak(2, "Not spoken."));
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    assert!(
+        text(&r).contains("never spent blindly") && text(&r).contains("usage.sqlite3"),
+        "{r}"
+    );
+    assert_eq!(billed(), 0, "nothing was sent");
+    drop(srv);
+
+    // Locked by another process's write: with budgets, refused once the wait runs out.
+    let home = Home::new("usage-locked");
+    home.write_config("limits:\n  daily_characters: 1000\n");
+    let mut srv = server(&home, &env);
+    let r = srv.call(&speak(2, "First."));
+    assert_eq!(r["result"]["isError"], false, "{r}");
+    let spent = billed();
+    let db = ledger(&home);
+    let holder = rusqlite::Connection::open(&db).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE; INSERT INTO reservations (characters, unix_ms, expires_ms, pid) VALUES (0, 0, 0, 0);").unwrap();
+    let r = srv.call(&speak(3, "Blocked."));
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    assert!(text(&r).contains("locked"), "{r}");
+    assert_eq!(billed(), spent, "nothing was sent");
+    drop(srv);
+
+    // Locked, no budgets: spoken; the row could not be written, said once.
+    let home_free = Home::new("usage-locked-free");
+    let mut srv = server(&home_free, &env);
+    assert_eq!(srv.call(&speak(2, "First.")).get("error"), None);
+    let free_db = ledger(&home_free);
+    let holder_free = rusqlite::Connection::open(&free_db).unwrap();
+    holder_free
+        .execute_batch("BEGIN EXCLUSIVE; DELETE FROM reservations;")
+        .unwrap();
+    let r = srv.call(&speak(3, "Still spoken."));
+    assert_eq!(r["result"]["isError"], false, "{r}");
+    assert!(text(&r).contains("Not recorded in the usage ledger"), "{r}");
+    holder_free.execute_batch("ROLLBACK;").unwrap();
+    holder.execute_batch("ROLLBACK;").unwrap();
+    let r = srv.call(&speak(4, "Recorded again."));
+    assert!(!text(&r).contains("Not recorded"), "{r}");
+    let (_, stderr, _) = srv.finish(Duration::from_secs(10));
+    assert!(stderr.contains("usage not recorded"), "{stderr}");
 }
