@@ -234,6 +234,9 @@ pub struct Model {
     /// Languages it speaks.
     #[serde(default)]
     pub languages: Vec<Language>,
+    /// `{character_cost_multiplier, …}`: what a character costs in credits.
+    #[serde(default)]
+    pub model_rates: Option<Value>,
 }
 
 impl Model {

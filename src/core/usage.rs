@@ -21,8 +21,9 @@ pub struct UsageRow {
     pub voice: String,
     /// Characters sent to be spoken.
     pub characters: u64,
-    /// Characters billed: ElevenLabs' `character-cost`, else the characters sent; 0 for a cache
-    /// hit, the fallback voice and a failure.
+    /// Characters billed: ElevenLabs' `character-cost`, else what the model's rate makes of the
+    /// characters sent (`billed_characters` either way); 0 for a cache hit, the fallback voice
+    /// and a failure.
     pub billed: u64,
     /// ElevenLabs' `request-id`.
     pub request_id: Option<String>,

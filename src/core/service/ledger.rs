@@ -17,7 +17,7 @@ use super::super::event::{Job, JobResult, Level};
 use super::super::tools::Outcome;
 use super::super::usage::{self, Budgets, Reserved, UsageRow};
 use super::entry::{Budget, Entry, Work};
-use super::{CallId, Service, gate};
+use super::{Answer, CallId, Service, gate};
 
 /// How long a reservation outlives its call's deadline before it lapses (a crashed process's;
 /// the ledger also drops those of processes that are gone, where it can tell).
@@ -174,8 +174,15 @@ pub(super) fn check(svc: &mut Service, id: CallId, mut entry: Entry, job: Job) -
 }
 
 /// The reservation of call `id` is made, refused, or could not be: its speech job goes, or
-/// the call is refused (or falls back) before anything is sent.
-pub(super) fn reserved(
+/// the call is refused (or falls back) before anything is sent, and is answered if it ended.
+pub(super) fn reserved(svc: &mut Service, id: CallId, entry: Entry, result: JobResult) {
+    let session = entry.session;
+    if let Some(outcome) = reservation_made(svc, id, entry, result) {
+        svc.answer(session, id, Answer::Tool(outcome));
+    }
+}
+
+fn reservation_made(
     svc: &mut Service,
     id: CallId,
     mut entry: Entry,

@@ -149,14 +149,13 @@ impl Service {
             return;
         };
         self.gate.unschedule(call);
-        let mut sent = false;
+        // A retry waiting had its request sent before.
+        let mut sent = entry.attempt > 0;
         if let Some(job) = entry.job {
-            sent = self.gate.withdraw(self.now, job, &mut self.out);
+            sent |= self.gate.withdraw(self.now, job, &mut self.out);
             self.gate.pump(self.now, &mut self.out);
             self.settle_gate();
         }
-        // A retry waiting had its request sent before.
-        let sent = sent || entry.attempt > 0;
         ledger::dropped(self, &entry, sent);
         play::left(self, call);
     }
@@ -185,10 +184,7 @@ impl Service {
         };
         entry.job = None;
         if let entry::Budget::Asking(_) = entry.budget {
-            let session = entry.session;
-            if let Some(outcome) = ledger::reserved(self, call, entry, result) {
-                self.answer(session, call, Answer::Tool(outcome));
-            }
+            ledger::reserved(self, call, entry, result);
             return self.settle_gate();
         }
         if let Some(ix) = &mut self.cache {

@@ -198,6 +198,9 @@ struct Plan {
     format_name: String,
     model_id: String,
     characters: u64,
+    /// What they cost when ElevenLabs does not say (from `/v1/models`; unknown for a cache
+    /// lookup, which costs nothing).
+    cost: Option<u64>,
     out: Out,
     notes: Vec<String>,
 }
@@ -391,6 +394,7 @@ impl Speak {
             format_name: w.format_name,
             model_id: w.model_id,
             characters: w.characters,
+            cost: None,
             out: w.out,
             notes: w.notes,
         });
@@ -482,6 +486,7 @@ impl Speak {
             format_name: w.format_name,
             model_id,
             characters,
+            cost: Some(plan::cost(model, characters)),
             out: w.out,
             notes,
         };

@@ -2,7 +2,7 @@
 //! the format, the voice settings, and where the audio goes (memory, a file, or a player).
 
 use super::super::super::audio::{self, Format};
-use super::super::super::elevenlabs::{self as api, HttpRequest};
+use super::super::super::elevenlabs::{self as api, HttpRequest, Model};
 use super::super::super::event::{FileName, PlayerSink, Sink};
 use super::super::super::player::{self, Player};
 use super::super::super::speech as prepare;
@@ -336,9 +336,31 @@ fn file_name(given: &str, format: Format) -> Result<String, String> {
     }
 }
 
+/// The credits `characters` cost with `model` when ElevenLabs does not say (`character-cost`):
+/// its `character_cost_multiplier`, rounded up; the characters themselves without one.
+pub(super) fn cost(model: &Model, characters: u64) -> u64 {
+    let multiplier = model
+        .model_rates
+        .as_ref()
+        .and_then(|r| r.get("character_cost_multiplier"))
+        .and_then(Value::as_f64);
+    match multiplier {
+        Some(m) if m.is_finite() && m >= 0.0 => (characters as f64 * m).ceil() as u64,
+        _ => characters,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_model_rate_prices_what_elevenlabs_does_not() {
+        let models = api::parse_models(br#"[{"model_id":"a","can_do_text_to_speech":true,"model_rates":{"character_cost_multiplier":0.5,"cost_discount_multiplier":1.0}},{"model_id":"b","can_do_text_to_speech":true},{"model_id":"c","can_do_text_to_speech":true,"model_rates":{"character_cost_multiplier":-1}}]"#).unwrap();
+        assert_eq!(cost(&models[0], 13), 7, "rounded up");
+        assert_eq!(cost(&models[1], 13), 13, "no rate: every character");
+        assert_eq!(cost(&models[2], 13), 13, "a nonsense rate is ignored");
+    }
 
     #[test]
     fn context_either_side_of_a_piece_is_whole_words() {

@@ -68,11 +68,13 @@ pub(super) fn render(
     {
         structured.insert("not_played".into(), why.into());
     }
-    // What ElevenLabs says it billed (`character-cost`), else the characters sent.
+    // What ElevenLabs says it billed (`character-cost`), else what the model's rate makes of
+    // the characters sent (the WebSocket sends no such header).
     let cost = done
         .head
         .header("character-cost")
-        .and_then(|c| c.trim().parse::<u64>().ok());
+        .and_then(|c| c.trim().parse::<u64>().ok())
+        .or(plan.cost);
     if let (Some(cost), false) = (cost, cached) {
         structured.insert("billed_characters".into(), cost.into());
     }
@@ -220,6 +222,10 @@ pub(super) fn render_playing(
     let who = voice_name.clone().unwrap_or_else(|| voice_id.clone());
     if let Some(rid) = &request_id {
         structured.insert("request_id".into(), rid.clone().into());
+    }
+    if let (Some(cost), false) = (plan.cost, cached) {
+        // What the model's rate makes of it: `character-cost` comes with the audio, after this.
+        structured.insert("billed_characters".into(), cost.into());
     }
     let from = match (&request_id, cached) {
         (_, true) => {
