@@ -146,6 +146,10 @@ pub(crate) fn run(paths: &Paths, a: &UsageArgs, account: Result<Value, ExitCode>
 
 /// `usage export --csv`: the ledger's rows on stdout.
 pub(crate) fn export(paths: &Paths, a: &UsageArgs) -> ExitCode {
+    if !load(paths).settings.usage_enabled {
+        tell!("mcp-elevenlabs: the usage ledger is off (usage.enabled: false): nothing to export");
+        return ExitCode::from(1);
+    }
     let ledger = Ledger::new(paths.usage.clone());
     let mut out = std::io::stdout().lock();
     match ledger.export_csv(a.since.unwrap_or(0), &mut out) {

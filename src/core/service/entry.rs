@@ -52,8 +52,8 @@ pub(super) enum Budget {
     Asking(Box<Job>),
     /// Checked; nothing held (the per-call budget alone needs no ledger).
     Passed,
-    /// Held in the ledger under this id, for this many characters.
-    Held(i64, u64),
+    /// Held in the ledger under this id.
+    Held(i64),
     /// Its row settled the reservation.
     Settled,
 }

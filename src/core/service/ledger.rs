@@ -40,7 +40,7 @@ fn row(svc: &Service, entry: &mut Entry, outcome: &Outcome) -> UsageRow {
         unix_ms,
         u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
     );
-    if let Budget::Held(id, _) = entry.budget {
+    if let Budget::Held(id) = entry.budget {
         row.reservation = Some(id);
         entry.budget = Budget::Settled;
     }
@@ -196,7 +196,7 @@ fn reservation_made(
     let why = match result {
         JobResult::Reserved(Ok(Reserved::Held { id: held, used })) => {
             let characters = gate::characters(&job);
-            entry.budget = Budget::Held(held, characters);
+            entry.budget = Budget::Held(held);
             let warn_at = svc.config.settings.usage_warn_at.clone();
             let crossed = usage::warnings(&reserve(svc, characters), used, &warn_at);
             warn(svc, &mut entry, crossed);
@@ -214,28 +214,38 @@ fn reservation_made(
     svc.fall_back(id, entry, Some("budget"), why)
 }
 
-/// A call dropped without an answer (cancelled, its client gone): its reservation is settled
-/// with a row if its request may have been sent (billed as reserved: ElevenLabs bills what it
-/// began), else given back.
-pub(super) fn dropped(svc: &mut Service, entry: &Entry, sent: bool) {
-    let Budget::Held(id, characters) = entry.budget else {
-        return;
+/// A call dropped without an answer (cancelled, its client gone, stopped): if its speech
+/// request was running (`running`: its job was withdrawn while started), it may have been
+/// billed, so it gets a row billed as the characters sent (ElevenLabs bills what it began),
+/// which settles its reservation; else a reservation it holds is given back. A retry waiting,
+/// a queued job or the fallback voice sent nothing billable.
+pub(super) fn dropped(svc: &mut Service, entry: &Entry, running: bool) {
+    let held = match entry.budget {
+        Budget::Held(id) => Some(id),
+        _ => None,
     };
-    let job = if sent {
-        let unix_ms = svc.wall_now().saturating_mul(1000);
-        let latency = svc.now.saturating_duration_since(entry.started_at);
-        Job::Record(Box::new(UsageRow {
-            unix_ms,
-            tool: "speak".into(),
-            characters,
-            billed: characters,
-            outcome: "cancelled",
-            latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
-            reservation: Some(id),
-            ..UsageRow::default()
-        }))
-    } else {
-        Job::Release(id)
+    let speech = match &entry.last {
+        Some(job @ Job::Speech { .. }) if running => Some(gate::characters(job)),
+        _ => None,
+    };
+    let recorded = matches!(&entry.work, Work::Call(c) if recorded_tool(svc, c.tool()));
+    let job = match (speech, held) {
+        (Some(characters), _) if recorded && !entry.answered => {
+            let unix_ms = svc.wall_now().saturating_mul(1000);
+            let latency = svc.now.saturating_duration_since(entry.started_at);
+            Job::Record(Box::new(UsageRow {
+                unix_ms,
+                tool: "speak".into(),
+                characters,
+                billed: characters,
+                outcome: "cancelled",
+                latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+                reservation: held,
+                ..UsageRow::default()
+            }))
+        }
+        (_, Some(id)) => Job::Release(id),
+        (_, None) => return,
     };
     svc.gate.start_local(None, job, &mut svc.out);
 }

@@ -149,10 +149,9 @@ impl Service {
             return;
         };
         self.gate.unschedule(call);
-        // A retry waiting had its request sent before.
-        let mut sent = entry.attempt > 0;
+        let mut sent = false;
         if let Some(job) = entry.job {
-            sent |= self.gate.withdraw(self.now, job, &mut self.out);
+            sent = self.gate.withdraw(self.now, job, &mut self.out);
             self.gate.pump(self.now, &mut self.out);
             self.settle_gate();
         }
@@ -452,7 +451,9 @@ impl Service {
                 "The text is {characters} characters, more than `limits.characters_per_minute` ({per_minute}) ever lets through: shorten it or raise the limit. Nothing was sent."
             ),
         };
-        Some(reply::attempts(Outcome::error(text), entry.attempt))
+        // Recorded like any answer: its row settles a reservation it holds.
+        let outcome = reply::attempts(Outcome::error(text), entry.attempt);
+        ledger::finish(self, id, entry, outcome)
     }
 
     /// A call that cannot be answered by ElevenLabs (`why`): the offline fallback voice speaks

@@ -177,9 +177,9 @@ pub(super) fn stop(svc: &mut Service) -> (bool, usize) {
             continue;
         };
         svc.gate.unschedule(call);
-        let mut sent = entry.attempt > 0;
+        let mut sent = false;
         if let Some(job) = entry.job {
-            sent |= svc.gate.withdraw(svc.now, job, &mut svc.out);
+            sent = svc.gate.withdraw(svc.now, job, &mut svc.out);
         }
         ledger::dropped(svc, &entry, sent);
         let text = if i == 0 {
