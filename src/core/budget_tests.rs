@@ -251,3 +251,27 @@ fn a_call_the_gate_refuses_after_its_reservation_settles_it() {
         ("error", 0, Some(4))
     );
 }
+
+#[test]
+fn a_stream_cut_after_its_audio_began_is_recorded_as_billed() {
+    let mut h = Harness::new(budgeted(1000, 0));
+    h.init("2025-11-25");
+    let (reserve, _) = start(&mut h, 1, "Hello there.");
+    let held = JobResult::Reserved(Ok(Reserved::Held {
+        id: 9,
+        used: Used::default(),
+    }));
+    h.finish(reserve, held);
+    let (stream, _) = h.jobs.pop().unwrap();
+    let cut = JobResult::Speech(Err(SpeechFailed::Transport {
+        error: elevenlabs::Transport::Io("connection reset".into()),
+        bytes: 4096,
+    }));
+    let answer = h.finish(stream, cut).remove(0);
+    assert_eq!(answer["result"]["isError"], true, "{answer}");
+    let row = h.rows.pop().expect("its row");
+    assert_eq!(
+        (row.outcome, row.billed, row.reservation),
+        ("error", 12, Some(9))
+    );
+}

@@ -24,6 +24,9 @@ pub(super) struct Entry {
     pub(super) budget: Budget,
     /// Lines added to its answer (a usage warning).
     pub(super) notes: Vec<String>,
+    /// Characters ElevenLabs billed although the call fails: its speech request was answered
+    /// and the audio lost after (a stream cut mid-way, a full disk, a player that failed).
+    pub(super) billed_despite: u64,
 }
 
 impl Entry {
@@ -39,6 +42,7 @@ impl Entry {
             answered: false,
             budget: Budget::Unasked,
             notes: Vec::new(),
+            billed_despite: 0,
         }
     }
 }

@@ -44,7 +44,27 @@ fn row(svc: &Service, entry: &mut Entry, outcome: &Outcome) -> UsageRow {
         row.reservation = Some(id);
         entry.budget = Budget::Settled;
     }
+    if outcome.is_error {
+        row.billed = entry.billed_despite;
+    }
     row
+}
+
+/// Notes what a failed speech job was billed anyway: ElevenLabs answered it, so it bills the
+/// characters (all of a long text's, as an upper bound: its pieces are not told apart).
+pub(super) fn billed_despite(entry: &mut Entry, result: &JobResult) {
+    use super::super::event::SpeechFailed as F;
+    let Some(job @ Job::Speech { .. }) = &entry.last else {
+        return;
+    };
+    let billed = match result {
+        JobResult::Speech(Err(F::Transport { bytes, .. })) => *bytes > 0,
+        JobResult::Speech(Err(F::Sink(_) | F::InlineTooLarge { .. } | F::Player(_))) => true,
+        _ => false,
+    };
+    if billed {
+        entry.billed_despite = gate::characters(job);
+    }
 }
 
 /// A call has its `outcome`: it is answered now (`Some`), or once its row is written (`None`:

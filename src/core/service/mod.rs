@@ -149,13 +149,13 @@ impl Service {
             return;
         };
         self.gate.unschedule(call);
-        let mut sent = false;
+        let mut running = false;
         if let Some(job) = entry.job {
-            sent = self.gate.withdraw(self.now, job, &mut self.out);
+            running = self.gate.withdraw(self.now, job, &mut self.out);
             self.gate.pump(self.now, &mut self.out);
             self.settle_gate();
         }
-        ledger::dropped(self, &entry, sent);
+        ledger::dropped(self, &entry, running);
         play::left(self, call);
     }
 
@@ -209,6 +209,7 @@ impl Service {
             };
             return self.answer(entry.session, call, Answer::Audio(answer));
         }
+        ledger::billed_despite(&mut entry, &result);
         let upstream = matches!(result, JobResult::Http(_) | JobResult::Speech(_));
         if let JobResult::Speech(Ok(done)) = &result
             && let Some(us) = done.first_byte_us
