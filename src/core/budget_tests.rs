@@ -275,3 +275,38 @@ fn a_stream_cut_after_its_audio_began_is_recorded_as_billed() {
         ("error", 12, Some(9))
     );
 }
+
+#[test]
+fn a_subscription_past_a_threshold_is_said_once_per_period() {
+    const SUB: &str = r#"{"tier":"creator","character_count":85000,"character_limit":100000,"next_character_count_reset_unix":1798761600,"status":"active"}"#;
+    let mut h = Harness::new(budgeted(0, 0));
+    h.init("2025-11-25");
+    h.one(r#"{"jsonrpc":"2.0","id":90,"method":"logging/setLevel","params":{"level":"warning"}}"#);
+    let usage = |h: &mut Harness, id: u32| -> Vec<Value> {
+        let call = format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"get_usage"}}}}"#
+        );
+        assert!(h.send(&call).is_empty());
+        let (job, _) = h.jobs.pop().unwrap();
+        h.finish(job, http_ok(SUB))
+    };
+    let first = usage(&mut h, 1);
+    let notices: Vec<&Value> = first
+        .iter()
+        .filter(|m| m["method"] == "notifications/message")
+        .collect();
+    assert_eq!(notices.len(), 1, "{first:?}");
+    assert!(
+        notices[0]["params"]["data"]
+            .as_str()
+            .unwrap()
+            .contains("subscription")
+    );
+    let answer = first.iter().find(|m| m["id"] == 1).unwrap();
+    assert!(text_of(answer).contains("Past 80%"), "{answer}");
+    let again = usage(&mut h, 2);
+    assert!(
+        again.iter().all(|m| m["method"] != "notifications/message"),
+        "{again:?}"
+    );
+}

@@ -370,12 +370,30 @@ pub fn open(path: &Path) -> Result<Connection, String> {
         restrict(path);
     }
     conn.busy_timeout(BUSY).map_err(|e| e.to_string())?;
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(|e| e.to_string())?;
+    // Switching a new file to WAL takes an exclusive lock, which SQLite refuses at once (not
+    // after the busy wait) while another process opening it holds a shared one: try again.
+    let until = std::time::Instant::now() + BUSY;
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Ok(()) => break,
+            Err(e) if busy(&e) && std::time::Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(|e| e.to_string())?;
     migrate(&mut conn).map_err(|e| e.to_string())??;
     Ok(conn)
+}
+
+/// SQLite said another connection holds the lock it needs.
+fn busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 /// Brings the schema up to date, in one write transaction: two processes opening a new

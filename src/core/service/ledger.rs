@@ -75,6 +75,7 @@ pub(super) fn finish(
     mut entry: Entry,
     outcome: Outcome,
 ) -> Option<Outcome> {
+    subscription_warning(svc);
     let Work::Call(call) = &entry.work else {
         return Some(outcome);
     };
@@ -274,6 +275,26 @@ pub(super) fn dropped(svc: &mut Service, entry: &Entry, running: bool) {
 pub(super) fn orphaned(svc: &mut Service, result: &JobResult) {
     if let JobResult::Reserved(Ok(Reserved::Held { id, .. })) = result {
         svc.gate.start_local(None, Job::Release(*id), &mut svc.out);
+    }
+}
+
+/// The subscription past a threshold, as the last `get_usage` saw it: said to every session
+/// once per threshold and billing period (`get_usage`'s own result says it each time).
+fn subscription_warning(svc: &mut Service) {
+    let (Some((count, limit)), Some(reset)) = (svc.memory.subscription, svc.memory.last_reset)
+    else {
+        return;
+    };
+    let period = usage::account_period(u64::try_from(reset).unwrap_or(0));
+    let warn_at = &svc.config.settings.usage_warn_at;
+    if let Some(c) = usage::crossed("subscription", count, limit, period, warn_at)
+        && svc
+            .memory
+            .usage_warned
+            .insert((c.what, c.period_start, c.percent))
+    {
+        svc.log(Level::Warning, c.message.clone());
+        svc.notices.push_back((Level::Warning, c.message));
     }
 }
 
