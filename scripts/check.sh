@@ -198,6 +198,12 @@ fuzz() {
   return $failed
 }
 
+# Every way users install it, for this machine (scripts/package.sh): versions, server.json, the
+# MCP Bundle, the npm packages offline, the container's Dockerfile.
+packaging() {
+  scripts/package.sh "target/$MUSL/release/mcp-elevenlabs"
+}
+
 contract_and_clients() {
   cargo build --locked --release -q --example fake_elevenlabs
   scripts/contract.sh target/release/mcp-elevenlabs
@@ -217,6 +223,7 @@ stage "dependency policy (cargo deny)" dependency_policy
 stage "tests + coverage" tests_and_coverage
 stage "release build + size budget" release_and_size
 stage "static musl build" static_musl
+stage "packaging (registry entry, bundle, npm, container)" packaging
 stage "windows build" windows_build
 stage "fuzz (${FUZZ_SECONDS} s per target)" fuzz
 stage "contract (prism) + python sdk client" contract_and_clients

@@ -18,7 +18,10 @@ RUST_TARGETS=(x86_64-unknown-linux-musl x86_64-pc-windows-gnu)
 # Debian packages: musl-gcc for ring's C code in the static build; MinGW-w64 for the Windows check;
 # espeak-ng, the offline fallback voice the tests run for real; alsa-utils, whose `aplay -D null`
 # is the real player the playback tests run.
-APT_PACKAGES=(musl-tools gcc-mingw-w64-x86-64 espeak-ng alsa-utils)
+# file, which the static checks read; node and npm (Prism, the npm packages, the MCP Bundle CLI)
+# when the machine has none yet.
+APT_PACKAGES=(musl-tools gcc-mingw-w64-x86-64 espeak-ng alsa-utils file)
+command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
 
 quietly() {
   local log; log=$(mktemp)
