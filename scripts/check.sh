@@ -198,10 +198,12 @@ fuzz() {
   return $failed
 }
 
-# Every way users install it, for this machine (scripts/package.sh): versions, server.json, the
-# MCP Bundle, the npm packages offline, the container's Dockerfile.
+# Every way users install it, for this machine: versions, server.json, the MCP Bundle, the npm
+# packages offline, the container's Dockerfile (scripts/package.sh); the PyPI wheel through pip
+# and uvx (scripts/package-wheel.sh, reusing the static build).
 packaging() {
   scripts/package.sh "target/$MUSL/release/mcp-elevenlabs"
+  scripts/package-wheel.sh
 }
 
 contract_and_clients() {
@@ -223,7 +225,7 @@ stage "dependency policy (cargo deny)" dependency_policy
 stage "tests + coverage" tests_and_coverage
 stage "release build + size budget" release_and_size
 stage "static musl build" static_musl
-stage "packaging (registry entry, bundle, npm, container)" packaging
+stage "packaging (registry entry, bundle, npm, container, wheel)" packaging
 stage "windows build" windows_build
 stage "fuzz (${FUZZ_SECONDS} s per target)" fuzz
 stage "contract (prism) + python sdk client" contract_and_clients
