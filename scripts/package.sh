@@ -71,15 +71,7 @@ manifest=$(python3 -c 'import json; print(" ".join(sorted(t["name"] for t in jso
 [ "$listed" = "$manifest" ] || { echo "manifest tools ($manifest) are not the server's ($listed)" >&2; exit 1; }
 # This platform's bundle: the manifest narrowed to Linux, and the binary.
 stage=$work/mcpb
-mkdir -p "$stage/server"
-python3 - "$stage/manifest.json" <<'PY'
-import json, sys
-m = json.load(open("packaging/mcpb/manifest.json"))
-m["compatibility"]["platforms"] = ["linux"]
-del m["server"]["mcp_config"]["platform_overrides"]
-json.dump(m, open(sys.argv[1], "w"), indent=2)
-PY
-cp "$bin" "$stage/server/mcp-elevenlabs"
+python3 scripts/bundle.py linux "$bin" "$stage"
 bundle=$work/mcp-elevenlabs-$version-linux-x64.mcpb
 "$mcpb" pack "$stage" "$bundle" >/dev/null
 "$mcpb" info "$bundle" >/dev/null
