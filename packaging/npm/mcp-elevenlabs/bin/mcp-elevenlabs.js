@@ -37,6 +37,8 @@ child.on("error", (err) => {
 });
 child.on("exit", (code, signal) => {
   if (signal) {
+    // Die of the same signal, without the handler above catching it.
+    process.removeAllListeners(signal);
     process.kill(process.pid, signal);
   } else {
     process.exit(code === null ? 1 : code);
