@@ -211,12 +211,7 @@ fn print_table(by: &str, since: u64, rows: &[(String, Totals)]) {
             t.failures,
             t.fallbacks
         );
-        total.calls += t.calls;
-        total.billed += t.billed;
-        total.characters += t.characters;
-        total.cached += t.cached;
-        total.failures += t.failures;
-        total.fallbacks += t.fallbacks;
+        total += *t;
     }
     if rows.is_empty() {
         say!("(nothing recorded)");

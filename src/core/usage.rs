@@ -394,6 +394,17 @@ pub struct Totals {
     pub fallbacks: u64,
 }
 
+impl std::ops::AddAssign for Totals {
+    fn add_assign(&mut self, t: Self) {
+        self.calls += t.calls;
+        self.billed += t.billed;
+        self.characters += t.characters;
+        self.cached += t.cached;
+        self.failures += t.failures;
+        self.fallbacks += t.fallbacks;
+    }
+}
+
 impl Totals {
     fn to_json(self) -> Value {
         serde_json::json!({
