@@ -17,6 +17,8 @@ pub mod audio;
 pub mod cache;
 mod config;
 pub mod elevenlabs;
+#[cfg(feature = "emotion")]
+pub mod emotion;
 mod event;
 #[cfg(fence_probe)]
 mod fence_probe;

@@ -64,6 +64,23 @@ pub fn pieces(text: &str, first: usize, max: usize) -> Vec<Range<usize>> {
     out
 }
 
+/// The byte ranges of the sentences of `text`, in order, without the spaces around them; blank
+/// ones are left out.
+pub fn sentences(text: &str) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for end in sentence_ends(text).into_iter().chain([text.len()]) {
+        let s = &text[start..end];
+        let lead = s.len() - s.trim_start().len();
+        let t = s.trim();
+        if !t.is_empty() {
+            out.push(start + lead..start + lead + t.len());
+        }
+        start = end;
+    }
+    out
+}
+
 /// The last sentence end in `(start, window]`.
 fn last_end(ends: &[usize], start: usize, window: usize) -> Option<usize> {
     let i = ends.partition_point(|&e| e <= window);
