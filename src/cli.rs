@@ -14,11 +14,15 @@ macro_rules! tell {
     }};
 }
 
+#[cfg(feature = "emotion")]
+mod analyze;
 mod cache;
 mod help;
 mod speak;
 mod usage;
 
+#[cfg(feature = "emotion")]
+pub(crate) use analyze::{AnalyzeArgs, run as analyze};
 pub(crate) use cache::{clear as cache_clear, stats as cache_stats};
 use help::{
     CACHE_HELP, CLEAN_HELP, CONFIG_HELP, INIT_HELP, LIST_HELP, MAIN_HELP, MODELS_HELP, PATH_HELP,
@@ -65,6 +69,9 @@ pub(crate) enum Command {
     CacheStats,
     /// `cache clear`.
     CacheClear,
+    /// `analyze [--json] [TEXT]`.
+    #[cfg(feature = "emotion")]
+    Analyze(AnalyzeArgs),
 }
 
 /// `speak TEXT [--voice V] [--model M] [--format F] [--out FILE]`.
@@ -127,6 +134,12 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command,
                         return parse_bare(&mut parser, Command::Models, MODELS_HELP);
                     }
                     (false, "usage") => return usage::parse(&mut parser),
+                    #[cfg(feature = "emotion")]
+                    (false, "analyze") => return analyze::parse(&mut parser),
+                    #[cfg(not(feature = "emotion"))]
+                    (false, "analyze") => {
+                        return Err("this build has no tone analysis (feature `emotion`)".into());
+                    }
                     (true, "test") => {
                         return parse_bare(&mut parser, Command::ConfigTest, TEST_HELP);
                     }
@@ -145,7 +158,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command,
                         .into());
                     }
                     (false, other) => {
-                        return Err(format!("unknown command {other:?} (expected serve, config, speak, voices, models, usage, cache or replay)").into());
+                        return Err(format!("unknown command {other:?} (expected serve, config, speak, voices, models, usage, analyze, cache or replay)").into());
                     }
                 }
             }

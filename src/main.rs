@@ -52,6 +52,8 @@ fn main() -> ExitCode {
             }
             call(&paths, "list_voices", args)
         }
+        #[cfg(feature = "emotion")]
+        cli::Command::Analyze(args) => cli::analyze(&paths, &args),
         cli::Command::Speak(args) => {
             let (config, log) = setup(&paths);
             cli::speak(&paths, config, &log, &args)

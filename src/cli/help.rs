@@ -12,6 +12,8 @@ Usage:
   mcp-elevenlabs voices           List voices (--search Q)
   mcp-elevenlabs models           List text-to-speech models
   mcp-elevenlabs usage            Show characters used and left, and what this server recorded
+  mcp-elevenlabs analyze [TEXT]   Show the tone read from TEXT (or each line of stdin) and
+                                  the voice settings or v3 tags speak would use; no API call
   mcp-elevenlabs cache stats      Show the audio cache (entries, size); `cache clear` empties it
   mcp-elevenlabs replay FILE      Replay a trace and check the server still does the same
 
@@ -31,7 +33,7 @@ Environment (wins over the files):
   ELEVENLABS_MODEL_ID, ELEVENLABS_OUTPUT_DIR, ELEVENLABS_CA_FILE (extra PEM roots),
   MCP_ELEVENLABS_LOG (error|warn|info|debug), MCP_ELEVENLABS_CACHE (false: no cache),
   MCP_ELEVENLABS_TRANSPORT (http|websocket), MCP_ELEVENLABS_USAGE (false: no usage ledger),
-  MCP_ELEVENLABS_TRACE (a trace file, as --trace);
+  MCP_ELEVENLABS_TRACE (a trace file, as --trace), MCP_ELEVENLABS_EMOTION (speech.emotion);
   HTTPS_PROXY, ALL_PROXY and NO_PROXY are honoured.
   The deprecated official server's ELEVENLABS_MCP_BASE_PATH, ELEVENLABS_MCP_OUTPUT_MODE,
   ELEVENLABS_API_RESIDENCY and ELEVENLABS_DEFAULT_VOICE_ID work too.
@@ -123,6 +125,21 @@ fallback uses), grouped by day (default), model, voice or tool, since the start 
   --since D   Rows from this day (UTC) on.
   --by G      Group the table by day, model, voice or tool.
   export --csv  Write every row of the ledger (never the text) as CSV to stdout.
+";
+
+pub(crate) const ANALYZE_HELP: &str = "\
+Usage: mcp-elevenlabs analyze [--json] [--model M] [--emotion E] [TEXT]
+
+Read TEXT as speak would: its tone (neutral, happy, sad, urgent), whether it asks a question,
+its urgency and intensity (0 to 1), per sentence when they differ; then the voice settings
+speak would add where the call gives none (none for a neutral tone), or for eleven_v3 the
+audio tags it would put before sentences. Nothing is sent to ElevenLabs.
+With no TEXT, read one text per line from stdin and write one JSON object per line (a line
+that is not UTF-8 or over 1 MiB gets {\"error\": ...}; exit 1 at the end).
+
+  --json       Print TEXT's analysis as the JSON object speak reports as `emotion`.
+  --model M    The model to plan for (default: elevenlabs.model); eleven_v3 gets tags.
+  --emotion E  auto (default; or speech.emotion), neutral, happy, sad or urgent (imposed), off.
 ";
 
 pub(crate) const INIT_HELP: &str = "\

@@ -11,6 +11,7 @@ pub mod features;
 pub mod lexicon;
 pub mod mapping;
 pub mod model;
+pub mod plan;
 
 use std::ops::Range;
 
@@ -80,6 +81,8 @@ impl Analysis {
 
 /// The alarm at which the rules make a text urgent whatever the model says.
 const URGENT_CUES: f32 = 0.5;
+/// Below this urgent probability, a question with no alarm in its words is not read as fear.
+const WEAK_URGENT: f32 = 0.5;
 /// The apology or warmth at which the rules turn a neutral reading sad or happy.
 const TONE_CUES: f32 = 0.8;
 
@@ -105,12 +108,20 @@ fn decide(scores: [f32; 4], scan: &Scan, question: bool) -> Analysis {
     let urgency = scores[3].max(alarm);
     let best = (0..4).fold(0, |b, i| if scores[i] > scores[b] { i } else { b });
     let mut tone = Tone::ALL[best];
-    if alarm >= URGENT_CUES {
+    let apology = cues.apology >= TONE_CUES && cues.apology >= cues.warmth;
+    if tone == Tone::Urgent && question && scores[3] < WEAK_URGENT && alarm < URGENT_CUES {
+        // A question read as faint fear with no alarm in its words (`How can I help?`): the
+        // next best.
+        let next = (0..3).fold(0, |b, i| if scores[i] > scores[b] { i } else { b });
+        tone = Tone::ALL[next];
+    }
+    if alarm >= URGENT_CUES && !(apology && alarm < 1.0) {
         tone = Tone::Urgent;
     } else if cues.calm >= 1.0 && matches!(tone, Tone::Sad | Tone::Urgent) {
         // `Don't worry, nothing was lost`: reassurance, whatever its words of loss.
         tone = Tone::Neutral;
-    } else if tone == Tone::Neutral && cues.apology >= TONE_CUES && cues.apology >= cues.warmth {
+    } else if apology && tone != Tone::Happy {
+        // `Sorry, that failed`: an apology, not an alarm.
         tone = Tone::Sad;
     } else if tone == Tone::Neutral && cues.warmth >= TONE_CUES && scan.dense.compound >= 0.0 {
         tone = Tone::Happy;

@@ -52,6 +52,7 @@ fn agent_replies_sound_as_a_person_would_expect() {
         // Good news, greetings, thanks.
         ("Great news: all 120 tests passed!", Tone::Happy),
         ("Hello! It's lovely to meet you.", Tone::Happy),
+        ("Hello! How can I help you today?", Tone::Happy),
         ("Thanks so much, that was really helpful!", Tone::Happy),
         ("Congratulations on the launch!", Tone::Happy),
         ("I'm glad that worked for you.", Tone::Happy),
@@ -60,6 +61,7 @@ fn agent_replies_sound_as_a_person_would_expect() {
         ("Unfortunately the flight was cancelled.", Tone::Sad),
         ("I'm sorry for your loss.", Tone::Sad),
         ("I apologize for the confusion.", Tone::Sad),
+        ("Sorry, that failed.", Tone::Sad),
         ("Sadly, the photos could not be recovered.", Tone::Sad),
     ];
     let wrong: Vec<String> = cases

@@ -33,6 +33,9 @@ pub(super) struct Key {
     pub(super) state: bool,
 }
 
+/// How a text's tone sets its delivery: `speech.emotion` (and `speak`'s `emotion`).
+pub const EMOTIONS: &[&str] = &["auto", "neutral", "happy", "sad", "urgent", "off"];
+
 /// How speech is fetched: `elevenlabs.transport`.
 pub(super) const TRANSPORTS: &[&str] = &["http", "websocket"];
 
@@ -91,6 +94,11 @@ pub(super) const KEYS: &[Key] = &[
     key("usage.warn_at", Kind::Percents, &[]),
     key("usage.price_per_1000_characters", Kind::Decimal, &[]),
     key("usage.currency", Kind::Id, &[]),
+    key(
+        "speech.emotion",
+        Kind::OneOf(EMOTIONS),
+        &["MCP_ELEVENLABS_EMOTION"],
+    ),
     key(
         "cache.max_mb",
         Kind::Int {

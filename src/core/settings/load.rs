@@ -465,6 +465,7 @@ fn set(settings: &mut Settings, path: &str, val: Val) {
         ("usage.warn_at", Val::Ints(p)) => settings.usage_warn_at = p,
         ("usage.price_per_1000_characters", Val::Int(v)) => settings.usage_price_micros = Some(v),
         ("usage.currency", Val::Str(s)) => settings.usage_currency = s,
+        ("speech.emotion", Val::Str(s)) => settings.emotion = s,
         ("cache.max_mb", Val::Int(v)) => settings.cache_max_mb = v,
         ("player", Val::List(argv)) => settings.player = argv,
         ("fallback.command", Val::List(argv)) => settings.fallback_command = argv,
@@ -531,6 +532,7 @@ pub fn show(settings: &Settings, path: &str) -> String {
             |m| format!("{}.{:06}", m / 1_000_000, m % 1_000_000),
         ),
         "usage.currency" => settings.usage_currency.clone(),
+        "speech.emotion" => settings.emotion.clone(),
         "cache.max_mb" => settings.cache_max_mb.to_string(),
         "player" => {
             if settings.player.is_empty() {

@@ -8,7 +8,7 @@
 mod keys;
 mod load;
 
-pub use keys::{FALLBACK_CASES, env_names, is_state_key, key_paths};
+pub use keys::{EMOTIONS, FALLBACK_CASES, env_names, is_state_key, key_paths};
 pub(crate) use load::edit_distance;
 pub use load::{TEMPLATE, load, show};
 
@@ -156,6 +156,9 @@ pub struct Settings {
     pub usage_price_micros: Option<u64>,
     /// `usage.currency`: the price's unit.
     pub usage_currency: String,
+    /// `speech.emotion`: `auto` reads each text's tone into its voice settings (or `eleven_v3`
+    /// tags); a tone's name always uses that tone; `off` sends what the caller gave only.
+    pub emotion: String,
     /// `cache.max_mb`: the audio cache's size; its least recently used entries go first.
     pub cache_max_mb: u64,
     /// `player`: argv of a program reading audio on stdin; empty means auto-detect.
@@ -196,6 +199,7 @@ impl Default for Settings {
             usage_warn_at: vec![80, 95],
             usage_price_micros: None,
             usage_currency: "USD".to_string(),
+            emotion: if cfg!(feature = "emotion") { "auto" } else { "off" }.to_string(),
             cache_max_mb: 200,
             player: Vec::new(),
             fallback_command: Vec::new(),

@@ -153,6 +153,7 @@ fn encode_settings(s: &Settings) -> Value {
         usage_warn_at,
         usage_price_micros,
         usage_currency,
+        emotion,
         cache_max_mb,
         player,
         fallback_command,
@@ -193,6 +194,7 @@ fn encode_settings(s: &Settings) -> Value {
         "usage_warn_at": usage_warn_at,
         "usage_price_micros": usage_price_micros,
         "usage_currency": usage_currency,
+        "emotion": emotion,
         "cache_max_mb": cache_max_mb,
         "player": player,
         "fallback_command": fallback_command,
@@ -282,6 +284,8 @@ fn decode_settings(v: &Value) -> Res<Settings> {
         usage_price_micros: v.get("usage_price_micros").and_then(Value::as_u64),
         usage_currency: opt_str_at(v, p, "usage_currency")?
             .unwrap_or(defaults.usage_currency.clone()),
+        // Traces from before `speech.emotion` were recorded without it: off.
+        emotion: opt_str_at(v, p, "emotion")?.unwrap_or_else(|| "off".to_string()),
         player,
         fallback_command,
         fallback_when,

@@ -95,24 +95,24 @@ const PARAMS: &[Param] = &[
     opt(
         "voice",
         Kind::Str,
-        "Voice id or name (default: as configured).",
+        "Voice id or name.",
     ),
-    opt("model", Kind::Str, "Model id (default: as configured)."),
+    opt("model", Kind::Str, "Model id."),
     opt(
         "output_format",
         Kind::OneOf(OUTPUT_FORMATS),
-        "Default: mp3_44100_128 (pcm_24000 for PCM-only players).",
+        "Default: mp3_44100_128.",
     ),
     opt("language", Kind::Lang, "ISO 639-1 code, e.g. en."),
     opt(
         "voice_settings",
         Kind::Obj(VOICE_SETTINGS),
-        "Voice settings.",
+        "",
     ),
     opt(
         "delivery",
         Kind::Enum(&["auto", "play", "file", "inline"]),
-        "auto (default): play here if possible, else file.",
+        "auto: play if possible, else file.",
     ),
     opt("wait", Kind::Bool, "play: answer when playback ends."),
     opt("filename", Kind::Str, "Name of the saved file."),
@@ -126,6 +126,12 @@ const PARAMS: &[Param] = &[
     ),
     opt("raw", Kind::Bool, "Send text exactly as given."),
     opt("alignment", Kind::Bool, "Word timings."),
+    #[cfg(feature = "emotion")]
+    opt(
+        "emotion",
+        Kind::Enum(super::super::settings::EMOTIONS),
+        "Tone; auto (default) reads the text.",
+    ),
 ];
 
 /// The `outputSchema` of `speak`: every successful result matches it, whatever the delivery.
@@ -203,6 +209,8 @@ struct Plan {
     cost: Option<u64>,
     out: Out,
     notes: Vec<String>,
+    /// What the tone set (feature `emotion`).
+    emotion: Option<Value>,
 }
 
 impl Call for Speak {
@@ -397,6 +405,7 @@ impl Speak {
             cost: None,
             out: w.out,
             notes: w.notes,
+            emotion: w.emotion,
         });
         Ok(Step::Job(Job::CacheRead {
             key,
@@ -489,6 +498,7 @@ impl Speak {
             cost: Some(plan::cost(model, characters)),
             out: w.out,
             notes,
+            emotion: w.emotion,
         };
         Ok((plan, job))
     }

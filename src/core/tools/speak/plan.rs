@@ -44,6 +44,8 @@ pub(super) struct Wanted {
     pub(super) out: Out,
     /// What was decided for the caller (a delivery changed), for the result.
     pub(super) notes: Vec<String>,
+    /// The tone read from the text and what it set, for the result (feature `emotion`).
+    pub(super) emotion: Option<Value>,
 }
 
 /// At or below this many characters (and the model's limit) a text is one request.
@@ -253,10 +255,15 @@ pub(super) fn wanted(args: &Args, cx: &Cx<'_>) -> Result<Wanted, String> {
             voice_settings.insert((*name).to_string(), v);
         }
     }
+    let model_id = args.str("model").unwrap_or(&settings.model).to_string();
+    let (text, emotion) = tone(args, cx, &model_id, text, &mut voice_settings);
+    // `eleven_v3`'s tags are sent, and billed, as characters.
+    let characters = text.chars().count() as u64;
     Ok(Wanted {
         characters,
         text,
-        model_id: args.str("model").unwrap_or(&settings.model).to_string(),
+        model_id,
+        emotion,
         format,
         format_name,
         language: args.str("language").map(String::from),
@@ -265,6 +272,33 @@ pub(super) fn wanted(args: &Args, cx: &Cx<'_>) -> Result<Wanted, String> {
         out,
         notes,
     })
+}
+
+/// The tone's part (feature `emotion`, `speech.emotion` or the call's `emotion`): the text as it
+/// is sent (with `eleven_v3`'s audio tags, unless `raw`), the voice settings the caller left out
+/// added to `voice_settings`, and the report for the result. Never a request of its own.
+#[cfg_attr(not(feature = "emotion"), allow(unused_variables))]
+fn tone(
+    args: &Args,
+    cx: &Cx<'_>,
+    model_id: &str,
+    text: String,
+    voice_settings: &mut Map<String, Value>,
+) -> (String, Option<Value>) {
+    #[cfg(feature = "emotion")]
+    {
+        use super::super::super::emotion::plan::{self as tone, Choice};
+        let chosen = args.str("emotion").unwrap_or(&cx.config.settings.emotion);
+        let choice = Choice::parse(chosen).unwrap_or(Choice::Off);
+        // `raw` text is sent exactly as given: no tags in it.
+        let v3 = model_id.starts_with("eleven_v3");
+        if let Some(p) = tone::plan(&text, choice, model_id).filter(|_| !(v3 && args.is_true("raw"))) {
+            let report = p.report(&text, voice_settings);
+            p.merge_settings(voice_settings);
+            return (p.text(&text), Some(report));
+        }
+    }
+    (text, None)
 }
 
 /// Where the audio goes: memory (inline), a player, or a new file named after the time and

@@ -38,6 +38,9 @@ pub(super) fn render(
     structured.insert("characters".into(), plan.characters.into());
     structured.insert("voice_id".into(), voice_id.clone().into());
     structured.insert("model_id".into(), plan.model_id.clone().into());
+    if let Some(e) = &plan.emotion {
+        structured.insert("emotion".into(), e.clone());
+    }
     if let Some(rid) = done.head.header("request-id") {
         structured.insert("request_id".into(), rid.into());
     }
@@ -219,6 +222,9 @@ pub(super) fn render_playing(
     structured.insert("characters".into(), plan.characters.into());
     structured.insert("voice_id".into(), voice_id.clone().into());
     structured.insert("model_id".into(), plan.model_id.clone().into());
+    if let Some(e) = &plan.emotion {
+        structured.insert("emotion".into(), e.clone());
+    }
     let who = voice_name.clone().unwrap_or_else(|| voice_id.clone());
     if let Some(rid) = &request_id {
         structured.insert("request_id".into(), rid.clone().into());
