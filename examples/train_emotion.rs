@@ -233,7 +233,10 @@ fn calibrate(rows: &[Row], lex: &Lexicon<'_>, s: Settings) -> [f32; CLASSES] {
         let bytes = fit_model(&fit, s).encode();
         let m = Model::new(&bytes).expect("an encoded model");
         for (_, &i) in order.iter().enumerate().filter(|(n, _)| n % FOLDS == k) {
-            logs[i] = m.probabilities(&rows[i].text, lex).0.map(|p| p.max(1e-9).ln());
+            logs[i] = m
+                .probabilities(&rows[i].text, lex)
+                .0
+                .map(|p| p.max(1e-9).ln());
         }
     }
     let mut cells = [[0usize; SOURCES]; CLASSES];
@@ -277,7 +280,11 @@ fn macro_f1(confusion: &[[f64; CLASSES]; CLASSES]) -> f64 {
         let predicted: f64 = confusion.iter().map(|r| r[c]).sum();
         let actual: f64 = row.iter().sum();
         let (p, r) = (row[c] / predicted.max(1e-12), row[c] / actual.max(1e-12));
-        sum += if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 };
+        sum += if p + r > 0.0 {
+            2.0 * p * r / (p + r)
+        } else {
+            0.0
+        };
     }
     sum / CLASSES as f64
 }

@@ -96,7 +96,11 @@ fn one(text: &str, choice: Choice, model: &str, json: bool) -> ExitCode {
         a.tone.as_str(),
         a.intensity,
         a.urgency,
-        if a.question { "a question" } else { "a statement" }
+        if a.question {
+            "a question"
+        } else {
+            "a statement"
+        }
     );
     if let Some(Value::Object(s)) = r.get("voice_settings") {
         let list: Vec<String> = s.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -113,7 +117,11 @@ fn one(text: &str, choice: Choice, model: &str, json: bool) -> ExitCode {
                 "  [{} {}{}] {}",
                 s["tone"].as_str().unwrap_or_default(),
                 s["intensity"],
-                if s["question"] == true { ", question" } else { "" },
+                if s["question"] == true {
+                    ", question"
+                } else {
+                    ""
+                },
                 s["text"].as_str().unwrap_or_default()
             );
         }
@@ -133,7 +141,11 @@ fn lines(choice: Choice, model: &str) -> ExitCode {
     loop {
         buf.clear();
         n += 1;
-        let read = match input.by_ref().take(MAX_LINE + 1).read_until(b'\n', &mut buf) {
+        let read = match input
+            .by_ref()
+            .take(MAX_LINE + 1)
+            .read_until(b'\n', &mut buf)
+        {
             Ok(0) => break,
             Ok(r) => r,
             Err(e) => {

@@ -96,20 +96,7 @@ impl Plan {
     /// order); and `sentences` when they differ in tone or question.
     pub fn report(&self, text: &str, given: &Map<String, Value>) -> Value {
         let mut out = reading(&self.whole);
-        if let Some(s) = self.settings() {
-            let all = json!({
-                "stability": two_places(s.stability),
-                "similarity_boost": two_places(s.similarity_boost),
-                "style": two_places(s.style),
-                "speed": two_places(s.speed),
-            });
-            let used: Map<String, Value> = all
-                .as_object()
-                .into_iter()
-                .flatten()
-                .filter(|(k, _)| !given.contains_key(*k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
+        if let Some(used) = self.used_settings(given) {
             out.insert("voice_settings".into(), Value::Object(used));
         }
         if self.tags {
@@ -126,7 +113,10 @@ impl Plan {
             out.insert("tags".into(), json!(tags));
         }
         let first = self.sentences.first().map(|(_, a)| (a.tone, a.question));
-        let differ = self.sentences.iter().any(|(_, a)| Some((a.tone, a.question)) != first);
+        let differ = self
+            .sentences
+            .iter()
+            .any(|(_, a)| Some((a.tone, a.question)) != first);
         if differ {
             let list: Vec<Value> = self
                 .sentences
@@ -143,12 +133,27 @@ impl Plan {
         Value::Object(out)
     }
 
+    /// The fields of [`Plan::settings`] the caller did not give (`given`).
+    fn used_settings(&self, given: &Map<String, Value>) -> Option<Map<String, Value>> {
+        let s = self.settings()?;
+        let all = [
+            ("stability", s.stability),
+            ("similarity_boost", s.similarity_boost),
+            ("style", s.style),
+            ("speed", s.speed),
+        ];
+        Some(
+            all.into_iter()
+                .filter(|(k, _)| !given.contains_key(*k))
+                .map(|(k, v)| (k.to_string(), two_places(v).into()))
+                .collect(),
+        )
+    }
+
     /// The settings to send: the caller's, and the plan's for the fields the caller left out.
     pub fn merge_settings(&self, given: &mut Map<String, Value>) {
-        if let Some(Value::Object(used)) = self.report("", given).get("voice_settings") {
-            for (k, v) in used {
-                given.insert(k.clone(), v.clone());
-            }
+        if let Some(used) = self.used_settings(given) {
+            given.extend(used);
         }
     }
 }
@@ -191,7 +196,10 @@ mod tests {
         given.insert("speed".into(), json!(0.8));
         let report = p.report("Error: disk full.", &given);
         let used = report["voice_settings"].as_object().unwrap();
-        assert!(!used.contains_key("speed") && used.contains_key("stability"), "{report}");
+        assert!(
+            !used.contains_key("speed") && used.contains_key("stability"),
+            "{report}"
+        );
         p.merge_settings(&mut given);
         assert_eq!(given["speed"], json!(0.8));
         assert_eq!(given["stability"], used["stability"]);
@@ -203,7 +211,10 @@ mod tests {
         let p = plan(text, Choice::Auto, "eleven_v3").unwrap();
         assert_eq!(p.settings(), None);
         let tagged = p.text(text);
-        assert!(tagged.starts_with('[') && tagged.contains("] Error: the upload"), "{tagged}");
+        assert!(
+            tagged.starts_with('[') && tagged.contains("] Error: the upload"),
+            "{tagged}"
+        );
         let report = p.report(text, &Map::new());
         let tags = report["tags"].as_array().unwrap();
         assert_eq!(tags.len(), 2, "{report}");

@@ -199,7 +199,12 @@ impl Default for Settings {
             usage_warn_at: vec![80, 95],
             usage_price_micros: None,
             usage_currency: "USD".to_string(),
-            emotion: if cfg!(feature = "emotion") { "auto" } else { "off" }.to_string(),
+            emotion: if cfg!(feature = "emotion") {
+                "auto"
+            } else {
+                "off"
+            }
+            .to_string(),
             cache_max_mb: 200,
             player: Vec::new(),
             fallback_command: Vec::new(),

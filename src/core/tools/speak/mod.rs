@@ -92,11 +92,7 @@ const PARAMS: &[Param] = &[
         Kind::Str,
         "What to say. Markdown, code and URLs are tidied unless raw.",
     ),
-    opt(
-        "voice",
-        Kind::Str,
-        "Voice id or name.",
-    ),
+    opt("voice", Kind::Str, "Voice id or name."),
     opt("model", Kind::Str, "Model id."),
     opt(
         "output_format",
@@ -104,11 +100,7 @@ const PARAMS: &[Param] = &[
         "Default: mp3_44100_128.",
     ),
     opt("language", Kind::Lang, "ISO 639-1 code, e.g. en."),
-    opt(
-        "voice_settings",
-        Kind::Obj(VOICE_SETTINGS),
-        "",
-    ),
+    opt("voice_settings", Kind::Obj(VOICE_SETTINGS), ""),
     opt(
         "delivery",
         Kind::Enum(&["auto", "play", "file", "inline"]),

@@ -292,7 +292,9 @@ fn tone(
         let choice = Choice::parse(chosen).unwrap_or(Choice::Off);
         // `raw` text is sent exactly as given: no tags in it.
         let v3 = model_id.starts_with("eleven_v3");
-        if let Some(p) = tone::plan(&text, choice, model_id).filter(|_| !(v3 && args.is_true("raw"))) {
+        if let Some(p) =
+            tone::plan(&text, choice, model_id).filter(|_| !(v3 && args.is_true("raw")))
+        {
             let report = p.report(&text, voice_settings);
             p.merge_settings(voice_settings);
             return (p.text(&text), Some(report));
