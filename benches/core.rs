@@ -180,5 +180,39 @@ fn session_setup(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, framing, dispatch, session_setup);
+/// The tone analysis (feature `emotion`): one 200-character text, the same text per sentence
+/// with its plan (what `speak` runs), and a 2,000-character answer.
+#[cfg(feature = "emotion")]
+fn emotion(c: &mut Criterion) {
+    use mcp_elevenlabs::core::emotion::{self, plan};
+    let text = "Thanks for waiting! The build finished, but two tests failed: the disk on the \
+                runner is almost full. Should I clean the cache and try again, or stop here? \
+                Sorry for the noise, I'll keep it short.";
+    assert!((190..=210).contains(&text.len()), "{}", text.len());
+    let long = text.repeat(10);
+    let mut group = c.benchmark_group("emotion");
+    group.throughput(Throughput::Bytes(text.len() as u64));
+    group.bench_function("analyze 200 characters", |b| {
+        b.iter(|| emotion::analyze(std::hint::black_box(text)));
+    });
+    group.bench_function("plan 200 characters (whole + per sentence)", |b| {
+        b.iter(|| {
+            plan::plan(
+                std::hint::black_box(text),
+                plan::Choice::Auto,
+                "eleven_flash_v2_5",
+            )
+        });
+    });
+    group.throughput(Throughput::Bytes(long.len() as u64));
+    group.bench_function("plan 2,000 characters", |b| {
+        b.iter(|| plan::plan(std::hint::black_box(&long), plan::Choice::Auto, "eleven_v3"));
+    });
+    group.finish();
+}
+
+#[cfg(not(feature = "emotion"))]
+fn emotion(_: &mut Criterion) {}
+
+criterion_group!(benches, framing, dispatch, session_setup, emotion);
 criterion_main!(benches);

@@ -469,7 +469,9 @@ fn a_trace_never_holds_the_key() {
     // The key in a spoken text, in a method name, and cut in two by the reads of stdin.
     let r = s.tool(
         "speak",
-        json!({"text": format!("My key is {KEY}."), "raw": true, "delivery": "inline"}),
+        // `emotion: off`: the tone is read from the words, and the mask changes them (it keeps
+        // only their length), so a replay would read another tone.
+        json!({"text": format!("My key is {KEY}."), "raw": true, "delivery": "inline", "emotion": "off"}),
     );
     assert_eq!(r["isError"], false, "{r}");
     s.call(&format!("x/{KEY}"), Value::Null);
@@ -479,7 +481,7 @@ fn a_trace_never_holds_the_key() {
             HANDSHAKE,
             99,
             "tools/call",
-            json!({"name": "speak", "arguments": {"text": format!("Again {KEY} again."), "raw": true}})
+            json!({"name": "speak", "arguments": {"text": format!("Again {KEY} again."), "raw": true, "emotion": "off"}})
         )
     );
     let cut = line.find(KEY).unwrap() + 9;

@@ -16,8 +16,10 @@ lexicon=$tools/vaderSentiment/vader_lexicon.txt
 
 if ! echo "$vader_sha  $lexicon" | sha256sum -c --status 2>/dev/null; then
   rm -rf "$tools" && mkdir -p "$tools"
-  python3 -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
-    -d "$tools" vaderSentiment==3.3.2 >&2
+  # A venv of its own for pip (Debian's python3 may have none).
+  [ -x .tools/pip-venv/bin/python ] || python3 -m venv .tools/pip-venv
+  .tools/pip-venv/bin/python -m pip download -q --disable-pip-version-check --no-deps \
+    --only-binary=:all: -d "$tools" vaderSentiment==3.3.2 >&2
   python3 -m zipfile -e "$tools"/vaderSentiment-3.3.2-*.whl "$tools"
   echo "$vader_sha  $lexicon" | sha256sum -c --status ||
     { echo "train.sh: vader_lexicon.txt of vaderSentiment 3.3.2 is not the expected file" >&2; exit 1; }

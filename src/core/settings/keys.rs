@@ -206,6 +206,7 @@ pub(super) const SECTIONS: &[&str] = &[
     "output",
     "cache",
     "usage",
+    "speech",
     "limits",
     "fallback",
 ];

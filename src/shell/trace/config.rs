@@ -285,7 +285,11 @@ fn decode_settings(v: &Value) -> Res<Settings> {
         usage_currency: opt_str_at(v, p, "usage_currency")?
             .unwrap_or(defaults.usage_currency.clone()),
         // Traces from before `speech.emotion` were recorded without it: off.
-        emotion: opt_str_at(v, p, "emotion")?.unwrap_or_else(|| "off".to_string()),
+        emotion: match v.get("emotion") {
+            None | Some(Value::Null) => "off".to_string(),
+            Some(Value::String(s)) => s.clone(),
+            Some(_) => return Err(format!("{p}.emotion: expected a string")),
+        },
         player,
         fallback_command,
         fallback_when,
