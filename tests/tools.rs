@@ -1389,7 +1389,14 @@ fn websocket_transport_streams_a_text_with_timings_and_v3_uses_http() {
         "{path}"
     );
     assert!(path.contains("sync_alignment=true"), "{path}");
-    assert_eq!(msgs[0], json!({"text": " "}));
+    assert_eq!(msgs[0]["text"], " ");
+    // The tone's settings travel in the socket's first message, as in an HTTP body.
+    assert_eq!(
+        msgs[0].get("voice_settings"),
+        r["structuredContent"]["emotion"].get("voice_settings"),
+        "{}",
+        msgs[0]
+    );
     assert_eq!(msgs.last().unwrap(), &json!({"text": ""}));
     let pieces: Vec<&str> = msgs[1..msgs.len() - 1]
         .iter()
