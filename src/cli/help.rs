@@ -127,6 +127,7 @@ fallback uses), grouped by day (default), model, voice or tool, since the start 
   export --csv  Write every row of the ledger (never the text) as CSV to stdout.
 ";
 
+#[cfg(feature = "emotion")]
 pub(crate) const ANALYZE_HELP: &str = "\
 Usage: mcp-elevenlabs analyze [--json] [--model M] [--emotion E] [TEXT]
 
