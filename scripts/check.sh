@@ -212,7 +212,9 @@ packaging() {
 emotion_model() {
   scripts/emotion/train.sh --check
   local out
-  out=$(python3 scripts/emotion/evaluate.py ../shared/emotion/dev.tsv target/release/mcp-elevenlabs)
+  local data=${EMOTION_DATA:-../shared/emotion}
+  [ -f "$data/dev.tsv" ] || data=/work/shared/emotion
+  out=$(python3 scripts/emotion/evaluate.py "$data/dev.tsv" target/release/mcp-elevenlabs)
   sed 's/^/    /' <<<"$out"
   awk '/^accuracy/ {a=$2} /^macro-F1/ {f=$2} END {exit !(a >= 0.68 && f >= 0.68)}' <<<"$out" ||
     { echo "the tone model fell below 0.68 accuracy or macro-F1 on dev.tsv" >&2; return 1; }

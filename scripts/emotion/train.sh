@@ -6,10 +6,17 @@
 # Usage: scripts/emotion/train.sh [--check]   (--check: train into a temporary directory and
 #        compare with the committed files; nothing is written)
 #        scripts/emotion/train.sh --validate  (the held-out figures from train.tsv alone)
-# Env: EMOTION_DATA (default ../shared/emotion)
+# Env: EMOTION_DATA (default ../shared/emotion, else /work/shared/emotion)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-data=${EMOTION_DATA:-../shared/emotion}
+data=${EMOTION_DATA:-}
+if [ -z "$data" ]; then
+  for d in ../shared/emotion /work/shared/emotion; do
+    [ -f "$d/train.tsv" ] && { data=$d; break; }
+  done
+fi
+[ -f "$data/train.tsv" ] ||
+  { echo "train.sh: no train.tsv (set EMOTION_DATA); it ships in the workplace's shared/emotion" >&2; exit 1; }
 vader_sha=1ec9c6e9ee19aade328f8beb393a6afa71a5bb3acf7d3cc22d4ef568df374bf5
 tools=.tools/vader-3.3.2
 lexicon=$tools/vaderSentiment/vader_lexicon.txt
