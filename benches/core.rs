@@ -193,20 +193,14 @@ fn emotion(c: &mut Criterion) {
     let mut group = c.benchmark_group("emotion");
     group.throughput(Throughput::Bytes(text.len() as u64));
     group.bench_function("analyze 200 characters", |b| {
-        b.iter(|| emotion::analyze(std::hint::black_box(text)));
+        b.iter(|| emotion::analyze(black_box(text)));
     });
     group.bench_function("plan 200 characters (whole + per sentence)", |b| {
-        b.iter(|| {
-            plan::plan(
-                std::hint::black_box(text),
-                plan::Choice::Auto,
-                "eleven_flash_v2_5",
-            )
-        });
+        b.iter(|| plan::plan(black_box(text), plan::Choice::Auto, "eleven_flash_v2_5"));
     });
     group.throughput(Throughput::Bytes(long.len() as u64));
     group.bench_function("plan 2,000 characters", |b| {
-        b.iter(|| plan::plan(std::hint::black_box(&long), plan::Choice::Auto, "eleven_v3"));
+        b.iter(|| plan::plan(black_box(&long), plan::Choice::Auto, "eleven_v3"));
     });
     group.finish();
 }

@@ -6,8 +6,6 @@
 mod support;
 
 use serde_json::{Value, json};
-use std::io::Write;
-use std::process::Stdio;
 use std::time::Duration;
 use support::fake_elevenlabs::FakeElevenLabs;
 use support::{Home, Server, initialize, req};
@@ -191,24 +189,9 @@ fn analyze_scores_stdin_line_by_line_and_explains_bad_input() {
         assert_eq!(&serde_json::from_str::<Value>(one.trim()).unwrap(), l);
     }
     // Not UTF-8: an error object for that line, the others answered, exit 1.
-    let mut child = home
-        .command(&[])
-        .arg("analyze")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"fine\n\xff\xfe\nalso fine\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let lines: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
+    let (code, out, _) = home.run(&["analyze"], &[], b"fine\n\xff\xfe\nalso fine\n");
+    assert_eq!(code, 1);
+    let lines: Vec<Value> = out
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();

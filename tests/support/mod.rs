@@ -84,7 +84,12 @@ impl Home {
     }
 
     /// Runs a CLI command to completion: (exit code, stdout, stderr).
-    pub fn run(&self, args: &[&str], env: &[(&str, &str)], stdin: &str) -> (i32, String, String) {
+    pub fn run(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+        stdin: impl AsRef<[u8]>,
+    ) -> (i32, String, String) {
         let mut child = self
             .command(env)
             .args(args)
@@ -97,7 +102,7 @@ impl Home {
             .stdin
             .take()
             .unwrap()
-            .write_all(stdin.as_bytes())
+            .write_all(stdin.as_ref())
             .unwrap();
         let out = wait_output(child);
         (out.0.code().unwrap_or(-1), out.1, out.2)
