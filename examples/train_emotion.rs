@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use mcp_elevenlabs::core::emotion::features::{self, DENSE};
 use mcp_elevenlabs::core::emotion::lexicon::{self, Lexicon};
-use mcp_elevenlabs::core::emotion::model::{self, CLASSES, Model, Weights};
+use mcp_elevenlabs::core::emotion::model::{CLASSES, Model, Weights};
 use mcp_elevenlabs::core::emotion::{Tone, analyze_with};
 
 /// The training's settings (`--epochs`, `--rate`, `--l2`); the defaults are what made the
@@ -351,7 +351,7 @@ fn fit_model(examples: &[Example], s: Settings) -> Weights {
                     *l += scale * x * v.dense[d][c];
                 }
             }
-            let p = model::softmax(logits);
+            let p = softmax(logits);
             let cw = cell_weight[e.label][e.source];
             loss -= f64::from(p[e.label].max(1e-9).ln() * cw);
             let g: [f32; CLASSES] =
@@ -416,6 +416,15 @@ fn add(to: &mut Weights, w: &Weights) {
     for (a, b) in to.bias.iter_mut().zip(&w.bias) {
         *a += b;
     }
+}
+
+/// The probabilities of logits, with the exact `exp` (the server's `model::softmax` uses an
+/// approximation that needs no libm; the weights are trained with this one).
+fn softmax(logits: [f32; CLASSES]) -> [f32; CLASSES] {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exp = logits.map(|l| (l - max).exp());
+    let sum: f32 = exp.iter().sum();
+    exp.map(|e| e / sum)
 }
 
 fn argmax(p: [f32; CLASSES]) -> usize {
