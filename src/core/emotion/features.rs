@@ -36,6 +36,13 @@ pub const fn word_hash(word: &str) -> u64 {
     h
 }
 
+/// [`word_hash`] of a word with any characters, lowercased as the scanner lowercases them.
+pub fn hash_word(w: &str) -> u64 {
+    w.chars()
+        .flat_map(char::to_lowercase)
+        .fold(FNV_OFFSET, |h, c| hash_char(h, c as u32))
+}
+
 /// One step of [`word_hash`] for a character already lowercased.
 fn hash_char(h: u64, c: u32) -> u64 {
     (h ^ c as u64).wrapping_mul(FNV_PRIME)

@@ -2,7 +2,7 @@
 //! trainer from the `vaderSentiment` 3.3.2 package, see `SOURCE.md`) and the fixed lists of the
 //! rules (VADER's negations and boosters; our urgency, apology, warmth and calm cues).
 
-use super::features::word_hash;
+use super::features::{hash_word, word_hash};
 
 /// What the lexicon and the lists say of a word.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -138,15 +138,6 @@ fn is_one_word(w: &str) -> bool {
             c.is_alphanumeric()
                 || (c == '\'' && i > 0 && chars.get(i + 1).is_some_and(|n| n.is_alphanumeric()))
         })
-}
-
-/// [`word_hash`] of a word with any characters (the scanner lowercases each).
-pub fn hash_word(w: &str) -> u64 {
-    let mut h = word_hash("");
-    for c in w.chars().flat_map(char::to_lowercase) {
-        h = (h ^ c as u64).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
 }
 
 const NEGATOR: Word = Word {
