@@ -39,12 +39,22 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 pub(crate) use usage::{UsageArgs, export as usage_export, run as usage};
 
+/// `serve --http [ADDR] [--token-file FILE]`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct HttpArgs {
+    /// The address to listen on (else `http.listen`).
+    pub(crate) addr: Option<String>,
+    /// The bearer token's file (else `http.token_file`).
+    pub(crate) token_file: Option<PathBuf>,
+}
+
 /// What the user asked for.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Command {
-    /// `[serve] [--trace FILE]`.
+    /// `[serve] [--trace FILE] | serve --http [ADDR] [--token-file FILE]`.
     Serve {
         trace: Option<PathBuf>,
+        http: Option<HttpArgs>,
     },
     /// `replay FILE`.
     Replay(PathBuf),
@@ -94,8 +104,34 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command,
     let mut force = false;
     let mut yes = false;
     let mut trace: Option<PathBuf> = None;
+    let mut http: Option<HttpArgs> = None;
+    // `--http` was the last argument: a value after it is its address.
+    let mut after_http = false;
+    let mut http_flag = false;
+    let serving = |c: &Option<Command>| matches!(c, None | Some(Command::Serve { .. }));
     while let Some(arg) = parser.next()? {
+        let addr_next = std::mem::take(&mut after_http);
         match arg {
+            Value(value) if addr_next && value != "serve" => {
+                if let Some(h) = http.as_mut() {
+                    h.addr = Some(value.string()?);
+                }
+            }
+            Long("http") if !in_config && serving(&command) => {
+                if !cfg!(feature = "http-server") {
+                    return Err("this build has no HTTP server (feature `http-server`)".into());
+                }
+                http_flag = true;
+                let h = http.get_or_insert_with(HttpArgs::default);
+                match parser.optional_value() {
+                    Some(v) => h.addr = Some(v.string()?),
+                    None => after_http = true,
+                }
+            }
+            Long("token-file") if !in_config && serving(&command) => {
+                let file = parser.value()?.into();
+                http.get_or_insert_with(HttpArgs::default).token_file = Some(file);
+            }
             Short('h') | Long("help") => {
                 return Ok(Command::Help(match (&command, in_config) {
                     (Some(Command::Serve { .. }), _) => SERVE_HELP,
@@ -127,6 +163,9 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command,
                 if trace.is_some() && value != "serve" {
                     return Err("--trace goes with `serve` (or no command)".into());
                 }
+                if http.is_some() && value != "serve" {
+                    return Err("--http and --token-file go with `serve` (or no command)".into());
+                }
                 match (in_config, value.as_str()) {
                     (false, "speak") => return parse_speak(&mut parser),
                     (false, "voices") => return parse_voices(&mut parser),
@@ -145,7 +184,12 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command,
                     }
                     (false, "replay") => return parse_replay(&mut parser),
                     (false, "cache") => return parse_cache(&mut parser),
-                    (false, "serve") => command = Some(Command::Serve { trace: None }),
+                    (false, "serve") => {
+                        command = Some(Command::Serve {
+                            trace: None,
+                            http: None,
+                        })
+                    }
                     (false, "config") => in_config = true,
                     (true, "init") => command = Some(Command::ConfigInit { force: false }),
                     (true, "list") => command = Some(Command::ConfigList),
@@ -169,7 +213,15 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command,
         None if in_config => {
             return Err("missing config command (init, list, path, clean or test)".into());
         }
-        None | Some(Command::Serve { .. }) => Command::Serve { trace },
+        None | Some(Command::Serve { .. }) => {
+            if http.is_some() && !http_flag {
+                return Err("--token-file goes with --http".into());
+            }
+            if http.is_some() && trace.is_some() {
+                return Err("--trace records stdio sessions; it does not go with --http".into());
+            }
+            Command::Serve { trace, http }
+        }
         Some(Command::ConfigInit { .. }) => Command::ConfigInit { force },
         Some(Command::ConfigClean { .. }) => Command::ConfigClean { yes },
         Some(other) => other,
@@ -587,9 +639,22 @@ mod tests {
 
     #[test]
     fn commands() {
-        assert_eq!(p(&[]), Ok(Command::Serve { trace: None }));
-        assert_eq!(p(&["serve"]), Ok(Command::Serve { trace: None }));
+        assert_eq!(
+            p(&[]),
+            Ok(Command::Serve {
+                trace: None,
+                http: None,
+            })
+        );
+        assert_eq!(
+            p(&["serve"]),
+            Ok(Command::Serve {
+                trace: None,
+                http: None,
+            })
+        );
         let traced = Ok(Command::Serve {
+            http: None,
             trace: Some("t.jsonl".into()),
         });
         assert_eq!(p(&["--trace", "t.jsonl"]), traced);

@@ -26,7 +26,11 @@ fn main() -> ExitCode {
         cli::Command::ConfigPath => cli::config_path(&paths),
         cli::Command::ConfigClean { yes } => cli::config_clean(&paths, yes),
         cli::Command::ConfigTest => cli::config_test(&paths),
-        cli::Command::Serve { trace } => {
+        #[cfg(feature = "http-server")]
+        cli::Command::Serve {
+            http: Some(args), ..
+        } => serve_http(&paths, &args),
+        cli::Command::Serve { trace, .. } => {
             // The flag wins over the environment; an empty variable means no trace.
             let trace = trace.or_else(|| {
                 std::env::var_os("MCP_ELEVENLABS_TRACE")
@@ -110,6 +114,88 @@ fn setup(paths: &Paths) -> (core::Config, Logger) {
 fn serve(paths: &Paths, trace: Option<&std::path::Path>) -> ExitCode {
     let (config, log) = setup(paths);
     match shell::serve(config, paths, &log, trace) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log.write(shell::log::LogLevel::Error, &format!("stopped: {e}"));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `serve --http`: checks the address and the token, then serves until SIGTERM.
+#[cfg(feature = "http-server")]
+fn serve_http(paths: &Paths, args: &cli::HttpArgs) -> ExitCode {
+    use mcp_elevenlabs::core::http::{Limits, Policy};
+    use shell::http_server::{self, Options};
+    use std::time::Duration;
+    let (config, log) = setup(paths);
+    let fail = |msg: String| {
+        let _ = std::io::stderr()
+            .lock()
+            .write_all(format!("mcp-elevenlabs: {msg}\n").as_bytes());
+        ExitCode::from(2)
+    };
+    let h = config.settings.http.clone();
+    let text = args.addr.clone().unwrap_or_else(|| h.listen.clone());
+    let Ok(addr) = text.parse::<std::net::SocketAddr>() else {
+        let shown: String = text.chars().take(64).collect();
+        return fail(format!(
+            "--http {shown:?}: expected an IP address and port, e.g. 127.0.0.1:8765 or [::1]:0"
+        ));
+    };
+    let token_file = args
+        .token_file
+        .clone()
+        .or_else(|| h.token_file.as_deref().map(|f| paths.resolve(f)));
+    let token = match token_file {
+        Some(file) => match std::fs::read_to_string(&file) {
+            Ok(t) if !t.trim().is_empty() => Some(t.trim().to_string()),
+            Ok(_) => return fail(format!("the token file {} is empty", file.display())),
+            Err(e) => {
+                return fail(format!(
+                    "cannot read the token file {}: {e}",
+                    file.display()
+                ));
+            }
+        },
+        None => h
+            .token
+            .as_ref()
+            .map(|t| ApiKey::expose(t).trim().to_string()),
+    };
+    if !addr.ip().is_loopback() && token.is_none() {
+        return fail(format!(
+            "refusing to listen on {addr} without a token: anyone who can reach it could spend your ElevenLabs credits. Give --token-file FILE (or MCP_ELEVENLABS_HTTP_TOKEN), or listen on 127.0.0.1"
+        ));
+    }
+    let mut secret = [0u8; 32];
+    if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret).is_err() {
+        return fail("the system's random source failed".into());
+    }
+    let options = Options {
+        addr,
+        policy: Policy {
+            token,
+            loopback: addr.ip().is_loopback(),
+            allowed_hosts: h.allowed_hosts.clone(),
+            allowed_origins: h.allowed_origins.clone(),
+        },
+        limits: Limits {
+            max_sessions: usize::try_from(h.max_sessions).unwrap_or(usize::MAX),
+            session_idle: Duration::from_secs(h.session_idle_s),
+            max_in_flight: usize::try_from(h.max_in_flight).unwrap_or(usize::MAX),
+            secret,
+        },
+        max_connections: usize::try_from(h.max_connections).unwrap_or(usize::MAX),
+        idle_timeout: Duration::from_secs(h.idle_timeout_s),
+        max_head: 64 * 1024,
+        max_body: usize::try_from(h.max_body_kb * 1024).unwrap_or(usize::MAX),
+    };
+    let listener = match http_server::bind(addr) {
+        Ok(l) => l,
+        Err(e) => return fail(e.to_string()),
+    };
+    match http_server::serve(config, paths, &log, listener, options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log.write(shell::log::LogLevel::Error, &format!("stopped: {e}"));

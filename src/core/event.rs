@@ -331,6 +331,9 @@ pub enum Input {
         /// Audio bytes so far.
         bytes: u64,
     },
+    /// Something happened on the HTTP transport (a request read whole, a client gone).
+    #[cfg(feature = "http-server")]
+    Http(super::http::HttpIn),
 }
 
 /// Something for the shell to do.
@@ -354,6 +357,9 @@ pub enum Output {
         /// The message; never contains the API key.
         message: String,
     },
+    /// Send this on an HTTP connection.
+    #[cfg(feature = "http-server")]
+    Http(super::http::Reply),
 }
 
 /// Log levels of `notifications/message` and of the server's own log, least severe first

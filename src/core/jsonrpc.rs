@@ -20,6 +20,10 @@ pub const INTERNAL_ERROR: i64 = -32603;
 pub const RESOURCE_NOT_FOUND: i64 = -32002;
 /// The requested protocol version is not supported (2026-07-28).
 pub const UNSUPPORTED_VERSION: i64 = -32022;
+/// HTTP headers mirrored from the body are missing or disagree with it (2026-07-28).
+pub const HEADER_MISMATCH: i64 = -32020;
+/// The `Mcp-Session-Id` names no session (Streamable HTTP).
+pub const SESSION_NOT_FOUND: i64 = -32001;
 
 /// A request id: a string or an integer, kept as its JSON text.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

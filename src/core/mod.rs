@@ -23,6 +23,8 @@ mod event;
 #[cfg(fence_probe)]
 mod fence_probe;
 pub mod frame;
+#[cfg(feature = "http-server")]
+pub mod http;
 mod httpdate;
 pub mod jsonrpc;
 pub mod player;

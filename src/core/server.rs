@@ -67,6 +67,9 @@ impl Server {
                 self.service.handle_progress(self.now, id, bytes);
                 self.route();
             }
+            // The stdio server has no HTTP clients.
+            #[cfg(feature = "http-server")]
+            Input::Http(_) => {}
         }
     }
 

@@ -63,6 +63,8 @@ impl Harness {
                     Output::Start { id, job } => self.jobs.push((id, job)),
                     Output::Cancel(id) => self.cancelled.push(id),
                     Output::Log { .. } => {}
+                    #[cfg(feature = "http-server")]
+                    Output::Http(_) => {}
                 }
             }
             if written.is_empty() {

@@ -13,6 +13,8 @@ mod fallback;
 mod fallback;
 pub mod files;
 pub mod http_client;
+#[cfg(feature = "http-server")]
+pub mod http_server;
 #[cfg(feature = "usage-db")]
 pub mod ledger;
 #[cfg(not(feature = "usage-db"))]
@@ -258,6 +260,9 @@ fn handle_output(
         }
         Output::Cancel(id) => runner.cancel(id),
         Output::Log { level, message } => log.core(level, &message),
+        // Only the HTTP server's loop sees these (`http_server::serve`).
+        #[cfg(feature = "http-server")]
+        Output::Http(_) => {}
     }
     true
 }
@@ -310,7 +315,7 @@ fn spawn_failed(job: &Job) -> core::JobResult {
 }
 
 /// Runs jobs on worker threads and keeps what they share.
-struct Runner {
+pub(crate) struct Runner {
     output_dir: PathBuf,
     state_path: PathBuf,
     bounds: Arc<outputs::Bounds>,

@@ -52,6 +52,8 @@ struct Pending {
     op: Op,
     /// `_meta.progressToken` of a tool call, and the last progress sent.
     progress: Option<(Id, u64)>,
+    /// Where its reply goes (see [`Session::handle_message_on`]).
+    channel: u64,
 }
 
 /// What a pending request asked for.
@@ -101,10 +103,32 @@ impl Session {
         self.id
     }
 
+    /// The version `initialize` settled on, if it was answered.
+    pub fn version(&self) -> Option<Version> {
+        match self.handshake {
+            Handshake::Initialized(v) => Some(v),
+            Handshake::None => None,
+        }
+    }
+
     // ---- inputs -------------------------------------------------------------------------
 
     /// Handles one message, or one batch (a JSON array), from the client.
     pub fn handle_message(&mut self, now: Instant, bytes: &[u8], service: &mut Service) {
+        self.handle_message_on(now, bytes, 0, service);
+    }
+
+    /// Handles one message (or batch) whose replies, and the notifications about its requests,
+    /// go to `channel`: the HTTP transport answers each POST on its own response. Channel 0 is
+    /// the session's own stream (stdio, or an HTTP client's GET stream): notices go there.
+    pub fn handle_message_on(
+        &mut self,
+        now: Instant,
+        bytes: &[u8],
+        channel: u64,
+        service: &mut Service,
+    ) {
+        self.outbox.channel = channel;
         if bytes.first() == Some(&b'[') {
             self.handle_batch(now, bytes, service);
         } else {
@@ -140,7 +164,14 @@ impl Session {
                 let Some(pending) = self.pending.remove(&id) else {
                     return;
                 };
-                let Pending { ctx, route, op, .. } = pending;
+                let Pending {
+                    ctx,
+                    route,
+                    op,
+                    channel,
+                    ..
+                } = pending;
+                self.outbox.channel = channel;
                 answer::answer(&mut self.outbox, route, &id, ctx, op, answer);
                 self.outbox.settle(route);
             }
@@ -158,6 +189,7 @@ impl Session {
             version,
             log: self.log_level,
         };
+        self.outbox.channel = 0;
         answer::notify_log(&mut self.outbox, ctx, level, text);
     }
 
@@ -169,12 +201,36 @@ impl Session {
         }
     }
 
+    /// Cancels the requests whose replies go to `channel` (its HTTP client hung up).
+    pub fn cancel_channel(&mut self, channel: u64, service: &mut Service) {
+        let ids: Vec<Id> = self
+            .calls
+            .values()
+            .filter(|id| self.pending.get(*id).is_some_and(|p| p.channel == channel))
+            .cloned()
+            .collect();
+        for id in &ids {
+            self.cancel(id, service);
+        }
+    }
+
     // ---- outputs ------------------------------------------------------------------------
 
     /// The next output: bytes for the client, or a line for the server's log.
     #[must_use]
     pub fn poll_output(&mut self) -> Option<Output> {
+        self.outbox.pop().map(|(_, output)| output)
+    }
+
+    /// The next output and the channel it goes to.
+    #[must_use]
+    pub fn poll_routed(&mut self) -> Option<(u64, Output)> {
         self.outbox.pop()
+    }
+
+    /// Some request whose reply goes to `channel` is still waiting for its call.
+    pub fn waits_on(&self, channel: u64) -> bool {
+        self.pending.values().any(|p| p.channel == channel)
     }
 
     /// A line for the server's log, queued in order with this session's output.
@@ -530,6 +586,7 @@ impl Session {
             route,
             op,
             progress,
+            channel: self.outbox.channel,
         };
         self.pending.insert(id, pending);
     }
@@ -544,6 +601,7 @@ impl Session {
         if let Some(p) = pending
             && let Some(slot) = &mut p.progress
         {
+            self.outbox.channel = p.channel;
             answer::progress(&mut self.outbox, p.ctx.version, slot, bytes, waiting);
         }
     }
@@ -593,6 +651,9 @@ impl Session {
         };
         self.calls.remove(&pending.call);
         service.cancel(pending.call);
+        // A batch it belongs to is written to its own channel; what follows goes on as before.
+        let channel = std::mem::replace(&mut self.outbox.channel, pending.channel);
         self.outbox.settle(pending.route);
+        self.outbox.channel = channel;
     }
 }

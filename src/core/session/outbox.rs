@@ -35,12 +35,15 @@ struct Batch {
 /// A session's output queue and open batches.
 #[derive(Debug, Default)]
 pub(super) struct Outbox {
-    out: VecDeque<Output>,
+    /// Each output with the channel it answers (see [`super::Session::handle_message_on`]).
+    out: VecDeque<(u64, Output)>,
     batches: Vec<Option<Batch>>,
+    /// The channel what is written now goes to.
+    pub(super) channel: u64,
 }
 
 impl Outbox {
-    pub(super) fn pop(&mut self) -> Option<Output> {
+    pub(super) fn pop(&mut self) -> Option<(u64, Output)> {
         self.out.pop_front()
     }
 
@@ -50,17 +53,20 @@ impl Outbox {
 
     /// A line for the server's own log.
     pub(super) fn log(&mut self, level: Level, message: String) {
-        self.out.push_back(Output::Log { level, message });
+        self.out
+            .push_back((self.channel, Output::Log { level, message }));
     }
 
-    /// The output buffer to append whole lines to.
+    /// The output buffer to append whole lines to (one per channel at a time).
     pub(super) fn stdout(&mut self) -> &mut Vec<u8> {
-        let reuse = matches!(self.out.back(), Some(Output::Stdout(b)) if b.len() < WRITE_BATCH);
+        let channel = self.channel;
+        let reuse = matches!(self.out.back(), Some((c, Output::Stdout(b))) if *c == channel && b.len() < WRITE_BATCH);
         if !reuse {
-            self.out.push_back(Output::Stdout(Vec::with_capacity(4096)));
+            self.out
+                .push_back((channel, Output::Stdout(Vec::with_capacity(4096))));
         }
         match self.out.back_mut() {
-            Some(Output::Stdout(buf)) => buf,
+            Some((_, Output::Stdout(buf))) => buf,
             _ => unreachable!("a Stdout output was just ensured at the back"),
         }
     }

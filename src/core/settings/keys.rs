@@ -18,6 +18,10 @@ pub(super) enum Kind {
     Percents,
     /// A decimal number with up to 6 places, kept in millionths.
     Decimal,
+    /// A list of names (hosts, origins): non-empty strings of visible ASCII.
+    Names,
+    /// A socket address, `host:port` with an IP host.
+    Addr,
     Int {
         min: u64,
         max: u64,
@@ -184,6 +188,52 @@ pub(super) const KEYS: &[Key] = &[
         },
         &[],
     ),
+    key("http.listen", Kind::Addr, &["MCP_ELEVENLABS_HTTP_LISTEN"]),
+    key("http.token", Kind::Secret, &["MCP_ELEVENLABS_HTTP_TOKEN"]),
+    key("http.token_file", Kind::Path, &[]),
+    key("http.allowed_hosts", Kind::Names, &[]),
+    key("http.allowed_origins", Kind::Names, &[]),
+    key(
+        "http.max_connections",
+        Kind::Int {
+            min: 1,
+            max: 100_000,
+        },
+        &[],
+    ),
+    key(
+        "http.max_in_flight",
+        Kind::Int {
+            min: 1,
+            max: 100_000,
+        },
+        &[],
+    ),
+    key(
+        "http.max_sessions",
+        Kind::Int {
+            min: 1,
+            max: 1_000_000,
+        },
+        &[],
+    ),
+    key(
+        "http.session_idle_s",
+        Kind::Int {
+            min: 1,
+            max: 604_800,
+        },
+        &[],
+    ),
+    key("http.idle_timeout_s", Kind::Int { min: 1, max: 3600 }, &[]),
+    key(
+        "http.max_body_kb",
+        Kind::Int {
+            min: 1,
+            max: 65_536,
+        },
+        &[],
+    ),
 ];
 
 /// A budget in characters (0: none).
@@ -209,6 +259,7 @@ pub(super) const SECTIONS: &[&str] = &[
     "speech",
     "limits",
     "fallback",
+    "http",
 ];
 
 /// When the fallback voice may speak instead of ElevenLabs.

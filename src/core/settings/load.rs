@@ -251,6 +251,8 @@ fn describe(kind: Kind) -> String {
         Kind::OneOf(all) => format!("must be one of {}", all.join(", ")),
         Kind::Percents => "must be a list of whole percentages from 1 to 100, e.g. [80, 95]".to_string(),
         Kind::Decimal => "must be a number of at most 6 decimal places, e.g. 0.30".to_string(),
+        Kind::Names => "must be a list of names without spaces, e.g. [voice.lan, \"voice.lan:8765\"]".to_string(),
+        Kind::Addr => "must be an IP address and port, e.g. 127.0.0.1:8765 or [::1]:8765".to_string(),
     }
 }
 
@@ -264,6 +266,8 @@ fn got(value: &Value, kind: Kind) -> String {
                 Kind::Bool
                     | Kind::Int { .. }
                     | Kind::Argv
+                    | Kind::Names
+                    | Kind::Addr
                     | Kind::Cases(_)
                     | Kind::Percents
                     | Kind::Decimal
@@ -308,6 +312,12 @@ fn parse_value(key: &Key, value: &Value) -> Result<Option<Val>, String> {
             }
             Ok(Some(Val::List(cases)))
         }
+        (Kind::Names, Value::Array(items)) => items
+            .iter()
+            .map(|i| i.as_str().filter(|s| is_name(s)).map(str::to_string))
+            .collect::<Option<Vec<String>>>()
+            .map(|n| Some(Val::List(n)))
+            .ok_or_else(bad),
         (Kind::Percents, Value::Array(items)) => items
             .iter()
             .map(|i| i.as_u64().filter(|p| (1..=100).contains(p)))
@@ -317,9 +327,15 @@ fn parse_value(key: &Key, value: &Value) -> Result<Option<Val>, String> {
         (Kind::Decimal, Value::Number(n)) => micros(&n.to_string())
             .map(|m| Some(Val::Int(m)))
             .ok_or_else(bad),
-        (Kind::Bool | Kind::Int { .. } | Kind::Argv | Kind::Cases(_) | Kind::Percents, _) => {
-            Err(bad())
-        }
+        (
+            Kind::Bool
+            | Kind::Int { .. }
+            | Kind::Argv
+            | Kind::Cases(_)
+            | Kind::Percents
+            | Kind::Names,
+            _,
+        ) => Err(bad()),
         (_, Value::String(s)) => parse_str(key.kind, s.trim()).map_err(|()| bad()),
         _ => Err(bad()),
     }
@@ -340,6 +356,9 @@ fn parse_str(kind: Kind, s: &str) -> Result<Option<Val>, ()> {
         }
         Kind::Url => base_url(s).map(|u| Some(Val::Str(u))),
         Kind::Path if !s.contains('\0') => Ok(Some(Val::Str(s.to_string()))),
+        Kind::Addr if s.parse::<std::net::SocketAddr>().is_ok() => {
+            Ok(Some(Val::Str(s.to_string())))
+        }
         Kind::OneOf(all) if all.contains(&s) => Ok(Some(Val::Str(s.to_string()))),
         Kind::Decimal => micros(s).map(|m| Some(Val::Int(m))).ok_or(()),
         Kind::Delivery => match s {
@@ -484,6 +503,17 @@ fn set(settings: &mut Settings, path: &str, val: Val) {
         ("limits.daily_characters", Val::Int(v)) => limits.daily_characters = v,
         ("limits.monthly_characters", Val::Int(v)) => limits.monthly_characters = v,
         ("limits.per_call_characters", Val::Int(v)) => limits.per_call_characters = v,
+        ("http.listen", Val::Str(s)) => settings.http.listen = s,
+        ("http.token", Val::Str(s)) => settings.http.token = Some(ApiKey(s)),
+        ("http.token_file", Val::Str(s)) => settings.http.token_file = Some(s),
+        ("http.allowed_hosts", Val::List(n)) => settings.http.allowed_hosts = n,
+        ("http.allowed_origins", Val::List(n)) => settings.http.allowed_origins = n,
+        ("http.max_connections", Val::Int(v)) => settings.http.max_connections = v,
+        ("http.max_in_flight", Val::Int(v)) => settings.http.max_in_flight = v,
+        ("http.max_sessions", Val::Int(v)) => settings.http.max_sessions = v,
+        ("http.session_idle_s", Val::Int(v)) => settings.http.session_idle_s = v,
+        ("http.idle_timeout_s", Val::Int(v)) => settings.http.idle_timeout_s = v,
+        ("http.max_body_kb", Val::Int(v)) => settings.http.max_body_kb = v,
         _ => debug_assert!(false, "no setter for {path}"),
     }
 }
@@ -563,8 +593,40 @@ pub fn show(settings: &Settings, path: &str) -> String {
         "limits.daily_characters" => budget(l.daily_characters),
         "limits.monthly_characters" => budget(l.monthly_characters),
         "limits.per_call_characters" => budget(l.per_call_characters),
+        "http.listen" => settings.http.listen.clone(),
+        "http.token" => settings
+            .http
+            .token
+            .as_ref()
+            .map_or_else(|| "(not set)".to_string(), ApiKey::masked),
+        "http.token_file" => settings
+            .http
+            .token_file
+            .clone()
+            .unwrap_or_else(|| "(none)".to_string()),
+        "http.allowed_hosts" => names(&settings.http.allowed_hosts, "loopback names only"),
+        "http.allowed_origins" => names(&settings.http.allowed_origins, "loopback pages only"),
+        "http.max_connections" => settings.http.max_connections.to_string(),
+        "http.max_in_flight" => settings.http.max_in_flight.to_string(),
+        "http.max_sessions" => settings.http.max_sessions.to_string(),
+        "http.session_idle_s" => settings.http.session_idle_s.to_string(),
+        "http.idle_timeout_s" => settings.http.idle_timeout_s.to_string(),
+        "http.max_body_kb" => settings.http.max_body_kb.to_string(),
         _ => String::new(),
     }
+}
+
+fn names(list: &[String], none: &str) -> String {
+    if list.is_empty() {
+        format!("[] ({none})")
+    } else {
+        serde_json::to_string(list).unwrap_or_default()
+    }
+}
+
+/// A host or origin name: visible ASCII, no spaces, at most 253 bytes.
+fn is_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 253 && s.bytes().all(|b| b.is_ascii_graphic())
 }
 
 fn budget(n: u64) -> String {

@@ -170,6 +170,53 @@ pub struct Settings {
     pub fallback_when: Vec<String>,
     /// `limits.*`.
     pub limits: Limits,
+    /// `http.*`: the HTTP transports (`serve --http`).
+    pub http: Http,
+}
+
+/// `http.*`: how `serve --http` listens and whom it lets in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Http {
+    /// `http.listen`: the address (`--http ADDR` overrides it).
+    pub listen: String,
+    /// `http.token`: the bearer token every request must carry.
+    pub token: Option<ApiKey>,
+    /// `http.token_file`: a file holding the token (surrounding whitespace ignored).
+    pub token_file: Option<String>,
+    /// `http.allowed_hosts`: `Host` values let in beyond loopback names.
+    pub allowed_hosts: Vec<String>,
+    /// `http.allowed_origins`: `Origin` values let in beyond loopback pages.
+    pub allowed_origins: Vec<String>,
+    /// `http.max_connections`: connections open at once.
+    pub max_connections: u64,
+    /// `http.max_in_flight`: requests in flight at once (more get 503).
+    pub max_in_flight: u64,
+    /// `http.max_sessions`: sessions kept at once.
+    pub max_sessions: u64,
+    /// `http.session_idle_s`: an unused session ends after this long.
+    pub session_idle_s: u64,
+    /// `http.idle_timeout_s`: an idle keep-alive connection is closed after this long.
+    pub idle_timeout_s: u64,
+    /// `http.max_body_kb`: the largest request body.
+    pub max_body_kb: u64,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8765".to_string(),
+            token: None,
+            token_file: None,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            max_connections: 512,
+            max_in_flight: 256,
+            max_sessions: 1024,
+            session_idle_s: 1800,
+            idle_timeout_s: 30,
+            max_body_kb: 4096,
+        }
+    }
 }
 
 /// The built-in default voice (Rachel, premade).
@@ -229,6 +276,7 @@ impl Default for Settings {
                 monthly_characters: 0,
                 per_call_characters: 0,
             },
+            http: Http::default(),
         }
     }
 }

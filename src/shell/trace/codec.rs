@@ -82,6 +82,9 @@ pub(crate) fn encode_input(input: &Input, r: &Redactor) -> Value {
         Input::Playing { id, request_id } => {
             json!({"playing": {"id": id.0, "request_id": request_id}})
         }
+        // Traces record stdio sessions only (`serve --trace` refuses `--http`).
+        #[cfg(feature = "http-server")]
+        Input::Http(_) => "http".into(),
     }
 }
 
@@ -407,6 +410,8 @@ pub(crate) fn encode_output(
         Output::Log { level, message } => {
             vec![json!({"log": {"level": level.as_str(), "message": r.string(message)}})]
         }
+        #[cfg(feature = "http-server")]
+        Output::Http(_) => Vec::new(),
     }
 }
 

@@ -159,6 +159,8 @@ fn encode_settings(s: &Settings) -> Value {
         fallback_command,
         fallback_when,
         limits,
+        // The HTTP transport's settings do not change how the core answers a stdio session.
+        http: _,
     } = s;
     let Limits {
         request_timeout_ms,
@@ -252,6 +254,7 @@ fn decode_settings(v: &Value) -> Res<Settings> {
     let l = field(v, p, "limits")?;
     let lp = "config.settings.limits";
     Ok(Settings {
+        http: defaults.http.clone(),
         api_key,
         default_voice_id: opt_str_at(v, p, "default_voice_id")?,
         model: str_at(v, p, "model")?.to_string(),

@@ -1,0 +1,429 @@
+//! One HTTP/1.1 connection on its own thread: read a request (httparse for the head, bounded in
+//! size and time), let the guard check it, hand it to the core loop whole, write what the core
+//! answers (a whole response, or an event stream in chunks), and go round again while the
+//! client keeps the connection alive.
+
+use super::Shared;
+use crate::core::Input;
+use crate::core::http::{ConnId, Head, HttpIn, Reply, Response};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+/// Headers read per request, at most.
+const MAX_HEADERS: usize = 64;
+/// A request's head must arrive whole within this long of its first byte.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Each wait for bytes of a body.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a connection waiting for the core checks that its client is still there.
+const WATCH: Duration = Duration::from_millis(100);
+/// An event stream with nothing to say sends a comment this often (proxies keep it open, and a
+/// client that left is noticed).
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Writes to a client that stopped reading give up after this long.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A request read whole, or why not.
+enum Read1 {
+    Request(Box<Head>, Vec<u8>),
+    /// The client closed, or stayed idle past the keep-alive timeout.
+    Closed,
+    /// Refused while reading (400, 408, 413, 431): send it and close.
+    Refused(Response),
+}
+
+/// Serves one connection until it closes.
+pub(super) fn serve(
+    mut stream: TcpStream,
+    conn: ConnId,
+    replies: &Receiver<Reply>,
+    shared: &Shared,
+) {
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    loop {
+        shared.set_idle(conn, true);
+        let read = read_request(&mut stream, &mut buf, shared);
+        shared.set_idle(conn, false);
+        let (head, body) = match read {
+            Read1::Request(head, body) => (head, body),
+            Read1::Closed => return,
+            Read1::Refused(r) => {
+                let _ = write_whole(&mut stream, &r.closing());
+                return;
+            }
+        };
+        let close = head.close;
+        let input = Input::Http(HttpIn::Request { conn, head, body });
+        if shared.inputs.send(input).is_err() {
+            return;
+        }
+        match await_replies(&mut stream, conn, replies, shared) {
+            Ok(true) if !close => {}
+            _ => return,
+        }
+    }
+}
+
+/// Writes the core's replies to one request. `Ok(true)`: the connection may take another.
+fn await_replies(
+    stream: &mut TcpStream,
+    conn: ConnId,
+    replies: &Receiver<Reply>,
+    shared: &Shared,
+) -> io::Result<bool> {
+    let mut last_write = Instant::now();
+    loop {
+        match replies.recv_timeout(WATCH) {
+            Ok(Reply::Whole { response, .. }) => {
+                write_whole(stream, &response)?;
+                return Ok(!response.close);
+            }
+            Ok(Reply::Open { headers, .. }) => {
+                write_open(stream, &headers)?;
+                last_write = Instant::now();
+            }
+            Ok(Reply::Event { data, .. }) => {
+                write_chunk(stream, &data).inspect_err(|_| shared.gone(conn))?;
+                last_write = Instant::now();
+            }
+            Ok(Reply::End { .. }) => {
+                stream.write_all(b"0\r\n\r\n")?;
+                return Ok(true);
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if peer_closed(stream) {
+                    shared.gone(conn);
+                    return Ok(false);
+                }
+                if last_write.elapsed() >= KEEP_ALIVE && shared.streaming(conn) {
+                    write_chunk(stream, b": keep-alive\n\n").inspect_err(|_| shared.gone(conn))?;
+                    last_write = Instant::now();
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => return Ok(false),
+        }
+    }
+}
+
+/// The client closed its side (or the socket failed). Bytes waiting (a pipelined request)
+/// mean it is still there.
+fn peer_closed(stream: &TcpStream) -> bool {
+    if stream.set_nonblocking(true).is_err() {
+        return true;
+    }
+    let closed = match stream.peek(&mut [0u8; 1]) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+    };
+    let _ = stream.set_nonblocking(false);
+    closed
+}
+
+/// Reads one request: the head within the keep-alive timeout of the last one and
+/// [`HEAD_TIMEOUT`] of its first byte, the guard's check, then the body.
+fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>, shared: &Shared) -> Read1 {
+    let limits = &shared.limits;
+    let mut deadline = Instant::now() + limits.idle_timeout;
+    let mut started = !buf.is_empty();
+    if started {
+        deadline = Instant::now() + HEAD_TIMEOUT;
+    }
+    let (head_len, head, framing) = loop {
+        if !buf.is_empty() {
+            match parse_head(buf, limits.max_head) {
+                Ok(Some(parsed)) => break parsed,
+                Ok(None) => {}
+                Err(r) => return Read1::Refused(r),
+            }
+        }
+        match read_some(stream, buf, deadline, limits.max_head + 1) {
+            Ok(0) => return Read1::Closed,
+            Ok(_) if !started => {
+                started = true;
+                deadline = Instant::now() + HEAD_TIMEOUT;
+            }
+            Ok(_) => {}
+            Err(e) if is_timeout(&e) && started => {
+                return Read1::Refused(Response::text(408, "the request head took too long"));
+            }
+            Err(_) => return Read1::Closed,
+        }
+    };
+    buf.drain(..head_len);
+    if let Err(r) = shared.policy.check(&head) {
+        return Read1::Refused(r);
+    }
+    let body = match framing {
+        Framing::Length(n) if n > limits.max_body => {
+            let msg = format!(
+                "request body of {n} bytes is over the limit of {} (http.max_body_kb)",
+                limits.max_body
+            );
+            return Read1::Refused(Response::text(413, &msg));
+        }
+        Framing::Length(n) => {
+            continue_if_asked(stream, &head);
+            read_exact_body(stream, buf, n)
+        }
+        Framing::Chunked => {
+            continue_if_asked(stream, &head);
+            read_chunked(stream, buf, limits.max_body)
+        }
+    };
+    match body {
+        Ok(body) => Read1::Request(Box::new(head.head), body),
+        Err(r) => Read1::Refused(r),
+    }
+}
+
+/// The head as parsed, with the two facts the body reading needs.
+struct Parsed {
+    head: Head,
+    expect_continue: bool,
+}
+
+impl std::ops::Deref for Parsed {
+    type Target = Head;
+    fn deref(&self) -> &Head {
+        &self.head
+    }
+}
+
+enum Framing {
+    Length(usize),
+    Chunked,
+}
+
+/// Parses the head at the start of `buf`: `Ok(None)` if it is not whole yet.
+fn parse_head(buf: &[u8], max_head: usize) -> Result<Option<(usize, Parsed, Framing)>, Response> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(len)) if len <= max_head => len,
+        Ok(httparse::Status::Complete(_)) | Err(httparse::Error::TooManyHeaders) => {
+            return Err(too_large_head(max_head));
+        }
+        Ok(httparse::Status::Partial) if buf.len() > max_head => {
+            return Err(too_large_head(max_head));
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(Response::text(400, &format!("malformed request: {e}"))),
+    };
+    if req.version != Some(1) {
+        return Err(Response::text(505, "only HTTP/1.1 is served"));
+    }
+    let (method, path) = (req.method.unwrap_or(""), req.path.unwrap_or(""));
+    let pairs = req.headers.iter().map(|h| (h.name, h.value));
+    let head = Head::new(method, path, pairs)?;
+    let mut length: Option<usize> = None;
+    let mut chunked = false;
+    let mut expect_continue = false;
+    for h in req.headers.iter() {
+        let value = String::from_utf8_lossy(h.value);
+        if h.name.eq_ignore_ascii_case("content-length") {
+            let n = value.trim().parse::<usize>().ok();
+            if n.is_none() || (length.is_some() && length != n) {
+                return Err(Response::text(400, "bad Content-Length"));
+            }
+            length = n;
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            if !value.trim().eq_ignore_ascii_case("chunked") {
+                return Err(Response::text(
+                    501,
+                    "only the chunked transfer coding is served",
+                ));
+            }
+            chunked = true;
+        } else if h.name.eq_ignore_ascii_case("expect") {
+            expect_continue = value.trim().eq_ignore_ascii_case("100-continue");
+        }
+    }
+    if chunked && length.is_some() {
+        // RFC 9112 §6.1: a request with both is a smuggling attempt; refuse it.
+        return Err(Response::text(
+            400,
+            "both Content-Length and Transfer-Encoding",
+        ));
+    }
+    let framing = if chunked {
+        Framing::Chunked
+    } else {
+        Framing::Length(length.unwrap_or(0))
+    };
+    Ok(Some((
+        len,
+        Parsed {
+            head,
+            expect_continue,
+        },
+        framing,
+    )))
+}
+
+fn too_large_head(max: usize) -> Response {
+    let msg = format!("request head over {max} bytes or {MAX_HEADERS} headers");
+    Response::text(431, &msg)
+}
+
+fn continue_if_asked(stream: &mut TcpStream, head: &Parsed) {
+    if head.expect_continue {
+        let _ = stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+    }
+}
+
+/// Reads until `buf` holds `n` body bytes (taking them out of `buf`).
+fn read_exact_body(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    n: usize,
+) -> Result<Vec<u8>, Response> {
+    while buf.len() < n {
+        let deadline = Instant::now() + BODY_READ_TIMEOUT;
+        match read_some(stream, buf, deadline, n) {
+            Ok(0) => return Err(Response::text(400, "the body ended early")),
+            Ok(_) => {}
+            Err(_) => return Err(Response::text(408, "the request body took too long")),
+        }
+    }
+    Ok(buf.drain(..n).collect())
+}
+
+/// Reads a chunked body of at most `max` bytes.
+fn read_chunked(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> Result<Vec<u8>, Response> {
+    let mut body = Vec::new();
+    loop {
+        let (skip, size) = loop {
+            match httparse::parse_chunk_size(buf) {
+                Ok(httparse::Status::Complete((skip, size))) => break (skip, size),
+                Ok(httparse::Status::Partial) if buf.len() < 1024 => {
+                    let deadline = Instant::now() + BODY_READ_TIMEOUT;
+                    match read_some(stream, buf, deadline, 1024) {
+                        Ok(0) | Err(_) => return Err(Response::text(400, "the body ended early")),
+                        Ok(_) => {}
+                    }
+                }
+                _ => return Err(Response::text(400, "bad chunk size")),
+            }
+        };
+        buf.drain(..skip);
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
+        if body.len().saturating_add(size) > max {
+            let msg = format!("request body over the limit of {max} bytes (http.max_body_kb)");
+            return Err(Response::text(413, &msg));
+        }
+        // The chunk and its CRLF (the last chunk: its CRLF, trailers not taken).
+        let chunk = read_exact_body(stream, buf, size + 2)?;
+        if &chunk[size..] != b"\r\n" {
+            return Err(Response::text(400, "bad chunk"));
+        }
+        if size == 0 {
+            return Ok(body);
+        }
+        body.extend_from_slice(&chunk[..size]);
+    }
+}
+
+/// One read into `buf`, waiting until `deadline`; never grows `buf` past `cap` (a read with no
+/// room reads nothing and is treated as progress by the callers' size checks).
+fn read_some(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    deadline: Instant,
+    cap: usize,
+) -> io::Result<usize> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(io::ErrorKind::TimedOut.into());
+    }
+    stream.set_read_timeout(Some(left))?;
+    let room = cap.saturating_sub(buf.len()).clamp(1, 64 * 1024);
+    let start = buf.len();
+    buf.resize(start + room, 0);
+    let n = loop {
+        match stream.read(&mut buf[start..]) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => break other,
+        }
+    };
+    buf.truncate(start + *n.as_ref().unwrap_or(&0));
+    n
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+// ---- writing ------------------------------------------------------------------------------
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        202 => "Accepted",
+        204 => "No Content",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        413 => "Content Too Large",
+        415 => "Unsupported Media Type",
+        431 => "Request Header Fields Too Large",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
+        _ => "",
+    }
+}
+
+/// Writes a whole response in one write.
+pub(super) fn write_whole(stream: &mut TcpStream, r: &Response) -> io::Result<()> {
+    let mut out = Vec::with_capacity(256 + r.body.len());
+    let _ = write!(out, "HTTP/1.1 {} {}\r\n", r.status, reason(r.status));
+    for (name, value) in &r.headers {
+        let _ = write!(out, "{name}: {value}\r\n");
+    }
+    let _ = write!(out, "Content-Length: {}\r\n", r.body.len());
+    if r.close {
+        out.extend_from_slice(b"Connection: close\r\n");
+    }
+    out.extend_from_slice(b"Cache-Control: no-store\r\n\r\n");
+    out.extend_from_slice(&r.body);
+    stream.write_all(&out)?;
+    if r.close {
+        let _ = stream.shutdown(Shutdown::Write);
+    }
+    Ok(())
+}
+
+fn write_open(stream: &mut TcpStream, headers: &[(&'static str, String)]) -> io::Result<()> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\nTransfer-Encoding: chunked\r\n");
+    for (name, value) in headers {
+        let _ = write!(out, "{name}: {value}\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    stream.write_all(&out)
+}
+
+fn write_chunk(stream: &mut TcpStream, data: &[u8]) -> io::Result<()> {
+    let mut out = Vec::with_capacity(data.len() + 16);
+    let _ = write!(out, "{:x}\r\n", data.len());
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+    stream.write_all(&out)
+}
