@@ -370,9 +370,12 @@ impl HttpServer {
         Response::text(202, "Accepted")
     }
 
-    /// 503 when the calls in flight are at the cap and `body` is a request.
+    /// 503 when the calls in flight are at the cap and `body` may start one (what is answered
+    /// at once, such as `tools/list` and `ping`, always gets through).
     fn over_capacity(&self, body: &[u8]) -> Option<Response> {
-        let request = envelope::Envelope::read(body).is_some_and(|e| e.is_request());
+        let request = envelope::Envelope::read(body).is_some_and(|e| {
+            e.is_request() && matches!(e.method.as_deref(), Some("tools/call" | "resources/read"))
+        });
         (request && self.service.in_flight() >= self.limits.max_in_flight).then(|| {
             let msg = format!(
                 "too many requests in flight (http.max_in_flight = {}); retry shortly",
