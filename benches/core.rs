@@ -42,7 +42,7 @@ fn drain(server: &mut Server) -> (usize, Vec<mcp_elevenlabs::core::JobId>) {
         match output {
             Output::Stdout(b) => bytes += b.len(),
             Output::Start { id, .. } => jobs.push(id),
-            Output::Cancel(_) | Output::Log { .. } => {}
+            _ => {}
         }
     }
     (bytes, jobs)

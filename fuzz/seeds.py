@@ -213,6 +213,66 @@ limits:
     }
 
 
+def http_request(method, path, body="", headers=()):
+    lines = ["%s %s HTTP/1.1" % (method, path), "Host: 127.0.0.1:8765"]
+    if body:
+        lines.append("Content-Type: application/json")
+        lines.append("Content-Length: %d" % len(body.encode()))
+    lines.extend(headers)
+    return "\r\n".join(lines) + "\r\n\r\n" + body
+
+
+def http_seeds():
+    """Raw requests in the `http` target's format: the first byte (`T` or not) says whether a
+    bearer token is required; directives (#!ok, #!fail, #!gone, #!wait, #!stop) between them."""
+    accept = "Accept: application/json, text/event-stream"
+    seeds = {}
+    for v in HANDSHAKE[1:]:
+        init = req(0, "initialize", {"protocolVersion": v, "capabilities": {},
+                                     "clientInfo": {"name": "seed", "version": "1"}})
+        # The session id is not known ahead: the requests after it test the 400 and 404 paths,
+        # and a real session id would only come from a fuzzer's luck.
+        seeds["session-" + v] = "-" + "".join([
+            http_request("POST", "/mcp", init, [accept]),
+            http_request("POST", "/mcp", line({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+                         ["Mcp-Session-Id: 00000000000000000000000000000000"]),
+            http_request("POST", "/mcp", req(1, "tools/list"), [accept, "MCP-Protocol-Version: " + v]),
+            http_request("GET", "/mcp", "", ["Accept: text/event-stream", "Mcp-Session-Id: x"]),
+            http_request("DELETE", "/mcp", "", ["Mcp-Session-Id: x"]),
+        ])
+    modern = [accept, "MCP-Protocol-Version: " + MODERN]
+    seeds["stateless"] = "-" + "".join([
+        http_request("POST", "/mcp", req(1, "server/discover", {}, MODERN), modern + ["Mcp-Method: server/discover"]),
+        http_request("POST", "/mcp", req(2, "tools/list", {}, MODERN), modern + ["Mcp-Method: tools/list"]),
+        http_request("POST", "/mcp", call(3, "list_voices", {}, MODERN), modern + ["Mcp-Method: tools/call", "Mcp-Name: list_voices"]),
+        "#!ok " + json.dumps(VOICES) + "\n",
+        http_request("POST", "/mcp/new", call(4, "speak", {"text": "Hello there."}, MODERN), modern + ["Mcp-Method: tools/call", "Mcp-Name: speak"]),
+        "#!progress 0 100\n#!fail 0\n",
+        http_request("POST", "/mcp", req(5, "resources/read", {"uri": "health://status"}, MODERN), modern + ["Mcp-Method: resources/read", "Mcp-Name: health://status"]),
+        http_request("POST", "/mcp", req(6, "nope", {}, MODERN), modern + ["Mcp-Method: nope"]),
+        http_request("POST", "/mcp", req(7, "tools/list", {}, MODERN), modern + ["Mcp-Method: tools/call"]),
+        http_request("GET", "/mcp", "", ["MCP-Protocol-Version: " + MODERN]),
+    ])
+    seeds["legacy"] = "-" + "".join([
+        http_request("GET", "/sse", "", ["Accept: text/event-stream"]),
+        http_request("POST", "/messages?session_id=0", req(0, "initialize", {"protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "s", "version": "1"}})),
+        "#!gone\n",
+        http_request("POST", "/messages", "{}"),
+    ])
+    seeds["guard"] = "T" + "".join([
+        http_request("POST", "/mcp", req(1, "ping"), ["Authorization: Bearer nope"]),
+        http_request("POST", "/mcp", req(1, "ping"), ["Authorization: Bearer fuzz-bearer-token-0123", "Origin: http://evil.example"]),
+        http_request("OPTIONS", "/mcp", "", ["Origin: https://app.example", "Authorization: Bearer fuzz-bearer-token-0123"]),
+        "GET / HTTP/1.1\r\nHost: evil.example\r\n\r\n",
+    ])
+    seeds["framing"] = "-" + "".join([
+        "POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n0\r\n\r\n",
+        "POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc",
+        "#!wait 6000\n#!stop\n",
+    ])
+    return seeds
+
+
 def write(target, seeds):
     d = ROOT / target
     shutil.rmtree(d, ignore_errors=True)
@@ -225,5 +285,6 @@ if __name__ == "__main__":
     write("server", server_seeds())
     write("framer", framer_seeds())
     write("config", config_seeds())
-    for t in ("server", "framer", "config"):
+    write("http", http_seeds())
+    for t in ("server", "framer", "config", "http"):
         print(t, len(list((ROOT / t).iterdir())), "seeds")

@@ -4,7 +4,7 @@
 //! `fuzz/regressions/<target>/` (scripts/check.sh copies it there) and stays a test from then on.
 
 #[path = "../fuzz/src/lib.rs"]
-#[allow(dead_code, unreachable_pub)]
+#[allow(dead_code, unreachable_pub, unreachable_patterns)]
 mod harness;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -48,6 +48,12 @@ fn config_corpus_and_regressions() {
 #[test]
 fn server_corpus_and_regressions() {
     replay("server", harness::server);
+}
+
+#[cfg(feature = "http-server")]
+#[test]
+fn http_corpus_and_regressions() {
+    replay("http", harness::http);
 }
 
 fn is_hidden(path: &Path) -> bool {

@@ -16,6 +16,9 @@
 //!   job finishes with this status and body), `#!fail K N` (it fails in the N-th way its kind can
 //!   fail), `#!progress K BYTES`, `#!playing K` (its player has the first audio). Unknown
 //!   directives are sent as client lines.
+//! - `http` (feature `http-server`): raw HTTP/1.1 requests, one after another as a client
+//!   pipelines them; a line `#!gone`, `#!ok`, `#!fail`, `#!wait MS` or `#!stop` between them acts
+//!   as the `server` target's directives do (on the oldest running job, or the last connection).
 
 use mcp_elevenlabs::core::cache::{CacheKey, FOOTER_LEN};
 use mcp_elevenlabs::core::elevenlabs::{HttpResponse, Transport};
@@ -513,6 +516,9 @@ impl Shell {
                     self.stdout.extend(message.as_bytes());
                     self.stdout.push(b'\n');
                 }
+                // The stdio server never writes to HTTP connections.
+                #[allow(unreachable_patterns)]
+                _ => panic!("an HTTP reply from the stdio server"),
             }
         }
     }
@@ -543,4 +549,181 @@ impl Shell {
             assert!(!all.contains(SECRET), "the key leaked");
         }
     }
+}
+
+/// Parses requests as the shell does (httparse, the guard) and hands them to the HTTP server;
+/// every reply must be well-formed HTTP in order (a stream opened before its events, ended
+/// once), JSON bodies must parse, the API key and the bearer token never appear, and after a
+/// stop everything must finish.
+#[cfg(feature = "http-server")]
+pub fn http(data: &[u8]) {
+    use mcp_elevenlabs::core::http::{ConnId, HttpIn, HttpServer, Limits, Policy, Reply};
+    use mcp_elevenlabs::shell::http_server::parse::{Framing, parse_head};
+    const TOKEN: &str = "fuzz-bearer-token-0123";
+    let settings = Settings {
+        api_key: Some(ApiKey::new(SECRET)),
+        cache_enabled: false,
+        usage_enabled: false,
+        ..Settings::default()
+    };
+    let limits = Limits {
+        max_sessions: 3,
+        session_idle: Duration::from_secs(5),
+        max_in_flight: 3,
+        secret: [7; 32],
+    };
+    let mut now = Instant::now();
+    let mut server = HttpServer::new(
+        Config::default().settings(settings, Vec::new()),
+        limits,
+        now,
+    );
+    // With a leading `T` every request needs the token.
+    let policy = Policy {
+        token: data
+            .first()
+            .is_some_and(|&b| b == b'T')
+            .then(|| TOKEN.to_string()),
+        loopback: true,
+        allowed_hosts: vec!["voice.lan".to_string()],
+        allowed_origins: vec!["https://app.example".to_string()],
+    };
+    let check_secret = !data.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes());
+    // What a request echoes back (a header's value in an error) may be the key it carried.
+    let check_key = !data.windows(SECRET.len()).any(|w| w == SECRET.as_bytes());
+    let mut running: Vec<(JobId, Job)> = Vec::new();
+    let mut open: HashSet<ConnId> = HashSet::new();
+    let mut conn = ConnId(1);
+    let mut buf = data.get(1..).unwrap_or_default().to_vec();
+    let drain = |server: &mut HttpServer,
+                 running: &mut Vec<(JobId, Job)>,
+                 open: &mut HashSet<ConnId>| {
+        while let Some(output) = server.poll_output() {
+            match output {
+                Output::Start { id, job } => running.push((id, job)),
+                Output::Cancel(id) => running.retain(|(j, _)| *j != id),
+                Output::Log { message, .. } => assert!(!check_key || !message.contains(SECRET)),
+                Output::Http(reply) => {
+                    let c = reply.conn();
+                    match reply {
+                        Reply::Whole { response, .. } => {
+                            assert!(!open.contains(&c), "a whole response inside a stream");
+                            assert!((200..600).contains(&response.status));
+                            let text = String::from_utf8_lossy(&response.body);
+                            assert!(
+                                !check_key || !text.contains(SECRET),
+                                "the API key in a response"
+                            );
+                            assert!(
+                                !check_secret || !text.contains(TOKEN),
+                                "the token in a response"
+                            );
+                            let json = response
+                                .headers
+                                .iter()
+                                .any(|(n, v)| *n == "Content-Type" && v == "application/json");
+                            if json && !response.body.is_empty() {
+                                serde_json::from_slice::<serde_json::Value>(&response.body)
+                                    .expect("a JSON body");
+                            }
+                        }
+                        Reply::Open { .. } => assert!(open.insert(c), "a stream opened twice"),
+                        Reply::Event { data, .. } => {
+                            assert!(open.contains(&c), "an event outside a stream");
+                            let text = String::from_utf8_lossy(&data);
+                            assert!(
+                                data.ends_with(b"\n\n") && (!check_key || !text.contains(SECRET))
+                            );
+                        }
+                        Reply::End { .. } => assert!(open.remove(&c), "a stream ended twice"),
+                    }
+                }
+                _ => {}
+            }
+        }
+    };
+    for _ in 0..64 {
+        if buf.is_empty() {
+            break;
+        }
+        if let Some(rest) = buf.strip_prefix(b"#!") {
+            let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+            let text = String::from_utf8_lossy(&rest[..end]).into_owned();
+            buf.drain(..(2 + end + 1).min(buf.len()));
+            let (verb, arg) = text.split_once(' ').unwrap_or((text.as_str(), ""));
+            let input = match verb {
+                "gone" => {
+                    // Its stream, if any, goes with it (nothing more is written to it).
+                    open.remove(&conn);
+                    Some(Input::Http(HttpIn::Gone(conn)))
+                }
+                "stop" => Some(Input::Http(HttpIn::Stop)),
+                "ok" | "fail" if !running.is_empty() => {
+                    let (id, job) = running.remove(0);
+                    let result = if verb == "ok" {
+                        ok(&job, 200, arg.as_bytes().to_vec())
+                    } else {
+                        fail(&job, number(arg))
+                    };
+                    Some(Input::JobDone { id, result })
+                }
+                "wait" => {
+                    now += Duration::from_millis(number(arg).min(60_000));
+                    server.handle_timeout(now);
+                    None
+                }
+                _ => None,
+            };
+            if let Some(input) = input {
+                server.handle_input(now, input);
+            }
+            drain(&mut server, &mut running, &mut open);
+            continue;
+        }
+        let parsed = match parse_head(&buf, 64 * 1024) {
+            Ok(Some(p)) => p,
+            Ok(None) => break,
+            Err(r) => {
+                assert!(r.status >= 400);
+                break;
+            }
+        };
+        buf.drain(..parsed.len);
+        let body = match parsed.framing {
+            Framing::Length(n) => buf.drain(..n.min(buf.len())).collect(),
+            Framing::Chunked => std::mem::take(&mut buf),
+        };
+        // A connection that has a stream open sends no more requests: take the next one.
+        if open.contains(&conn) || parsed.head.path.ends_with("/new") {
+            conn = ConnId(conn.0 + 1);
+        }
+        if let Err(r) = policy.check(&parsed.head) {
+            assert!(matches!(r.status, 400 | 401 | 403));
+            continue;
+        }
+        let head = Box::new(parsed.head);
+        server.handle_input(now, Input::Http(HttpIn::Request { conn, head, body }));
+        drain(&mut server, &mut running, &mut open);
+    }
+    // Stop: what runs finishes (or is cancelled after the grace), streams end.
+    server.handle_input(now, Input::Http(HttpIn::Stop));
+    drain(&mut server, &mut running, &mut open);
+    for _ in 0..WIND_DOWN_STEPS {
+        if server.is_finished() {
+            break;
+        }
+        if let Some((id, job)) = running.pop() {
+            let result = fail(&job, 0);
+            server.handle_input(now, Input::JobDone { id, result });
+        } else {
+            now += Duration::from_secs(1);
+            server.handle_timeout(now);
+        }
+        drain(&mut server, &mut running, &mut open);
+    }
+    assert!(
+        server.is_finished(),
+        "the HTTP server did not finish after a stop"
+    );
+    assert!(open.is_empty(), "streams left open after a stop: {open:?}");
 }

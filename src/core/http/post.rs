@@ -1,127 +1,95 @@
-//! `POST /mcp`: one message (or a 2025-03-26 batch) for a session, checked against the headers
-//! of its era first.
+//! What a `POST /mcp` is, read from its headers and the envelope of its body before any session
+//! sees it: its era, whether it opens a session, and the checks each era makes. Pure.
 
 use super::super::jsonrpc::{HEADER_MISMATCH, INVALID_REQUEST, PARSE_ERROR};
 use super::super::session::Version;
 use super::envelope::Envelope;
-use super::{ConnId, Exchange, Head, HttpServer, Kind, Response};
+use super::{Head, Response};
 
 const MODERN: &str = "2026-07-28";
 
-impl HttpServer {
-    /// Takes a POST; `None` when the reply comes later (or is already queued).
-    pub(super) fn post(
-        &mut self,
-        conn: ConnId,
-        head: &Head,
-        body: &[u8],
-        cors: &[(&'static str, String)],
-    ) -> Option<Response> {
-        if !head.is_json() {
-            return Some(Response::text(415, "Content-Type must be application/json"));
-        }
-        let (json, sse) = head.accepts();
-        if !json && !sse {
-            let msg = "Accept must admit application/json or text/event-stream";
-            return Some(Response::text(406, msg));
-        }
-        let envelope = Envelope::read(body);
-        let batch = envelope.is_none() && body.trim_ascii_start().first() == Some(&b'[');
-        if envelope.is_none() && !batch {
-            let msg = "parse error: the body is not a JSON-RPC message";
-            return Some(Response::rpc_error(400, PARSE_ERROR, msg));
-        }
-        let env = envelope.unwrap_or_default();
-        let header = head.protocol_version.as_deref();
-        let body_modern = env.version.as_deref() == Some(MODERN)
-            || env.method.as_deref() == Some("server/discover");
-        let modern = match header {
-            Some(MODERN) => true,
-            Some(v) if Version::parse(v).is_none() => {
-                let shown: String = v.chars().take(32).collect();
-                let msg = format!(
-                    "unsupported MCP-Protocol-Version {shown:?}; this server speaks 2024-11-05 to 2026-07-28"
-                );
-                return Some(Response::rpc_error(400, INVALID_REQUEST, &msg));
-            }
-            _ if body_modern => {
-                let msg = "missing MCP-Protocol-Version header: a 2026-07-28 request must carry it (and Mcp-Method)";
-                return Some(Response::rpc_error(400, HEADER_MISMATCH, msg));
-            }
-            _ => false,
-        };
-        if modern {
-            if batch {
-                let msg = "JSON-RPC batches are not part of protocol 2026-07-28";
-                return Some(Response::rpc_error(400, INVALID_REQUEST, msg));
-            }
-            if let Err(msg) = mirrors(head, &env) {
-                return Some(Response::rpc_error(400, HEADER_MISMATCH, &msg));
-            }
-        }
-        if let Some(r) = self.over_capacity(body) {
-            return Some(r);
-        }
-        let mut headers = cors.to_vec();
-        let initialize = !modern && env.method.as_deref() == Some("initialize");
-        let id = if modern {
-            self.new_session(Kind::Stateless)
-        } else if initialize {
-            self.new_session(Kind::Session)
-        } else {
-            self.session_of(head)
-        };
-        let id = match id {
-            Ok(id) => id,
-            Err(r) => return Some(r),
-        };
-        let now = self.now;
-        let client = self.clients.get_mut(&id)?;
-        if client.kind == Kind::Session {
-            if !initialize
-                && let (Some(h), Some(v)) = (header, client.session.version())
-                && h != v.as_str()
-            {
-                let msg = format!(
-                    "MCP-Protocol-Version {h} differs from the session's protocol {}",
-                    v.as_str()
-                );
-                return Some(Response::rpc_error(400, INVALID_REQUEST, &msg));
-            }
-            client.seen = now;
-            headers.push(("Mcp-Session-Id", client.token.clone()));
-        }
-        let channel = self.next_channel;
-        self.next_channel += 1;
-        let exchange = Exchange {
-            session: id,
-            channel,
-            json,
-            sse,
-            open: false,
-            stateless: modern,
-            headers,
-            initialize,
-        };
-        self.exchanges.insert(conn, exchange);
-        self.by_channel.insert(channel, conn);
-        if let Some(c) = self.clients.get_mut(&id) {
-            c.session
-                .handle_message_on(now, body, channel, &mut self.service);
-        }
-        self.drain(id);
-        // A notification or a response: nothing will answer it.
-        let waits = self
-            .clients
-            .get(&id)
-            .is_some_and(|c| c.session.waits_on(channel));
-        if !waits && let Some(e) = self.exchanges.remove(&conn) {
-            self.by_channel.remove(&channel);
-            self.finish_whole(conn, &e, Response::empty(202));
-            self.after(&e);
-        }
-        None
+/// A POST that passed its era's checks.
+#[derive(Debug)]
+pub(super) struct Post {
+    /// 2026-07-28: served by a session of its own.
+    pub(super) modern: bool,
+    /// An `initialize` (handshake era): it opens a session.
+    pub(super) initialize: bool,
+    /// The client takes JSON, an event stream.
+    pub(super) json: bool,
+    pub(super) sse: bool,
+    /// It may start a call (`tools/call`, `resources/read`): it counts against the cap.
+    pub(super) calls: bool,
+}
+
+/// Reads a POST's headers and envelope; a refusal is the response to send.
+pub(super) fn classify(head: &Head, body: &[u8]) -> Result<Post, Response> {
+    if !head.is_json() {
+        return Err(Response::text(415, "Content-Type must be application/json"));
     }
+    let (json, sse) = head.accepts();
+    if !json && !sse {
+        let msg = "Accept must admit application/json or text/event-stream";
+        return Err(Response::text(406, msg));
+    }
+    let envelope = Envelope::read(body);
+    let batch = envelope.is_none() && body.trim_ascii_start().first() == Some(&b'[');
+    if envelope.is_none() && !batch {
+        let msg = "parse error: the body is not a JSON-RPC message";
+        return Err(Response::rpc_error(400, PARSE_ERROR, msg));
+    }
+    let env = envelope.unwrap_or_default();
+    let body_modern =
+        env.version.as_deref() == Some(MODERN) || env.method.as_deref() == Some("server/discover");
+    let modern = match head.protocol_version.as_deref() {
+        Some(MODERN) => true,
+        Some(v) if Version::parse(v).is_none() => {
+            let shown: String = v.chars().take(32).collect();
+            let msg = format!(
+                "unsupported MCP-Protocol-Version {shown:?}; this server speaks 2024-11-05 to 2026-07-28"
+            );
+            return Err(Response::rpc_error(400, INVALID_REQUEST, &msg));
+        }
+        _ if body_modern => {
+            let msg = "missing MCP-Protocol-Version header: a 2026-07-28 request must carry it (and Mcp-Method)";
+            return Err(Response::rpc_error(400, HEADER_MISMATCH, msg));
+        }
+        _ => false,
+    };
+    if modern {
+        if batch {
+            let msg = "JSON-RPC batches are not part of protocol 2026-07-28";
+            return Err(Response::rpc_error(400, INVALID_REQUEST, msg));
+        }
+        mirrors(head, &env).map_err(|msg| Response::rpc_error(400, HEADER_MISMATCH, &msg))?;
+    }
+    Ok(Post {
+        modern,
+        initialize: !modern && env.method.as_deref() == Some("initialize"),
+        json,
+        sse,
+        calls: starts_call(&env),
+    })
+}
+
+/// A 2025 session's requests may name its version in `MCP-Protocol-Version`, no other.
+pub(super) fn same_version(head: &Head, version: Option<Version>) -> Result<(), Response> {
+    match (head.protocol_version.as_deref(), version) {
+        (Some(h), Some(v)) if h != v.as_str() => {
+            let msg = format!(
+                "MCP-Protocol-Version {h} differs from the session's protocol {}",
+                v.as_str()
+            );
+            Err(Response::rpc_error(400, INVALID_REQUEST, &msg))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The message may start a call of the service (`tools/call`, `resources/read`): what is
+/// answered at once (`tools/list`, `ping`) is never refused for load.
+pub(super) fn starts_call(env: &Envelope) -> bool {
+    env.is_request() && matches!(env.method.as_deref(), Some("tools/call" | "resources/read"))
 }
 
 /// Checks the 2026-07-28 headers that mirror the body: `MCP-Protocol-Version` (against

@@ -118,6 +118,41 @@ impl Reply {
     }
 }
 
+pub(super) fn not_allowed(allow: &'static str) -> Response {
+    Response::text(
+        405,
+        &format!("method not allowed here; this path takes {allow}"),
+    )
+    .header("Allow", allow)
+}
+
+/// A browser's CORS preflight (only allowed origins get this far).
+pub(super) fn preflight(head: &super::Head) -> Response {
+    let mut r = Response::empty(204)
+        .header("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
+        .header(
+            "Access-Control-Allow-Headers",
+            "Content-Type, Accept, Authorization, Mcp-Session-Id, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID",
+        )
+        .header("Access-Control-Max-Age", "600");
+    if head.origin.is_none() {
+        r.headers.clear();
+    }
+    r
+}
+
+/// CORS headers for an allowed browser origin (the guard has refused the others).
+pub(super) fn cors(head: &super::Head) -> Vec<(&'static str, String)> {
+    match &head.origin {
+        Some(origin) => vec![
+            ("Access-Control-Allow-Origin", origin.clone()),
+            ("Access-Control-Expose-Headers", "Mcp-Session-Id".into()),
+            ("Vary", "Origin".into()),
+        ],
+        None => Vec::new(),
+    }
+}
+
 /// An SSE `message` event carrying one JSON-RPC line.
 pub(super) fn message_event(line: &[u8]) -> Vec<u8> {
     let mut data = Vec::with_capacity(line.len() + 24);

@@ -4,6 +4,7 @@
 //! client keeps the connection alive.
 
 use super::Shared;
+use super::parse::{Framing, Parsed, parse_head};
 use crate::core::Input;
 use crate::core::http::{ConnId, Head, HttpIn, Reply, Response};
 use std::io::{self, Read, Write};
@@ -11,8 +12,6 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-/// Headers read per request, at most.
-const MAX_HEADERS: usize = 64;
 /// A request's head must arrive whole within this long of its first byte.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Each wait for bytes of a body.
@@ -133,7 +132,7 @@ fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>, shared: &Shared) -> R
     if started {
         deadline = Instant::now() + HEAD_TIMEOUT;
     }
-    let (head_len, head, framing) = loop {
+    let parsed = loop {
         if !buf.is_empty() {
             match parse_head(buf, limits.max_head) {
                 Ok(Some(parsed)) => break parsed,
@@ -154,11 +153,11 @@ fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>, shared: &Shared) -> R
             Err(_) => return Read1::Closed,
         }
     };
-    buf.drain(..head_len);
-    if let Err(r) = shared.policy.check(&head) {
+    buf.drain(..parsed.len);
+    if let Err(r) = shared.policy.check(&parsed.head) {
         return Read1::Refused(r);
     }
-    let body = match framing {
+    let body = match parsed.framing {
         Framing::Length(n) if n > limits.max_body => {
             let msg = format!(
                 "request body of {n} bytes is over the limit of {} (http.max_body_kb)",
@@ -167,107 +166,18 @@ fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>, shared: &Shared) -> R
             return Read1::Refused(Response::text(413, &msg));
         }
         Framing::Length(n) => {
-            continue_if_asked(stream, &head);
+            continue_if_asked(stream, &parsed);
             read_exact_body(stream, buf, n)
         }
         Framing::Chunked => {
-            continue_if_asked(stream, &head);
+            continue_if_asked(stream, &parsed);
             read_chunked(stream, buf, limits.max_body)
         }
     };
     match body {
-        Ok(body) => Read1::Request(Box::new(head.head), body),
+        Ok(body) => Read1::Request(Box::new(parsed.head), body),
         Err(r) => Read1::Refused(r),
     }
-}
-
-/// The head as parsed, with the two facts the body reading needs.
-struct Parsed {
-    head: Head,
-    expect_continue: bool,
-}
-
-impl std::ops::Deref for Parsed {
-    type Target = Head;
-    fn deref(&self) -> &Head {
-        &self.head
-    }
-}
-
-enum Framing {
-    Length(usize),
-    Chunked,
-}
-
-/// Parses the head at the start of `buf`: `Ok(None)` if it is not whole yet.
-fn parse_head(buf: &[u8], max_head: usize) -> Result<Option<(usize, Parsed, Framing)>, Response> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    let len = match req.parse(buf) {
-        Ok(httparse::Status::Complete(len)) if len <= max_head => len,
-        Ok(httparse::Status::Complete(_)) | Err(httparse::Error::TooManyHeaders) => {
-            return Err(too_large_head(max_head));
-        }
-        Ok(httparse::Status::Partial) if buf.len() > max_head => {
-            return Err(too_large_head(max_head));
-        }
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(e) => return Err(Response::text(400, &format!("malformed request: {e}"))),
-    };
-    if req.version != Some(1) {
-        return Err(Response::text(505, "only HTTP/1.1 is served"));
-    }
-    let (method, path) = (req.method.unwrap_or(""), req.path.unwrap_or(""));
-    let pairs = req.headers.iter().map(|h| (h.name, h.value));
-    let head = Head::new(method, path, pairs)?;
-    let mut length: Option<usize> = None;
-    let mut chunked = false;
-    let mut expect_continue = false;
-    for h in req.headers.iter() {
-        let value = String::from_utf8_lossy(h.value);
-        if h.name.eq_ignore_ascii_case("content-length") {
-            let n = value.trim().parse::<usize>().ok();
-            if n.is_none() || (length.is_some() && length != n) {
-                return Err(Response::text(400, "bad Content-Length"));
-            }
-            length = n;
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            if !value.trim().eq_ignore_ascii_case("chunked") {
-                return Err(Response::text(
-                    501,
-                    "only the chunked transfer coding is served",
-                ));
-            }
-            chunked = true;
-        } else if h.name.eq_ignore_ascii_case("expect") {
-            expect_continue = value.trim().eq_ignore_ascii_case("100-continue");
-        }
-    }
-    if chunked && length.is_some() {
-        // RFC 9112 §6.1: a request with both is a smuggling attempt; refuse it.
-        return Err(Response::text(
-            400,
-            "both Content-Length and Transfer-Encoding",
-        ));
-    }
-    let framing = if chunked {
-        Framing::Chunked
-    } else {
-        Framing::Length(length.unwrap_or(0))
-    };
-    Ok(Some((
-        len,
-        Parsed {
-            head,
-            expect_continue,
-        },
-        framing,
-    )))
-}
-
-fn too_large_head(max: usize) -> Response {
-    let msg = format!("request head over {max} bytes or {MAX_HEADERS} headers");
-    Response::text(431, &msg)
 }
 
 fn continue_if_asked(stream: &mut TcpStream, head: &Parsed) {

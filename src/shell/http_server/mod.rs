@@ -5,6 +5,7 @@
 //! through its own bounded queue: a client that stops reading is dropped, never waited for.
 
 mod conn;
+pub mod parse;
 
 use super::log::{LogLevel, Logger};
 use super::{Runner, files::Paths, handle_output};
