@@ -84,7 +84,7 @@ impl Server {
                 let message =
                     format!("shutting down: cancelled {in_flight} request(s) still in flight");
                 self.log(Level::Warning, message);
-                self.session.cancel_all(&mut self.service);
+                self.session.cancel_all(None, &mut self.service);
                 // A cancel may free a slot and settle queued calls: their answers still route.
                 self.route();
             }
@@ -131,7 +131,7 @@ impl Server {
             match frame {
                 Frame::Line(line) => {
                     self.session
-                        .handle_message(self.now, line, &mut self.service);
+                        .handle_message(self.now, line, 0, &mut self.service);
                     self.route();
                 }
                 Frame::TooLong { limit } => self.session.handle_too_long(limit),

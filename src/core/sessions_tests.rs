@@ -54,7 +54,7 @@ impl Pair {
 
     fn send(&mut self, session: usize, message: Value) {
         let bytes = message.to_string();
-        self.sessions[session].handle_message(self.now, bytes.as_bytes(), &mut self.service);
+        self.sessions[session].handle_message(self.now, bytes.as_bytes(), 0, &mut self.service);
         self.route();
     }
 

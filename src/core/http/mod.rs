@@ -107,7 +107,7 @@ impl HttpServer {
             );
             for id in self.clients.ids() {
                 if let Some(c) = self.clients.get_mut(id) {
-                    c.session.cancel_all(&mut self.service);
+                    c.session.cancel_all(None, &mut self.service);
                     self.dirty.push(id);
                 }
             }
@@ -236,7 +236,7 @@ impl HttpServer {
         self.exchanges.insert(conn, exchange);
         client
             .session
-            .handle_message_on(now, body, channel, &mut self.service);
+            .handle_message(now, body, channel, &mut self.service);
         self.drain(id);
         // A notification or a response: nothing will answer it.
         let waits = self
@@ -357,7 +357,7 @@ impl HttpServer {
         client.seen = now;
         client
             .session
-            .handle_message_on(now, body, 0, &mut self.service);
+            .handle_message(now, body, 0, &mut self.service);
         self.dirty.push(id);
         Ok(Response::text(202, "Accepted"))
     }
@@ -392,7 +392,7 @@ impl HttpServer {
         let Some(mut client) = self.clients.remove(id) else {
             return;
         };
-        client.session.cancel_all(&mut self.service);
+        client.session.cancel_all(None, &mut self.service);
         if client.kind != Kind::Stateless {
             self.log(Level::Info, format!("HTTP session {} {why}", id.0));
         }
@@ -421,7 +421,7 @@ impl HttpServer {
     fn gone(&mut self, conn: ConnId) {
         if let Some(e) = self.exchanges.remove(conn) {
             if let Some(c) = self.clients.get_mut(e.session) {
-                c.session.cancel_channel(e.channel, &mut self.service);
+                c.session.cancel_all(Some(e.channel), &mut self.service);
                 self.dirty.push(e.session);
             }
             self.after(&e);

@@ -166,3 +166,57 @@ impl<'a> ToolCall<'a> {
         })
     }
 }
+
+/// The version `initialize` settles on: the client's, or our latest handshake version when we
+/// do not speak its own there.
+pub(super) fn initialize_version(params: Option<&RawValue>) -> Result<Version, &'static str> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct P<'a> {
+        #[serde(borrow)]
+        protocol_version: Cow<'a, str>,
+    }
+    let p = params
+        .and_then(|p| serde_json::from_str::<P<'_>>(p.get()).ok())
+        .ok_or("initialize needs `protocolVersion`")?;
+    Ok(match Version::parse(&p.protocol_version) {
+        Some(v) if !v.is_stateless() => v,
+        _ => Version::LATEST_HANDSHAKE,
+    })
+}
+
+/// The level `logging/setLevel` asks for.
+pub(super) fn level_param(params: Option<&RawValue>) -> Result<Level, String> {
+    #[derive(Deserialize)]
+    struct P<'a> {
+        #[serde(borrow)]
+        level: Cow<'a, str>,
+    }
+    let p = params
+        .and_then(|p| serde_json::from_str::<P<'_>>(p.get()).ok())
+        .ok_or("logging/setLevel needs `level`")?;
+    Level::parse(&p.level).ok_or_else(|| level_error(&p.level))
+}
+
+/// A batch's members (2025-03-26 only, 1 to `max` of them), or the error for the whole line.
+pub(super) fn batch(
+    line: &[u8],
+    allowed: bool,
+    max: usize,
+) -> Result<Vec<&RawValue>, (i64, String)> {
+    let items: Vec<&RawValue> = serde_json::from_slice(line)
+        .map_err(|e| (jsonrpc::PARSE_ERROR, format!("parse error: {e}")))?;
+    if !allowed {
+        let msg =
+            "JSON-RPC batches are only accepted after negotiating protocol version 2025-03-26";
+        return Err((jsonrpc::INVALID_REQUEST, msg.into()));
+    }
+    if items.is_empty() {
+        return Err((jsonrpc::INVALID_REQUEST, "empty batch".into()));
+    }
+    if items.len() > max {
+        let msg = format!("batch too large: at most {max} messages per batch");
+        return Err((jsonrpc::INVALID_REQUEST, msg));
+    }
+    Ok(items)
+}

@@ -23,13 +23,10 @@ use super::event::Output;
 use super::jsonrpc::{self, Id, Message, NoId};
 use super::service::{CallId, EventKind, Request, Service, SessionId, Started};
 use super::tools;
-use meta::{Meta, check_cursor, level_error, stateless_ctx};
+use meta::{Meta, check_cursor, stateless_ctx};
 use outbox::{Outbox, Route};
-use render::{INSTRUCTIONS, capabilities, server_info};
 use serde::Deserialize;
-use serde_json::json;
 use serde_json::value::RawValue;
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
@@ -52,7 +49,7 @@ struct Pending {
     op: Op,
     /// `_meta.progressToken` of a tool call, and the last progress sent.
     progress: Option<(Id, u64)>,
-    /// Where its reply goes (see [`Session::handle_message_on`]).
+    /// Where its reply goes (see [`Session::handle_message`]).
     channel: u64,
 }
 
@@ -113,15 +110,11 @@ impl Session {
 
     // ---- inputs -------------------------------------------------------------------------
 
-    /// Handles one message, or one batch (a JSON array), from the client.
-    pub fn handle_message(&mut self, now: Instant, bytes: &[u8], service: &mut Service) {
-        self.handle_message_on(now, bytes, 0, service);
-    }
-
-    /// Handles one message (or batch) whose replies, and the notifications about its requests,
-    /// go to `channel`: the HTTP transport answers each POST on its own response. Channel 0 is
-    /// the session's own stream (stdio, or an HTTP client's GET stream): notices go there.
-    pub fn handle_message_on(
+    /// Handles one message, or one batch (a JSON array), from the client. Its replies, and the
+    /// notifications about its requests, go to `channel`: the HTTP transport answers each POST
+    /// on its own response. Channel 0 is the session's own stream (stdio, or an HTTP client's
+    /// GET stream): notices go there.
+    pub fn handle_message(
         &mut self,
         now: Instant,
         bytes: &[u8],
@@ -193,20 +186,14 @@ impl Session {
         answer::notify_log(&mut self.outbox, ctx, level, text);
     }
 
-    /// Cancels every request in flight (the client is gone), in the order their calls started.
-    pub fn cancel_all(&mut self, service: &mut Service) {
-        let ids: Vec<Id> = self.calls.values().cloned().collect();
-        for id in &ids {
-            self.cancel(id, service);
-        }
-    }
-
-    /// Cancels the requests whose replies go to `channel` (its HTTP client hung up).
-    pub fn cancel_channel(&mut self, channel: u64, service: &mut Service) {
+    /// Cancels the requests in flight whose replies go to `channel` (its HTTP client hung
+    /// up), or all of them (the client is gone), in the order their calls started.
+    pub fn cancel_all(&mut self, channel: Option<u64>, service: &mut Service) {
+        let on = |p: &Pending| channel.is_none_or(|c| p.channel == c);
         let ids: Vec<Id> = self
             .calls
             .values()
-            .filter(|id| self.pending.get(*id).is_some_and(|p| p.channel == channel))
+            .filter(|id| self.pending.get(*id).is_some_and(on))
             .cloned()
             .collect();
         for id in &ids {
@@ -265,30 +252,11 @@ impl Session {
     }
 
     fn handle_batch(&mut self, now: Instant, line: &[u8], service: &mut Service) {
-        let items: Vec<&RawValue> = match serde_json::from_slice(line) {
+        let batches = matches!(self.handshake, Handshake::Initialized(v) if v.has_batches());
+        let items = match meta::batch(line, batches, MAX_BATCH_ITEMS) {
             Ok(items) => items,
-            Err(e) => {
-                let msg = format!("parse error: {e}");
-                return self.error_unknown_id(Route::Direct, None, jsonrpc::PARSE_ERROR, &msg);
-            }
+            Err((code, msg)) => return self.error_unknown_id(Route::Direct, None, code, &msg),
         };
-        if !matches!(self.handshake, Handshake::Initialized(v) if v.has_batches()) {
-            let msg =
-                "JSON-RPC batches are only accepted after negotiating protocol version 2025-03-26";
-            return self.error_unknown_id(Route::Direct, None, jsonrpc::INVALID_REQUEST, msg);
-        }
-        if items.is_empty() {
-            return self.error_unknown_id(
-                Route::Direct,
-                None,
-                jsonrpc::INVALID_REQUEST,
-                "empty batch",
-            );
-        }
-        if items.len() > MAX_BATCH_ITEMS {
-            let msg = format!("batch too large: at most {MAX_BATCH_ITEMS} messages per batch");
-            return self.error_unknown_id(Route::Direct, None, jsonrpc::INVALID_REQUEST, &msg);
-        }
         let slot = self.outbox.open_batch();
         for item in items {
             self.handle_one(now, item.get().as_bytes(), Route::Batch(slot), service);
@@ -409,64 +377,36 @@ impl Session {
     }
 
     fn initialize(&mut self, id: Id, params: Option<&RawValue>, route: Route) {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct P<'a> {
-            #[serde(borrow)]
-            protocol_version: Cow<'a, str>,
-        }
         if let Handshake::Initialized(_) = self.handshake {
             let msg = "already initialized";
             return self
                 .outbox
                 .error(route, &id, jsonrpc::INVALID_REQUEST, msg, None);
         }
-        let Some(p) = params.and_then(|p| serde_json::from_str::<P<'_>>(p.get()).ok()) else {
-            let msg = "initialize needs `protocolVersion`";
-            return self
-                .outbox
-                .error(route, &id, jsonrpc::INVALID_PARAMS, msg, None);
-        };
-        let version = match Version::parse(&p.protocol_version) {
-            Some(v) if !v.is_stateless() => v,
-            _ => Version::LATEST_HANDSHAKE,
+        let version = match meta::initialize_version(params) {
+            Ok(v) => v,
+            Err(msg) => {
+                return self
+                    .outbox
+                    .error(route, &id, jsonrpc::INVALID_PARAMS, msg, None);
+            }
         };
         self.handshake = Handshake::Initialized(version);
-        let body = json!({
-            "protocolVersion": version.as_str(),
-            "capabilities": capabilities(),
-            "serverInfo": server_info(version),
-            "instructions": INSTRUCTIONS,
-        });
-        self.outbox.log(
-            Level::Info,
-            format!("initialized at protocol {}", version.as_str()),
-        );
-        self.outbox.result(route, &id, version, body.to_string());
+        let msg = format!("initialized at protocol {}", version.as_str());
+        self.outbox.log(Level::Info, msg);
+        let body = render::initialize(version);
+        self.outbox.result(route, &id, version, body);
     }
 
     fn set_level(&mut self, route: Route, id: &Id, version: Version, params: Option<&RawValue>) {
-        #[derive(Deserialize)]
-        struct P<'a> {
-            #[serde(borrow)]
-            level: Cow<'a, str>,
-        }
-        let Some(p) = params.and_then(|p| serde_json::from_str::<P<'_>>(p.get()).ok()) else {
-            let msg = "logging/setLevel needs `level`";
-            return self
-                .outbox
-                .error(route, id, jsonrpc::INVALID_PARAMS, msg, None);
-        };
-        match Level::parse(&p.level) {
-            Some(level) => {
+        match meta::level_param(params) {
+            Ok(level) => {
                 self.log_level = Some(level);
                 self.outbox.result(route, id, version, "{}".into());
             }
-            None => {
-                let msg = level_error(&p.level);
-                self.outbox
-                    .error(route, id, jsonrpc::INVALID_PARAMS, &msg, None)
-            }
+            Err(msg) => self
+                .outbox
+                .error(route, id, jsonrpc::INVALID_PARAMS, &msg, None),
         }
     }
 

@@ -35,7 +35,7 @@ struct Batch {
 /// A session's output queue and open batches.
 #[derive(Debug, Default)]
 pub(super) struct Outbox {
-    /// Each output with the channel it answers (see [`super::Session::handle_message_on`]).
+    /// Each output with the channel it answers (see [`super::Session::handle_message`]).
     out: VecDeque<(u64, Output)>,
     batches: Vec<Option<Batch>>,
     /// The channel what is written now goes to.

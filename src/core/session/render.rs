@@ -12,6 +12,17 @@ pub(super) const INSTRUCTIONS: &str = "Gives you a voice through ElevenLabs text
 should be heard, not every reply. `list_voices` finds voices by name; `set_default_voice` remembers one; \
 `get_usage` shows the credits left.";
 
+/// The `initialize` result at `version`.
+pub(super) fn initialize(version: Version) -> String {
+    json!({
+        "protocolVersion": version.as_str(),
+        "capabilities": capabilities(),
+        "serverInfo": server_info(version),
+        "instructions": INSTRUCTIONS,
+    })
+    .to_string()
+}
+
 pub(super) fn capabilities() -> Value {
     json!({
         "tools": {"listChanged": false},

@@ -7,10 +7,12 @@
 
 mod keys;
 mod load;
+mod show;
 
 pub use keys::{EMOTIONS, FALLBACK_CASES, env_names, is_state_key, key_paths};
 pub(crate) use load::edit_distance;
-pub use load::{TEMPLATE, load, show};
+pub use load::{TEMPLATE, load};
+pub use show::show;
 
 use std::collections::BTreeMap;
 use std::fmt;
