@@ -4,6 +4,8 @@
 
 pub mod connect_proxy;
 pub mod fake_elevenlabs;
+#[cfg(feature = "http-server")]
+pub mod http;
 
 use serde_json::{Value, json};
 use std::collections::HashMap;

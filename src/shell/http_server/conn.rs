@@ -12,7 +12,8 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-/// A request's head must arrive whole within this long of its first byte.
+/// A request's head must arrive whole within this long of its first byte (or the keep-alive
+/// timeout, if shorter).
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Each wait for bytes of a body.
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -127,10 +128,11 @@ fn peer_closed(stream: &TcpStream) -> bool {
 /// [`HEAD_TIMEOUT`] of its first byte, the guard's check, then the body.
 fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>, shared: &Shared) -> Read1 {
     let limits = &shared.limits;
+    let head_timeout = HEAD_TIMEOUT.min(limits.idle_timeout);
     let mut deadline = Instant::now() + limits.idle_timeout;
     let mut started = !buf.is_empty();
     if started {
-        deadline = Instant::now() + HEAD_TIMEOUT;
+        deadline = Instant::now() + head_timeout;
     }
     let parsed = loop {
         if !buf.is_empty() {
@@ -144,7 +146,7 @@ fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>, shared: &Shared) -> R
             Ok(0) => return Read1::Closed,
             Ok(_) if !started => {
                 started = true;
-                deadline = Instant::now() + HEAD_TIMEOUT;
+                deadline = Instant::now() + head_timeout;
             }
             Ok(_) => {}
             Err(e) if is_timeout(&e) && started => {

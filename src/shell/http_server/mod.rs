@@ -57,8 +57,8 @@ struct Handle {
     replies: SyncSender<Reply>,
     /// To close it from outside (eviction, a client too slow).
     stream: TcpStream,
-    /// Waiting for its next request.
-    idle: bool,
+    /// Waiting for its next (or first) request since then.
+    idle_since: Option<Instant>,
     /// An event stream is open on it.
     streaming: bool,
 }
@@ -76,7 +76,7 @@ impl Shared {
         if let Ok(mut conns) = self.conns.lock()
             && let Some(h) = conns.get_mut(&conn)
         {
-            h.idle = idle;
+            h.idle_since = idle.then(Instant::now);
         }
     }
 
@@ -233,7 +233,7 @@ fn accept(listener: &TcpListener, shared: &Arc<Shared>, max: usize, log: &Logger
             let handle = Handle {
                 replies: replies_tx,
                 stream: copy,
-                idle: true,
+                idle_since: Some(Instant::now()),
                 streaming: false,
             };
             conns.insert(conn, handle);
@@ -266,7 +266,12 @@ fn make_room(shared: &Shared, max: usize) -> bool {
     if conns.len() < max {
         return true;
     }
-    let idle = conns.iter().find(|(_, h)| h.idle).map(|(c, _)| *c);
+    // The connection idle the longest: a new one that has not sent its request yet goes last.
+    let idle = conns
+        .iter()
+        .filter_map(|(c, h)| h.idle_since.map(|t| (t, *c)))
+        .min()
+        .map(|(_, c)| c);
     match idle.and_then(|c| conns.remove(&c)) {
         Some(h) => {
             let _ = h.stream.shutdown(Shutdown::Both);
