@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run the official Python MCP SDK (mcp==2.3.0) against the server binary over stdio.
+# Run the official Python MCP SDK (mcp==2.3.0) against the server binary: over stdio, then over
+# HTTP (`serve --http`: Streamable HTTP in both eras and the legacy SSE transport).
 # Usage: scripts/python-sdk.sh [path/to/mcp-elevenlabs [path/to/fake_elevenlabs]]
 #        (defaults: target/debug/mcp-elevenlabs, target/debug/examples/fake_elevenlabs)
 # Idempotent: the venv at <repo>/.venv is created/updated only when mcp==2.3.0 is missing.
@@ -24,4 +25,5 @@ if [[ ! -x "$fake" ]]; then
     exit 1
 fi
 
-exec "$py" tests/python/sdk_client.py "$binary" "$fake"
+"$py" tests/python/sdk_client.py "$binary" "$fake"
+exec "$py" tests/python/http_client.py "$binary" "$fake"
