@@ -153,6 +153,16 @@ pub fn load_settings(paths: &Paths, env: &dyn Fn(&str) -> Option<String>) -> Loa
 /// Writes `bytes` to `path` atomically (temp file + rename) with mode 0600, creating the
 /// directory (mode 0700) if needed. A crash never leaves a half-written file under `path`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace(path, bytes, true)
+}
+
+/// [`write_atomic`] without waiting for the disk: for records that may lose their last change
+/// in a crash (readers still never see a partial file). Many writes a second stay cheap.
+pub fn replace_quickly(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace(path, bytes, false)
+}
+
+fn replace(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -166,7 +176,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let result = (|| {
         let mut file = private_file(&tmp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if sync {
+            file.sync_all()?;
+        }
         drop(file);
         fs::rename(&tmp, path)
     })();

@@ -10,7 +10,7 @@
 //! them adds while another rewrites can be lost, and that file is then never removed (the safe way
 //! to fail). Within one process a lock keeps the record whole.
 
-use super::files::write_atomic;
+use super::files::replace_quickly;
 use std::collections::HashSet;
 use std::fs;
 use std::io;
@@ -138,7 +138,9 @@ impl Bounds {
         if let Some(parent) = self.record.parent() {
             fs::create_dir_all(parent)?;
         }
-        write_atomic(&self.record, out.as_bytes())?;
+        // Not synced: every saved file rewrites it, under the lock, and a crash that loses the
+        // last line only leaves that file to the user (it is never removed by mistake).
+        replace_quickly(&self.record, out.as_bytes())?;
         Ok(removed)
     }
 }

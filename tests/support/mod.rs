@@ -6,6 +6,8 @@ pub mod connect_proxy;
 pub mod fake_elevenlabs;
 #[cfg(feature = "http-server")]
 pub mod http;
+#[cfg(feature = "http-server")]
+pub mod http_client;
 
 use serde_json::{Value, json};
 use std::collections::HashMap;
