@@ -221,9 +221,16 @@ emotion_model() {
 }
 
 contract_and_clients() {
-  cargo build --locked --release -q --example fake_elevenlabs
+  cargo build --locked --release -q --example fake_elevenlabs --example http_load
   scripts/contract.sh target/release/mcp-elevenlabs
   scripts/python-sdk.sh target/release/mcp-elevenlabs target/release/examples/fake_elevenlabs
+}
+
+# `serve --http` under load: 100 clients x 100 calls, mixed, on loopback against the fake
+# ElevenLabs (examples/http_load.rs; about 15 s). Errors fail it; the figures are reported
+# (BENCHMARKS.md), not asserted.
+http_load() {
+  target/release/examples/http_load target/release/mcp-elevenlabs 100 100
 }
 
 stage "install tools" scripts/install-tools.sh
@@ -248,7 +255,8 @@ stage "static musl build" static_musl
 stage "packaging (registry entry, bundle, npm, container, wheel)" packaging
 stage "windows build" windows_build
 stage "fuzz (${FUZZ_SECONDS} s per target)" fuzz
-stage "contract (prism) + python sdk client" contract_and_clients
+stage "contract (prism) + python sdk client (stdio and http)" contract_and_clients
+stage "http load (100 clients x 100 calls)" http_load
 if [ "${CHECK_SKIP_PROBE:-}" = 1 ]; then
   # GitHub Actions: the probe ships with the workplace's shared tools, not with this repository.
   echo "==> probe: skipped (CHECK_SKIP_PROBE=1)"

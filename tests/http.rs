@@ -11,7 +11,8 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 use support::fake_elevenlabs::{FakeElevenLabs, StreamConfig};
-use support::http::{Conn, HttpServer, events};
+use support::http::HttpServer;
+use support::http_client::{Conn, events};
 use support::{Home, Schemas, initialize, req};
 
 const KEY: &str = "sk_http_test_0123456789abcdef";

@@ -6,6 +6,7 @@ mcp-elevenlabs: an MCP server that gives AI agents a voice with ElevenLabs.
 Usage:
   mcp-elevenlabs [serve]          Serve MCP over stdio (what MCP hosts run); --trace FILE
                                   records the session for a bug report or a test
+  mcp-elevenlabs serve --http     Serve MCP over HTTP (Streamable HTTP and SSE) on 127.0.0.1:8765
   mcp-elevenlabs --init           Write a config template (same as `config init`)
   mcp-elevenlabs config <command> Manage the configuration (init, list, path, clean, test)
   mcp-elevenlabs speak TEXT       Turn TEXT into an audio file and print its path
@@ -43,16 +44,27 @@ Exit codes: 0 ok, 1 a check or call failed, 2 usage or configuration error.
 
 pub(crate) const SERVE_HELP: &str = "\
 Usage: mcp-elevenlabs [serve] [--trace FILE]
+       mcp-elevenlabs serve --http [ADDR] [--token-file FILE]
 
 Serve the Model Context Protocol over stdin/stdout (protocol versions 2024-11-05 to
 2026-07-28). Logs go to stderr at the level of MCP_ELEVENLABS_LOG (default warn).
 The server exits when stdin closes, after in-flight calls finish (at most 5 s).
 A missing API key or a broken config file does not stop it: tools then explain the fix.
 
-  --trace FILE   Record every message, API reply and timer of the session in FILE (JSON
-                 lines; also MCP_ELEVENLABS_TRACE=FILE, the flag wins). The trace holds the
-                 text that was spoken and the requests, never the API key; audio only as its
-                 length and SHA-256. Check it with `mcp-elevenlabs replay FILE`.
+  --trace FILE       Record every message, API reply and timer of the session in FILE (JSON
+                     lines; also MCP_ELEVENLABS_TRACE=FILE, the flag wins). The trace holds the
+                     text that was spoken and the requests, never the API key; audio only as its
+                     length and SHA-256. Check it with `mcp-elevenlabs replay FILE`.
+  --http [ADDR]      Serve over HTTP instead, on ADDR (default http.listen, 127.0.0.1:8765; port
+                     0 picks one): Streamable HTTP at /mcp (sessions for 2025-03-26 to
+                     2025-11-25, stateless 2026-07-28) and the 2024-11-05 SSE transport at /sse.
+                     Prints `listening on http://ADDR/mcp`; stops on SIGTERM or SIGINT after the
+                     calls in flight finish. Host and Origin must be local (http.allowed_hosts,
+                     http.allowed_origins widen them); an address that is not loopback needs a
+                     token.
+  --token-file FILE  Require `Authorization: Bearer <token>`, the token being FILE's contents
+                     (whitespace around it ignored; also http.token_file, or the token itself in
+                     MCP_ELEVENLABS_HTTP_TOKEN).
 ";
 
 pub(crate) const REPLAY_HELP: &str = "\

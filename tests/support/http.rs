@@ -2,7 +2,7 @@
 //! `http_client.rs`.
 
 use super::Home;
-pub use super::http_client::{Conn, events};
+use super::http_client::Conn;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::process::{Child, ExitStatus, Stdio};

@@ -4,9 +4,9 @@
 //!
 //! The shell reads requests whole (the guard, [`Policy::check`], has let them in) and hands
 //! them over as [`HttpIn`]; the server answers with [`Reply`]s inside [`Output::Http`]. Each
-//! client is a [`Session`]: a 2025 one lives under its `Mcp-Session-Id` until DELETE or idle
-//! expiry; a 2026-07-28 request gets a session of its own that ends with its reply; a legacy
-//! client's lives as long as its `GET /sse` stream. A POST is one exchange: its replies are
+//! client is a [`Session`](super::session::Session): a 2025 one lives under its
+//! `Mcp-Session-Id` until DELETE or idle expiry; a 2026-07-28 request gets a session of its own
+//! that ends with its reply; a legacy client's lives as long as its `GET /sse` stream. A POST is one exchange: its replies are
 //! written on the session's channel for it, so the reply (and any notification about its
 //! request before it) goes back on the POST's own response.
 
