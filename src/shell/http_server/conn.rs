@@ -22,6 +22,8 @@ const WATCH: Duration = Duration::from_millis(100);
 /// An event stream with nothing to say sends a comment this often (proxies keep it open, and a
 /// client that left is noticed).
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Bytes read at a time.
+const READ_CHUNK: usize = 8 * 1024;
 /// Writes to a client that stopped reading give up after this long.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -43,8 +45,10 @@ pub(super) fn serve(
 ) {
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut buf: Vec<u8> = Vec::new();
     loop {
+        // A large body's buffer is not kept while the connection idles.
+        buf.shrink_to(READ_CHUNK);
         shared.set_idle(conn, true);
         let read = read_request(&mut stream, &mut buf, shared);
         shared.set_idle(conn, false);
@@ -245,7 +249,8 @@ fn read_chunked(
 }
 
 /// One read into `buf`, waiting until `deadline`; never grows `buf` past `cap` (a read with no
-/// room reads nothing and is treated as progress by the callers' size checks).
+/// room reads nothing and is treated as progress by the callers' size checks). Reads land in a
+/// small buffer on the stack first: an idle connection holds only what it was sent.
 fn read_some(
     stream: &mut TcpStream,
     buf: &mut Vec<u8>,
@@ -257,17 +262,18 @@ fn read_some(
         return Err(io::ErrorKind::TimedOut.into());
     }
     stream.set_read_timeout(Some(left))?;
-    let room = cap.saturating_sub(buf.len()).clamp(1, 64 * 1024);
-    let start = buf.len();
-    buf.resize(start + room, 0);
-    let n = loop {
-        match stream.read(&mut buf[start..]) {
+    let mut chunk = [0u8; READ_CHUNK];
+    let room = cap.saturating_sub(buf.len()).clamp(1, READ_CHUNK);
+    loop {
+        match stream.read(&mut chunk[..room]) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            other => break other,
+            Err(e) => return Err(e),
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                return Ok(n);
+            }
         }
-    };
-    buf.truncate(start + *n.as_ref().unwrap_or(&0));
-    n
+    }
 }
 
 fn is_timeout(e: &io::Error) -> bool {

@@ -175,9 +175,26 @@ pub fn serve(
             Err(RecvTimeoutError::Disconnected) => break,
         }
     }
-    log.write(LogLevel::Info, "stopped");
     runner.stop(&rx, Duration::from_secs(2));
+    written(&shared, Duration::from_secs(2));
+    log.write(LogLevel::Info, "stopped");
     Ok(())
+}
+
+/// Waits (at most `limit`) until every connection has written what it was given: the last
+/// replies reach their clients before the process exits.
+fn written(shared: &Shared, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        let busy = shared
+            .conns
+            .lock()
+            .map_or(0, |c| c.values().filter(|h| h.idle_since.is_none()).count());
+        if busy == 0 {
+            return;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Hands a reply to its connection's thread; a connection that is gone or too far behind is
