@@ -188,18 +188,19 @@ impl Bounds {
         if self.ours(&entry) {
             index.total += entry.size;
         }
-        let at = index.entries.partition_point(|e| e.modified <= entry.modified);
+        let at = index
+            .entries
+            .partition_point(|e| e.modified <= entry.modified);
         index.entries.insert(at, entry);
     }
 
     /// Drops the entry of `path`, if any.
     fn forget(&self, index: &mut Index, path: &Path) {
-        if let Some(at) = index.entries.iter().position(|e| e.path == path) {
-            if let Some(e) = index.entries.remove(at)
-                && self.ours(&e)
-            {
-                index.total -= e.size;
-            }
+        if let Some(at) = index.entries.iter().position(|e| e.path == path)
+            && let Some(e) = index.entries.remove(at)
+            && self.ours(&e)
+        {
+            index.total -= e.size;
         }
     }
 
@@ -231,7 +232,8 @@ impl Bounds {
         }
         file.seek(SeekFrom::Start(index.offset))?;
         let mut tail = Vec::new();
-        file.take(meta.len() - index.offset).read_to_end(&mut tail)?;
+        file.take(meta.len() - index.offset)
+            .read_to_end(&mut tail)?;
         // Only whole lines: one being appended right now is read next time.
         let whole = tail.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         index.offset += whole as u64;
@@ -352,7 +354,10 @@ mod tests {
         let (dir, state) = (base.join("audio"), base.join("state"));
         fs::create_dir_all(&dir).unwrap();
         let write = |n: &str, bytes: usize| fs::write(dir.join(n), vec![0u8; bytes]).unwrap();
-        let (one, two) = (Bounds::new(&dir, &state, 1, 0), Bounds::new(&dir, &state, 1, 0));
+        let (one, two) = (
+            Bounds::new(&dir, &state, 1, 0),
+            Bounds::new(&dir, &state, 1, 0),
+        );
         write("1.mp3", 300_000);
         assert!(one.add("1.mp3").unwrap().is_empty());
         let record = state.join("outputs.txt");
@@ -365,7 +370,11 @@ mod tests {
         write("3.mp3", 300_000);
         assert!(one.add("3.mp3").unwrap().is_empty());
         #[cfg(unix)]
-        assert_eq!(inode(), first, "adds within the bounds append, never rewrite");
+        assert_eq!(
+            inode(),
+            first,
+            "adds within the bounds append, never rewrite"
+        );
         assert_eq!(fs::read_to_string(&record).unwrap().lines().count(), 3);
         // The fourth file passes 1 MiB for `two`, which counts `one`'s files: the oldest goes.
         write("4.mp3", 300_000);
@@ -374,7 +383,10 @@ mod tests {
         write("5.mp3", 300_000);
         assert_eq!(one.add("5.mp3").unwrap(), vec![dir.join("2.mp3")]);
         let text = fs::read_to_string(&record).unwrap();
-        let names: Vec<&str> = text.lines().map(|l| l.rsplit('/').next().unwrap()).collect();
+        let names: Vec<&str> = text
+            .lines()
+            .map(|l| l.rsplit('/').next().unwrap())
+            .collect();
         assert_eq!(names, ["3.mp3", "4.mp3", "5.mp3"]);
         fs::remove_dir_all(&base).unwrap();
     }

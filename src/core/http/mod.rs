@@ -26,7 +26,7 @@ pub use table::Limits;
 use super::Config;
 use super::event::{Input, Level, Output};
 use super::service::{Service, SessionId};
-use envelope::{Envelope, is_notification, status_of};
+use envelope::{Envelope, is_notification};
 use exchange::{Exchange, Exchanges};
 use response::{message_event, not_allowed, preflight};
 use std::collections::{HashMap, VecDeque};
@@ -247,7 +247,28 @@ impl HttpServer {
             self.finish_whole(conn, &e, Response::empty(202));
             self.after(&e);
         }
+        self.orphans(id);
         Err(())
+    }
+
+    /// Ends the exchanges of session `id` whose request was cancelled (`notifications/cancelled`
+    /// on another POST): no reply will come, so the stream closes empty (204 for a JSON-only
+    /// client).
+    fn orphans(&mut self, id: SessionId) {
+        for conn in self.exchanges.of(id) {
+            let cancelled = self.clients.get(id).is_some_and(|c| {
+                self.exchanges
+                    .get(conn)
+                    .is_some_and(|e| !c.session.waits_on(e.channel))
+            });
+            if !cancelled {
+                continue;
+            }
+            if let Some(e) = self.exchanges.remove(conn) {
+                self.out
+                    .extend(e.end(conn, None).into_iter().map(Output::Http));
+            }
+        }
     }
 
     /// `GET /mcp`: the server-to-client stream of a 2025 session (notices not tied to a
@@ -519,41 +540,25 @@ impl HttpServer {
         let Some(conn) = self.exchanges.conn_of(channel) else {
             return; // its client hung up
         };
-        let Some(e) = self.exchanges.get_mut(conn) else {
-            return;
-        };
         if is_notification(line) {
-            if e.sse {
-                if !e.open {
-                    e.open = true;
-                    let headers = e.headers.clone();
-                    self.out
-                        .push_back(Output::Http(Reply::Open { conn, headers }));
-                }
-                let data = message_event(line);
-                self.out
-                    .push_back(Output::Http(Reply::Event { conn, data }));
-            }
-            return;
-        }
-        let Some(e) = self.exchanges.remove(conn) else {
-            return;
-        };
-        if e.open || !e.json {
-            if !e.open {
-                let headers = e.headers.clone();
-                self.out
-                    .push_back(Output::Http(Reply::Open { conn, headers }));
-            }
-            let data = message_event(line);
+            let replies = self.exchanges.get_mut(conn).map(|e| e.notify(conn, line));
             self.out
-                .push_back(Output::Http(Reply::Event { conn, data }));
-            self.out.push_back(Output::Http(Reply::End { conn }));
-        } else {
-            let r = Response::json(status_of(line, e.stateless), line.to_vec());
-            self.finish_whole(conn, &e, r);
+                .extend(replies.into_iter().flatten().map(Output::Http));
+            return;
         }
-        self.after(&e);
+        if let Some(mut e) = self.exchanges.remove(conn) {
+            let made = self
+                .clients
+                .get(id)
+                .is_some_and(|c| c.session.version().is_some());
+            if e.initialize && !made {
+                // A failed `initialize` made no session: its id is not given out.
+                e.headers.retain(|(n, _)| *n != "Mcp-Session-Id");
+            }
+            self.out
+                .extend(e.end(conn, Some(line)).into_iter().map(Output::Http));
+            self.after(&e);
+        }
     }
 
     /// After an exchange ended: a stateless session ends with it; an `initialize` that failed
@@ -569,19 +574,8 @@ impl HttpServer {
         }
     }
 
-    fn finish_whole(&mut self, conn: ConnId, e: &Exchange, mut r: Response) {
-        // A failed `initialize` made no session: its id is not given out.
-        let made = !e.initialize
-            || self
-                .clients
-                .get(e.session)
-                .is_some_and(|c| c.session.version().is_some());
-        let headers = e
-            .headers
-            .iter()
-            .filter(|(n, _)| made || *n != "Mcp-Session-Id");
-        r.headers.extend(headers.cloned());
-        self.whole(conn, r);
+    fn finish_whole(&mut self, conn: ConnId, e: &Exchange, r: Response) {
+        self.whole(conn, e.with_headers(r));
     }
 
     fn whole(&mut self, conn: ConnId, response: Response) {

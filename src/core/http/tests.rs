@@ -399,6 +399,34 @@ fn a_client_that_hangs_up_cancels_its_call() {
 }
 
 #[test]
+fn a_request_cancelled_from_another_post_ends_its_own() {
+    let mut t = T::new(Limits::default());
+    let sid = t.session(9);
+    let s = [("Mcp-Session-Id", sid.as_str())];
+    let call =
+        json!({"jsonrpc":"2.0","id":"c1","method":"tools/call","params":{"name":"list_models"}});
+    assert!(t.post(1, &s, &call).is_empty());
+    let json_only = [
+        ("Mcp-Session-Id", sid.as_str()),
+        ("Accept", "application/json"),
+    ];
+    let call2 =
+        json!({"jsonrpc":"2.0","id":"c2","method":"tools/call","params":{"name":"get_usage"}});
+    assert!(t.post(2, &json_only, &call2).is_empty());
+    let cancel = |id: &str| json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId": id}});
+    assert_eq!(whole(&t.post(3, &s, &cancel("c1"))).status, 202);
+    assert_eq!(t.cancelled.len(), 1, "its job is cancelled");
+    let ended = t.take(ConnId(1));
+    assert!(
+        matches!(ended.as_slice(), [Reply::Open { .. }, Reply::End { .. }]),
+        "{ended:?}"
+    );
+    assert_eq!(whole(&t.post(3, &s, &cancel("c2"))).status, 202);
+    assert_eq!(whole(&t.take(ConnId(2))).status, 204);
+    assert_eq!(t.server.counts(), (1, 0));
+}
+
+#[test]
 fn the_legacy_transport_replies_on_its_stream() {
     let mut t = T::new(Limits::default());
     let replies = t.send(1, "GET", "/sse", &[("Accept", "text/event-stream")], "");

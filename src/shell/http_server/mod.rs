@@ -14,7 +14,7 @@ use crate::core::{self, Input, Output};
 use std::collections::HashMap;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -309,7 +309,7 @@ fn watch_signals(tx: SyncSender<Input>, stopping: Arc<AtomicBool>, log: &Logger)
         .stack_size(64 * 1024)
         .spawn(move || {
             for signal in signals.forever() {
-                if stopping.swap(true, Ordering::SeqCst) {
+                if stopping.swap(true, std::sync::atomic::Ordering::SeqCst) {
                     log.warn("second signal: exiting now");
                     std::process::exit(128 + signal);
                 }
