@@ -183,7 +183,7 @@ fn every_era_over_http_with_schema_checked_replies() {
     );
     let r = c.request("GET", "/mcp", &[("MCP-Protocol-Version", v)], b"");
     assert_eq!(r.status, 405);
-    // One keep-alive connection carried all of it; the fake was asked twice.
+    // Four speeches reached the fake: one per handshake version and the stateless one.
     let tts = s
         .fake
         .requests()

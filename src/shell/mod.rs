@@ -216,20 +216,38 @@ fn drive(
         if server.is_finished() {
             return;
         }
-        let input = match server.poll_timeout() {
-            Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
-            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-        };
-        match input {
-            Ok(input) => {
-                if let Input::JobDone { id, .. } = &input {
-                    runner.done(*id);
-                }
-                server.handle_input(Instant::now(), input);
-            }
-            Err(RecvTimeoutError::Timeout) => server.handle_timeout(Instant::now()),
-            Err(RecvTimeoutError::Disconnected) => return,
+        match next(rx, runner, server.poll_timeout()) {
+            Next::Input(input) => server.handle_input(Instant::now(), input),
+            Next::Timeout => server.handle_timeout(Instant::now()),
+            Next::Closed => return,
         }
+    }
+}
+
+/// What the loop gets while it waits.
+enum Next {
+    Input(Input),
+    /// The core's timer is due.
+    Timeout,
+    /// Every sender is gone.
+    Closed,
+}
+
+/// Waits for the next input, or until `at`; a finished job's worker is forgotten first.
+fn next(rx: &Receiver<Input>, runner: &mut Runner, at: Option<Instant>) -> Next {
+    let input = match at {
+        Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
+        None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+    };
+    match input {
+        Ok(input) => {
+            if let Input::JobDone { id, .. } = &input {
+                runner.done(*id);
+            }
+            Next::Input(input)
+        }
+        Err(RecvTimeoutError::Timeout) => Next::Timeout,
+        Err(RecvTimeoutError::Disconnected) => Next::Closed,
     }
 }
 

@@ -20,25 +20,11 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-EXPECTED_TOOLS = ["speak", "list_voices", "set_default_voice", "list_models", "get_usage",
-                  "stop_speaking"]
-FAKE_KEY = "sk_test_0123456789abcdef"
+# The stdio check's helpers and constants (this file runs beside it).
+from sdk_client import EXPECTED_TOOLS, FAKE_KEY, CheckFailed, check, text_of
+
 TOKEN = "http-token-for-the-sdk-test-0123"
 TIMEOUT_S = 30
-
-
-class CheckFailed(Exception):
-    pass
-
-
-def check(cond: bool, what: str, detail: object = "") -> None:
-    if not cond:
-        raise CheckFailed(f"{what}: {detail}")
-    print(f"ok: {what}")
-
-
-def text_of(result) -> str:
-    return "\n".join(c.text for c in result.content if getattr(c, "type", None) == "text")
 
 
 def start_server(binary: str, home: Path, fake_url: str) -> tuple[subprocess.Popen, str, Path]:

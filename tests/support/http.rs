@@ -3,7 +3,6 @@
 
 use super::Home;
 use super::http_client::Conn;
-use std::io::Read;
 use std::net::SocketAddr;
 use std::process::{Child, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -30,20 +29,7 @@ impl HttpServer {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = stderr.clone();
-        let mut err = child.stderr.take().unwrap();
-        thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
+        let stderr = super::capture(child.stderr.take().unwrap());
         let deadline = Instant::now() + Duration::from_secs(20);
         let addr = loop {
             let text = stderr.lock().unwrap().clone();

@@ -8,14 +8,14 @@ mod conn;
 pub mod parse;
 
 use super::log::{LogLevel, Logger};
-use super::{Runner, files::Paths, handle_output};
+use super::{Next, Runner, files::Paths, handle_output};
 use crate::core::http::{ConnId, HttpIn, HttpServer, Limits, Policy, Reply, Response};
 use crate::core::{self, Input, Output};
 use std::collections::HashMap;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::AtomicBool;
-use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -160,19 +160,10 @@ pub fn serve(
         if server.is_finished() {
             break;
         }
-        let input = match server.poll_timeout() {
-            Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
-            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-        };
-        match input {
-            Ok(input) => {
-                if let Input::JobDone { id, .. } = &input {
-                    runner.done(*id);
-                }
-                server.handle_input(Instant::now(), input);
-            }
-            Err(RecvTimeoutError::Timeout) => server.handle_timeout(Instant::now()),
-            Err(RecvTimeoutError::Disconnected) => break,
+        match super::next(&rx, &mut runner, server.poll_timeout()) {
+            Next::Input(input) => server.handle_input(Instant::now(), input),
+            Next::Timeout => server.handle_timeout(Instant::now()),
+            Next::Closed => break,
         }
     }
     runner.stop(&rx, Duration::from_secs(2));
