@@ -325,6 +325,14 @@ fn limits_on_bodies_heads_connections_and_slow_clients() {
     let big = "x".repeat(70 * 1024);
     c.send("POST", "/mcp", &[("X-Big", big.as_str())], b"{}");
     assert_eq!(c.response().status, 431);
+    // A signed length is no length (request smuggling); HEAD gets 405 without a body.
+    let mut c = s.srv.connect();
+    c.send("POST", "/mcp", &[("Content-Length", "+2")], b"");
+    assert_eq!(c.response().status, 400);
+    let mut c = s.srv.connect();
+    c.send("HEAD", "/mcp", &[], b"");
+    let r = c.head().unwrap();
+    assert_eq!((r.status, r.header("content-length")), (405, Some("0")));
     // Chunked bodies are read.
     let mut c = s.srv.connect();
     let body = initialize(1, "2025-06-18").to_string();
@@ -362,14 +370,18 @@ fn slow_and_idle_clients_time_out_without_holding_up_others() {
     let t = Instant::now();
     let r = srv.connect().post(&[], &initialize(1, "2025-06-18"));
     assert_eq!(r.status, 200);
-    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
     assert!(slow_thread.join().unwrap(), "the slow client was cut off");
     assert!(started.elapsed() < Duration::from_secs(5));
     // An idle keep-alive connection is closed after idle_timeout_s.
     let mut idle = srv.connect();
     assert_eq!(idle.post(&[], &initialize(2, "2025-06-18")).status, 200);
     assert!(idle.closed_within(Duration::from_secs(4)));
-    // At the connection cap, an idle keep-alive connection makes room for a new client...
+    drop(srv);
+    // At the connection cap, an idle keep-alive connection makes room for a new client (a
+    // server whose idle timeout is long enough that the held ones do not close by themselves)...
+    home.write_config("http:\n  max_connections: 3\n");
+    let srv = HttpServer::start(&home, &[], &[]);
     let mut held: Vec<Conn> = (0..3).map(|_| srv.connect()).collect();
     for c in &mut held {
         assert_eq!(c.post(&[], &initialize(3, "2025-06-18")).status, 200);
@@ -414,12 +426,23 @@ fn sessions_expire_and_a_hung_up_call_is_cancelled() {
         .header("Mcp-Session-Id")
         .unwrap()
         .to_string();
-    std::thread::sleep(Duration::from_millis(1600));
+    // Expired after http.session_idle_s (1 s, swept every 250 ms): within a few seconds. (A
+    // request would renew it, so the log says when.)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !srv.stderr().contains("expired (http.session_idle_s)") {
+        assert!(
+            Instant::now() < deadline,
+            "the session never expired: {}",
+            srv.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let r = c.post(
         &[("Mcp-Session-Id", &sid)],
         &req("2025-06-18", 2, "tools/list", json!({})),
     );
     assert_eq!(r.status, 404, "expired after http.session_idle_s");
+    drop(c);
 
     // A client that hangs up while its speak waits for audio: the call is cancelled, no file.
     let mut c = srv.connect();
@@ -488,7 +511,16 @@ fn sigterm_lets_calls_in_flight_finish() {
             .to_string()
             .as_bytes(),
     );
-    std::thread::sleep(Duration::from_millis(200));
+    // Signalled once the call is under way (the fake has its request).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !fake
+        .requests()
+        .iter()
+        .any(|r| r.path.contains("/text-to-speech/"))
+    {
+        assert!(Instant::now() < deadline, "the call never reached the fake");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &srv.pid().to_string()])
         .status();

@@ -11,12 +11,12 @@
 //! processes sharing the state directory append are read as they come (the record's tail since
 //! the last read); it is rewritten whole only when files were removed or forgotten, or it grew
 //! to twice its live lines. Files the user deleted are noticed when they become the oldest, and
-//! by a rescan of every recorded file, at most once a minute, when the bound is reached. Two
+//! by a rescan of every recorded file, at most once a second, when the bound is reached. Two
 //! processes rewriting at once can lose a line, and that file is then never removed (the safe
 //! way to fail). Within one process a lock keeps the record whole.
 
 use super::files::replace_quickly;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fs;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -25,8 +25,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Files kept in the record at most: beyond it the oldest are forgotten (never removed).
 const MAX_RECORDED: usize = 100_000;
-/// How often, at most, every recorded file is looked at again when the size bound is reached.
-const RESCAN_EVERY: Duration = Duration::from_secs(60);
+/// How often, at most, every recorded file is looked at again when the size bound is reached
+/// (so a file the user deleted is not counted for longer than this).
+const RESCAN_EVERY: Duration = Duration::from_secs(1);
 
 /// The bounds and where their record lives.
 #[derive(Debug)]
@@ -237,7 +238,27 @@ impl Bounds {
         // Only whole lines: one being appended right now is read next time.
         let whole = tail.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         index.offset += whole as u64;
-        for line in String::from_utf8_lossy(&tail[..whole]).lines() {
+        let text = String::from_utf8_lossy(&tail[..whole]);
+        if index.entries.is_empty() {
+            // The whole record: the last line of a path wins, then one sort by age.
+            let mut latest: HashMap<PathBuf, (usize, Entry)> = HashMap::new();
+            for (n, line) in text.lines().enumerate() {
+                index.lines += 1;
+                if let Some(e) = Entry::parse(line) {
+                    latest.insert(e.path.clone(), (n, e));
+                }
+            }
+            let mut all: Vec<(usize, Entry)> = latest.into_values().collect();
+            all.sort_by_key(|(n, e)| (e.modified, *n));
+            index.total = all
+                .iter()
+                .filter(|(_, e)| self.ours(e))
+                .map(|(_, e)| e.size)
+                .sum();
+            index.entries = all.into_iter().map(|(_, e)| e).collect();
+            return Ok(());
+        }
+        for line in text.lines() {
             index.lines += 1;
             if let Some(entry) = Entry::parse(line) {
                 let path = entry.path.clone();
@@ -388,6 +409,27 @@ mod tests {
             .map(|l| l.rsplit('/').next().unwrap())
             .collect();
         assert_eq!(names, ["3.mp3", "4.mp3", "5.mp3"]);
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn a_file_the_user_deleted_is_not_counted_against_the_bound() {
+        let base = std::env::temp_dir().join(format!("outputs-deleted-{}", std::process::id()));
+        let (dir, state) = (base.join("audio"), base.join("state"));
+        fs::create_dir_all(&dir).unwrap();
+        let write = |n: &str, bytes: usize| fs::write(dir.join(n), vec![0u8; bytes]).unwrap();
+        let bounds = Bounds::new(&dir, &state, 1, 0);
+        for n in ["a.mp3", "b.mp3", "c.mp3"] {
+            write(n, 300_000);
+            assert!(bounds.add(n).unwrap().is_empty());
+        }
+        fs::remove_file(dir.join("c.mp3")).unwrap();
+        write("d.mp3", 300_000);
+        assert!(
+            bounds.add("d.mp3").unwrap().is_empty(),
+            "900 KB are within 1 MiB"
+        );
+        assert!(dir.join("a.mp3").exists());
         fs::remove_dir_all(&base).unwrap();
     }
 }

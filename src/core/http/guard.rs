@@ -32,7 +32,9 @@ impl Policy {
             );
             return Err(Response::text(403, &msg));
         }
-        if let Some(token) = &self.token {
+        // A browser's CORS preflight never carries credentials; it starts nothing.
+        let preflight = head.method() == super::Method::Options;
+        if let Some(token) = self.token.as_ref().filter(|_| !preflight) {
             let given = head
                 .authorization
                 .as_deref()
@@ -214,6 +216,18 @@ mod tests {
         }
         let r = p.check(&head(&[("Host", "localhost")])).unwrap_err();
         assert_eq!(r.status, 401);
+        // A preflight is let through without it (Host and Origin still checked).
+        let pre = |origin: &str| {
+            let pairs = [("Host", "localhost"), ("Origin", origin)];
+            let h = Head::new(
+                "OPTIONS",
+                "/mcp",
+                pairs.iter().map(|(n, v)| (*n, v.as_bytes())),
+            );
+            p.check(&h.unwrap())
+        };
+        assert!(pre("http://localhost:3000").is_ok());
+        assert_eq!(pre("http://evil.example").unwrap_err().status, 403);
     }
 
     #[test]

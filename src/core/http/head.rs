@@ -15,6 +15,8 @@ pub enum Method {
     Delete,
     /// `OPTIONS` (a browser's CORS preflight).
     Options,
+    /// `HEAD` (answered 405 by the shell, without a body).
+    Head,
     /// Anything else (answered 405).
     Other,
 }
@@ -27,6 +29,7 @@ impl Method {
             "POST" => Self::Post,
             "DELETE" => Self::Delete,
             "OPTIONS" => Self::Options,
+            "HEAD" => Self::Head,
             _ => Self::Other,
         }
     }

@@ -110,6 +110,8 @@ impl HttpServer {
                     c.session.cancel_all(None, &mut self.service);
                     self.dirty.push(id);
                 }
+                // Their POSTs are answered (an empty stream, or 204), so the server can end.
+                self.orphans(id);
             }
         }
         self.route();
@@ -267,6 +269,7 @@ impl HttpServer {
             if let Some(e) = self.exchanges.remove(conn) {
                 self.out
                     .extend(e.end(conn, None).into_iter().map(Output::Http));
+                self.after(&e);
             }
         }
     }
@@ -422,7 +425,14 @@ impl HttpServer {
             self.out.push_back(Output::Http(Reply::End { conn }));
         }
         for conn in self.exchanges.of(id) {
-            if let Some(e) = self.exchanges.remove(conn) {
+            let Some(e) = self.exchanges.remove(conn) else {
+                continue;
+            };
+            if e.open {
+                // Its stream has begun: it closes without the reply.
+                self.out
+                    .extend(e.end(conn, None).into_iter().map(Output::Http));
+            } else {
                 let r = Response::text(404, "the session ended");
                 self.finish_whole(conn, &e, r);
             }
@@ -501,7 +511,10 @@ impl HttpServer {
             && self.exchanges.is_empty()
             && !self.streams.is_empty()
         {
-            for (conn, _) in std::mem::take(&mut self.streams) {
+            for (conn, id) in std::mem::take(&mut self.streams) {
+                if let Some(c) = self.clients.get_mut(id) {
+                    c.stream = None;
+                }
                 self.out.push_back(Output::Http(Reply::End { conn }));
             }
         }

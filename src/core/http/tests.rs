@@ -566,11 +566,62 @@ fn stop_cancels_what_outlives_the_grace() {
     let call =
         json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_models"}});
     assert!(t.post(1, &[("Mcp-Session-Id", &sid)], &call).is_empty());
+    let stateless = modern(2, "tools/call", json!({"name": "list_models"}));
+    let h = [
+        ("MCP-Protocol-Version", "2026-07-28"),
+        ("Mcp-Method", "tools/call"),
+        ("Mcp-Name", "list_models"),
+        ("Accept", "application/json"),
+    ];
+    assert!(t.post(2, &h, &stateless).is_empty());
     t.input(HttpIn::Stop);
     t.now += Duration::from_secs(6);
     t.server.handle_timeout(t.now);
     t.drain();
-    assert_eq!(t.cancelled.len(), 1);
+    assert_eq!(t.cancelled.len(), 2);
+    // Both POSTs are answered, and the server can end.
+    let first = t.take(ConnId(1));
+    assert!(
+        matches!(first.as_slice(), [Reply::Open { .. }, Reply::End { .. }]),
+        "{first:?}"
+    );
+    assert_eq!(whole(&t.take(ConnId(2))).status, 204);
+    assert!(t.server.is_finished(), "{:?}", t.server.counts());
+}
+
+#[test]
+fn ending_a_session_closes_a_stream_it_began_cleanly() {
+    let mut t = T::new(Limits::default());
+    let sid = t.session(9);
+    let h = [
+        ("Mcp-Session-Id", sid.as_str()),
+        ("Accept", "application/json, text/event-stream"),
+    ];
+    // A call with a progress token: its first progress opens the POST's stream.
+    let call = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"speak","arguments":{"text":"Hello there."},"_meta":{"progressToken":"p"}}});
+    assert!(t.post(1, &h, &call).is_empty());
+    // speak learns the model's limits first.
+    t.finish_job("/v1/models", r#"[{"model_id":"eleven_flash_v2_5","name":"Flash","can_do_text_to_speech":true,"languages":[],"max_characters_request_subscribed_user":40000}]"#);
+    let (id, _) = t
+        .jobs
+        .iter()
+        .find(|(_, j)| matches!(j, Job::Speech { .. }))
+        .cloned()
+        .unwrap_or_else(|| panic!("a speech job: {:?}", t.jobs));
+    t.server
+        .handle_input(t.now, Input::Progress { id, bytes: 4096 });
+    t.drain();
+    assert!(matches!(
+        t.take(ConnId(1)).as_slice(),
+        [Reply::Open { .. }, Reply::Event { .. }]
+    ));
+    let r = whole(&t.send(2, "DELETE", "/mcp", &[("Mcp-Session-Id", &sid)], ""));
+    assert_eq!(r.status, 200);
+    let ended = t.take(ConnId(1));
+    assert!(
+        matches!(ended.as_slice(), [Reply::End { .. }]),
+        "no whole response inside the stream: {ended:?}"
+    );
 }
 
 #[test]

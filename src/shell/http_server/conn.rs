@@ -6,9 +6,10 @@
 use super::Shared;
 use super::parse::{Framing, Parsed, parse_head};
 use crate::core::Input;
-use crate::core::http::{ConnId, Head, HttpIn, Reply, Response};
+use crate::core::http::{ConnId, Head, HttpIn, Method, Reply, Response};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,9 @@ const WATCH: Duration = Duration::from_millis(100);
 /// An event stream with nothing to say sends a comment this often (proxies keep it open, and a
 /// client that left is noticed).
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How long, and how much, a closing connection reads and drops (see [`linger`]).
+const LINGER: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 256 * 1024;
 /// Bytes read at a time.
 const READ_CHUNK: usize = 8 * 1024;
 /// Writes to a client that stopped reading give up after this long.
@@ -29,7 +33,8 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A request read whole, or why not.
 enum Read1 {
-    Request(Box<Head>, Vec<u8>),
+    /// The request, and its body's share of `http_server::BODY_BUDGET` (held until handed on).
+    Request(Box<Head>, Vec<u8>, super::BodyBytes),
     /// The client closed, or stayed idle past the keep-alive timeout.
     Closed,
     /// Refused while reading (400, 408, 413, 431): send it and close.
@@ -41,6 +46,7 @@ pub(super) fn serve(
     mut stream: TcpStream,
     conn: ConnId,
     replies: &Receiver<Reply>,
+    queued: &AtomicUsize,
     shared: &Shared,
 ) {
     let _ = stream.set_nodelay(true);
@@ -50,22 +56,28 @@ pub(super) fn serve(
         // A large body's buffer is not kept while the connection idles.
         buf.shrink_to(READ_CHUNK);
         shared.set_idle(conn, true);
-        let read = read_request(&mut stream, &mut buf, shared);
-        shared.set_idle(conn, false);
-        let (head, body) = match read {
-            Read1::Request(head, body) => (head, body),
+        let read = read_request(&mut stream, &mut buf, conn, shared);
+        let (head, body, held) = match read {
+            Read1::Request(head, body, held) => (head, body, held),
             Read1::Closed => return,
             Read1::Refused(r) => {
-                let _ = write_whole(&mut stream, &r.closing());
+                if write_whole(&mut stream, &r.closing()).is_ok() {
+                    linger(&mut stream);
+                }
                 return;
             }
         };
         let close = head.close;
+        // Closed to make room while it was read: the request is not started.
+        if !shared.is_open(conn) {
+            return;
+        }
         let input = Input::Http(HttpIn::Request { conn, head, body });
         if shared.inputs.send(input).is_err() {
             return;
         }
-        match await_replies(&mut stream, conn, replies, shared) {
+        drop(held);
+        match await_replies(&mut stream, conn, replies, queued, shared) {
             Ok(true) if !close => {}
             _ => return,
         }
@@ -77,11 +89,16 @@ fn await_replies(
     stream: &mut TcpStream,
     conn: ConnId,
     replies: &Receiver<Reply>,
+    queued: &AtomicUsize,
     shared: &Shared,
 ) -> io::Result<bool> {
     let mut last_write = Instant::now();
     loop {
-        match replies.recv_timeout(WATCH) {
+        let next = replies.recv_timeout(WATCH);
+        if let Ok(reply) = &next {
+            queued.fetch_sub(size(reply), Ordering::Relaxed);
+        }
+        match next {
             Ok(Reply::Whole { response, .. }) => {
                 write_whole(stream, &response)?;
                 return Ok(!response.close);
@@ -130,13 +147,14 @@ fn peer_closed(stream: &TcpStream) -> bool {
 
 /// Reads one request: the head within the keep-alive timeout of the last one and
 /// [`HEAD_TIMEOUT`] of its first byte, the guard's check, then the body.
-fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>, shared: &Shared) -> Read1 {
+fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>, conn: ConnId, shared: &Shared) -> Read1 {
     let limits = &shared.limits;
     let head_timeout = HEAD_TIMEOUT.min(limits.idle_timeout);
     let mut deadline = Instant::now() + limits.idle_timeout;
     let mut started = !buf.is_empty();
     if started {
         deadline = Instant::now() + head_timeout;
+        shared.set_idle(conn, false);
     }
     let parsed = loop {
         if !buf.is_empty() {
@@ -149,8 +167,10 @@ fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>, shared: &Shared) -> R
         match read_some(stream, buf, deadline, limits.max_head + 1) {
             Ok(0) => return Read1::Closed,
             Ok(_) if !started => {
+                // A request has begun: the connection is no longer idle (not closed for room).
                 started = true;
                 deadline = Instant::now() + head_timeout;
+                shared.set_idle(conn, false);
             }
             Ok(_) => {}
             Err(e) if is_timeout(&e) && started => {
@@ -163,6 +183,18 @@ fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>, shared: &Shared) -> R
     if let Err(r) = shared.policy.check(&parsed.head) {
         return Read1::Refused(r);
     }
+    if parsed.head.method() == Method::Head {
+        // Answered here: a response to HEAD has no body, which the core's responses all have.
+        return Read1::Refused(Response::empty(405).header("Allow", "GET, POST, DELETE"));
+    }
+    let wanted = match parsed.framing {
+        Framing::Length(n) => n.min(limits.max_body),
+        Framing::Chunked => limits.max_body,
+    };
+    let Some(held) = shared.hold_body(wanted) else {
+        let msg = "too many request bodies being read at once; retry shortly";
+        return Read1::Refused(Response::text(503, msg).header("Retry-After", "1"));
+    };
     let body = match parsed.framing {
         Framing::Length(n) if n > limits.max_body => {
             let msg = format!(
@@ -181,7 +213,7 @@ fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>, shared: &Shared) -> R
         }
     };
     match body {
-        Ok(body) => Read1::Request(Box::new(parsed.head), body),
+        Ok(body) => Read1::Request(Box::new(parsed.head), body, held),
         Err(r) => Read1::Refused(r),
     }
 }
@@ -276,6 +308,25 @@ fn read_some(
     }
 }
 
+/// After a response that closes the connection: reads and drops what the client still sends
+/// (a body it is uploading, pipelined requests), briefly, so that closing with unread input
+/// does not reset the connection before the client has read the response.
+fn linger(stream: &mut TcpStream) {
+    let deadline = Instant::now() + LINGER;
+    let mut chunk = [0u8; READ_CHUNK];
+    let mut left = LINGER_BYTES;
+    while left > 0 {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        if wait.is_zero() || stream.set_read_timeout(Some(wait)).is_err() {
+            return;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => left = left.saturating_sub(n),
+        }
+    }
+}
+
 fn is_timeout(e: &io::Error) -> bool {
     matches!(
         e.kind(),
@@ -284,6 +335,15 @@ fn is_timeout(e: &io::Error) -> bool {
 }
 
 // ---- writing ------------------------------------------------------------------------------
+
+/// The bytes a reply holds while it waits to be written (for the slow-client bound).
+pub(super) fn size(reply: &Reply) -> usize {
+    match reply {
+        Reply::Whole { response, .. } => response.body.len() + 256,
+        Reply::Event { data, .. } => data.len() + 16,
+        Reply::Open { .. } | Reply::End { .. } => 64,
+    }
+}
 
 fn reason(status: u16) -> &'static str {
     match status {
@@ -315,7 +375,10 @@ pub(super) fn write_whole(stream: &mut TcpStream, r: &Response) -> io::Result<()
     for (name, value) in &r.headers {
         let _ = write!(out, "{name}: {value}\r\n");
     }
-    let _ = write!(out, "Content-Length: {}\r\n", r.body.len());
+    // A 204 has no body and no length (RFC 9110 §8.6).
+    if r.status != 204 {
+        let _ = write!(out, "Content-Length: {}\r\n", r.body.len());
+    }
     if r.close {
         out.extend_from_slice(b"Connection: close\r\n");
     }

@@ -14,7 +14,7 @@ use crate::core::{self, Input, Output};
 use std::collections::HashMap;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -24,8 +24,13 @@ use std::time::{Duration, Instant};
 const INPUT_QUEUE: usize = 1024;
 /// Replies waiting for one connection's thread; a client this far behind is dropped.
 const REPLY_QUEUE: usize = 256;
+/// Bytes of replies waiting for one connection's thread, past which a client that is not
+/// reading is dropped (one larger reply alone still goes).
+const REPLY_BYTES: usize = 16 << 20;
 /// Stack of a connection's thread (bodies and buffers are on the heap).
 const CONN_STACK: usize = 128 * 1024;
+/// Bytes of request bodies being read at once, over all connections, at least.
+const BODY_BUDGET: usize = 64 << 20;
 
 /// How the server listens and what it lets in.
 #[derive(Clone, Debug)]
@@ -61,6 +66,20 @@ struct Handle {
     idle_since: Option<Instant>,
     /// An event stream is open on it.
     streaming: bool,
+    /// Bytes of replies given to it and not yet written.
+    queued: Arc<AtomicUsize>,
+}
+
+/// A request body's share of the bytes being read at once, given back when dropped.
+pub(super) struct BodyBytes {
+    used: Arc<AtomicUsize>,
+    n: usize,
+}
+
+impl Drop for BodyBytes {
+    fn drop(&mut self) {
+        self.used.fetch_sub(self.n, Ordering::Relaxed);
+    }
 }
 
 /// What the threads share.
@@ -69,6 +88,9 @@ pub(super) struct Shared {
     policy: Policy,
     limits: ConnLimits,
     conns: Mutex<HashMap<ConnId, Handle>>,
+    /// Bytes of request bodies being read, and the most allowed.
+    bodies: Arc<AtomicUsize>,
+    body_budget: usize,
 }
 
 impl Shared {
@@ -77,6 +99,33 @@ impl Shared {
             && let Some(h) = conns.get_mut(&conn)
         {
             h.idle_since = idle.then(Instant::now);
+        }
+    }
+
+    /// Still registered (not closed to make room, nor dropped for being slow).
+    fn is_open(&self, conn: ConnId) -> bool {
+        self.conns.lock().is_ok_and(|c| c.contains_key(&conn))
+    }
+
+    /// Reserves `n` bytes for a body about to be read, if the budget has them.
+    fn hold_body(&self, n: usize) -> Option<BodyBytes> {
+        let mut used = self.bodies.load(Ordering::Relaxed);
+        loop {
+            if used + n > self.body_budget {
+                return None;
+            }
+            match self.bodies.compare_exchange_weak(
+                used,
+                used + n,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    let used = self.bodies.clone();
+                    return Some(BodyBytes { used, n });
+                }
+                Err(now) => used = now,
+            }
         }
     }
 
@@ -121,6 +170,8 @@ pub fn serve(
             max_body: options.max_body,
         },
         conns: Mutex::new(HashMap::new()),
+        bodies: Arc::new(AtomicUsize::new(0)),
+        body_budget: BODY_BUDGET.max(options.max_body.saturating_mul(4)),
     });
     let stopping = Arc::new(AtomicBool::new(false));
     watch_signals(tx.clone(), stopping.clone(), log)?;
@@ -204,7 +255,13 @@ fn deliver(reply: Reply, shared: &Shared, gone: &mut Vec<ConnId>) {
         Reply::End { .. } | Reply::Whole { .. } => handle.streaming = false,
         Reply::Event { .. } => {}
     }
-    if handle.replies.try_send(reply).is_err() {
+    let size = conn::size(&reply);
+    let queued = handle.queued.load(Ordering::Relaxed);
+    let behind = queued > 0 && queued + size > REPLY_BYTES;
+    if !behind {
+        handle.queued.fetch_add(size, Ordering::Relaxed);
+    }
+    if behind || handle.replies.try_send(reply).is_err() {
         let _ = handle.stream.shutdown(Shutdown::Both);
         conns.remove(&conn);
         gone.push(conn);
@@ -237,12 +294,14 @@ fn accept(listener: &TcpListener, shared: &Arc<Shared>, max: usize, log: &Logger
             continue;
         };
         let (replies_tx, replies_rx) = sync_channel(REPLY_QUEUE);
+        let queued = Arc::new(AtomicUsize::new(0));
         if let Ok(mut conns) = shared.conns.lock() {
             let handle = Handle {
                 replies: replies_tx,
                 stream: copy,
                 idle_since: Some(Instant::now()),
                 streaming: false,
+                queued: queued.clone(),
             };
             conns.insert(conn, handle);
         }
@@ -251,7 +310,7 @@ fn accept(listener: &TcpListener, shared: &Arc<Shared>, max: usize, log: &Logger
             .name(format!("http-{}", conn.0))
             .stack_size(CONN_STACK)
             .spawn(move || {
-                conn::serve(stream, conn, &replies_rx, &shared2);
+                conn::serve(stream, conn, &replies_rx, &queued, &shared2);
                 if let Ok(mut conns) = shared2.conns.lock() {
                     conns.remove(&conn);
                 }
@@ -300,7 +359,7 @@ fn watch_signals(tx: SyncSender<Input>, stopping: Arc<AtomicBool>, log: &Logger)
         .stack_size(64 * 1024)
         .spawn(move || {
             for signal in signals.forever() {
-                if stopping.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                if stopping.swap(true, Ordering::SeqCst) {
                     log.warn("second signal: exiting now");
                     std::process::exit(128 + signal);
                 }

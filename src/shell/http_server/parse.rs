@@ -62,7 +62,11 @@ pub fn parse_head(buf: &[u8], max_head: usize) -> Result<Option<Parsed>, Respons
     for h in req.headers.iter() {
         let value = String::from_utf8_lossy(h.value);
         if h.name.eq_ignore_ascii_case("content-length") {
-            let n = value.trim().parse::<usize>().ok();
+            // Digits only: `+5` parses as a number but is not a Content-Length.
+            let digits = value.trim();
+            let n = (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| digits.parse::<usize>().ok())
+                .flatten();
             if n.is_none() || (length.is_some() && length != n) {
                 return Err(Response::text(400, "bad Content-Length"));
             }
