@@ -1,14 +1,11 @@
-//! The HTTP transports as data (feature `http-server`): Streamable HTTP at one endpoint in both
-//! eras, and the legacy HTTP+SSE transport of 2024-11-05, over one [`Service`] shared by every
-//! client.
-//!
-//! The shell reads requests whole (the guard, [`Policy::check`], has let them in) and hands
-//! them over as [`HttpIn`]; the server answers with [`Reply`]s inside [`Output::Http`]. Each
-//! client is a [`Session`](super::session::Session): a 2025 one lives under its
-//! `Mcp-Session-Id` until DELETE or idle expiry; a 2026-07-28 request gets a session of its own
-//! that ends with its reply; a legacy client's lives as long as its `GET /sse` stream. A POST is one exchange: its replies are
-//! written on the session's channel for it, so the reply (and any notification about its
-//! request before it) goes back on the POST's own response.
+//! The HTTP transports as data (feature `http-server`): Streamable HTTP in both eras and the
+//! 2024-11-05 HTTP+SSE transport, over one [`Service`] shared by every client. The shell hands
+//! over requests read whole (the guard, [`Policy::check`], let them in) as [`HttpIn`]; the
+//! server answers with [`Reply`]s in [`Output::Http`]. Each client is a
+//! [`Session`](super::session::Session): a 2025 one lives under its `Mcp-Session-Id` until
+//! DELETE or idle expiry, a 2026-07-28 request's ends with its reply, a legacy one's with its
+//! `GET /sse` stream. A POST is an exchange on a channel of its session: its reply (and the
+//! notifications about its request before it) go back on the POST's own response.
 
 mod envelope;
 mod exchange;
