@@ -593,11 +593,14 @@ pub fn http(data: &[u8]) {
     let check_key = !data.windows(SECRET.len()).any(|w| w == SECRET.as_bytes());
     let mut running: Vec<(JobId, Job)> = Vec::new();
     let mut open: HashSet<ConnId> = HashSet::new();
+    // Connections whose request has not been answered yet (the shell sends no other on them).
+    let mut busy: HashSet<ConnId> = HashSet::new();
     let mut conn = ConnId(1);
     let mut buf = data.get(1..).unwrap_or_default().to_vec();
     let drain = |server: &mut HttpServer,
                  running: &mut Vec<(JobId, Job)>,
-                 open: &mut HashSet<ConnId>| {
+                 open: &mut HashSet<ConnId>,
+                 busy: &mut HashSet<ConnId>| {
         while let Some(output) = server.poll_output() {
             match output {
                 Output::Start { id, job } => running.push((id, job)),
@@ -608,6 +611,7 @@ pub fn http(data: &[u8]) {
                     match reply {
                         Reply::Whole { response, .. } => {
                             assert!(!open.contains(&c), "a whole response inside a stream");
+                            busy.remove(&c);
                             assert!((200..600).contains(&response.status));
                             let text = String::from_utf8_lossy(&response.body);
                             assert!(
@@ -635,7 +639,10 @@ pub fn http(data: &[u8]) {
                                 data.ends_with(b"\n\n") && (!check_key || !text.contains(SECRET))
                             );
                         }
-                        Reply::End { .. } => assert!(open.remove(&c), "a stream ended twice"),
+                        Reply::End { .. } => {
+                            assert!(open.remove(&c), "a stream ended twice");
+                            busy.remove(&c);
+                        }
                     }
                 }
                 _ => {}
@@ -655,6 +662,7 @@ pub fn http(data: &[u8]) {
                 "gone" => {
                     // Its stream, if any, goes with it (nothing more is written to it).
                     open.remove(&conn);
+                    busy.remove(&conn);
                     Some(Input::Http(HttpIn::Gone(conn)))
                 }
                 "stop" => Some(Input::Http(HttpIn::Stop)),
@@ -677,7 +685,7 @@ pub fn http(data: &[u8]) {
             if let Some(input) = input {
                 server.handle_input(now, input);
             }
-            drain(&mut server, &mut running, &mut open);
+            drain(&mut server, &mut running, &mut open, &mut busy);
             continue;
         }
         let parsed = match parse_head(&buf, 64 * 1024) {
@@ -693,8 +701,8 @@ pub fn http(data: &[u8]) {
             Framing::Length(n) => buf.drain(..n.min(buf.len())).collect(),
             Framing::Chunked => std::mem::take(&mut buf),
         };
-        // A connection that has a stream open sends no more requests: take the next one.
-        if open.contains(&conn) || parsed.head.path.ends_with("/new") {
+        // A connection with a request in flight or a stream open sends no other: take the next.
+        if open.contains(&conn) || busy.contains(&conn) || parsed.head.path.ends_with("/new") {
             conn = ConnId(conn.0 + 1);
         }
         if let Err(r) = policy.check(&parsed.head) {
@@ -702,12 +710,13 @@ pub fn http(data: &[u8]) {
             continue;
         }
         let head = Box::new(parsed.head);
+        busy.insert(conn);
         server.handle_input(now, Input::Http(HttpIn::Request { conn, head, body }));
-        drain(&mut server, &mut running, &mut open);
+        drain(&mut server, &mut running, &mut open, &mut busy);
     }
     // Stop: what runs finishes (or is cancelled after the grace), streams end.
     server.handle_input(now, Input::Http(HttpIn::Stop));
-    drain(&mut server, &mut running, &mut open);
+    drain(&mut server, &mut running, &mut open, &mut busy);
     for _ in 0..WIND_DOWN_STEPS {
         if server.is_finished() {
             break;
@@ -719,7 +728,7 @@ pub fn http(data: &[u8]) {
             now += Duration::from_secs(1);
             server.handle_timeout(now);
         }
-        drain(&mut server, &mut running, &mut open);
+        drain(&mut server, &mut running, &mut open, &mut busy);
     }
     assert!(
         server.is_finished(),
