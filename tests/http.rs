@@ -57,6 +57,39 @@ fn modern_headers<'a>(method: &'a str, name: Option<&'a str>) -> Vec<(&'a str, &
     h
 }
 
+/// A server whose fake ElevenLabs waits `delay` before the first audio byte.
+fn slow_upstream(name: &str, config: &str, delay: Duration) -> (Home, FakeElevenLabs, HttpServer) {
+    let home = Home::new(name);
+    home.write_config(config);
+    let fake = FakeElevenLabs::start(KEY);
+    fake.set_stream(StreamConfig {
+        first_byte_delay: delay,
+        ..StreamConfig::default()
+    });
+    let url = fake.url();
+    let env = [
+        ("ELEVENLABS_API_KEY", KEY),
+        ("ELEVENLABS_BASE_URL", url.as_str()),
+        ("MCP_ELEVENLABS_LOG", "debug"),
+    ];
+    let srv = HttpServer::start(&home, &env, &[]);
+    (home, fake, srv)
+}
+
+/// Sends a stateless `speak` of `text` on a new connection (the reply is read by the caller).
+fn send_speak(srv: &HttpServer, id: u64, text: &str) -> Conn {
+    let mut c = srv.connect();
+    let headers = [
+        ("Accept", "application/json"),
+        ("MCP-Protocol-Version", "2026-07-28"),
+        ("Mcp-Method", "tools/call"),
+        ("Mcp-Name", "speak"),
+    ];
+    let body = req("2026-07-28", id, "tools/call", speak_args(text)).to_string();
+    c.send("POST", "/mcp", &headers, body.as_bytes());
+    c
+}
+
 fn speak_args(text: &str) -> Value {
     json!({"name": "speak", "arguments": {"text": text}})
 }
@@ -403,23 +436,8 @@ fn slow_and_idle_clients_time_out_without_holding_up_others() {
 
 #[test]
 fn sessions_expire_and_a_hung_up_call_is_cancelled() {
-    let home = Home::new("expire");
-    home.write_config("http:\n  session_idle_s: 1\noutput:\n  delivery: file\n");
-    let fake = FakeElevenLabs::start(KEY);
-    fake.set_stream(StreamConfig {
-        first_byte_delay: Duration::from_millis(1500),
-        ..StreamConfig::default()
-    });
-    let url = fake.url();
-    let srv = HttpServer::start(
-        &home,
-        &[
-            ("ELEVENLABS_API_KEY", KEY),
-            ("ELEVENLABS_BASE_URL", &url),
-            ("MCP_ELEVENLABS_LOG", "debug"),
-        ],
-        &[],
-    );
+    let config = "http:\n  session_idle_s: 1\noutput:\n  delivery: file\n";
+    let (home, _fake, srv) = slow_upstream("expire", config, Duration::from_millis(1500));
     let mut c = srv.connect();
     let sid = c
         .post(&[], &initialize(1, "2025-06-18"))
@@ -445,25 +463,7 @@ fn sessions_expire_and_a_hung_up_call_is_cancelled() {
     drop(c);
 
     // A client that hangs up while its speak waits for audio: the call is cancelled, no file.
-    let mut c = srv.connect();
-    c.send(
-        "POST",
-        "/mcp",
-        &[
-            ("Accept", "application/json"),
-            ("MCP-Protocol-Version", "2026-07-28"),
-            ("Mcp-Method", "tools/call"),
-            ("Mcp-Name", "speak"),
-        ],
-        req(
-            "2026-07-28",
-            3,
-            "tools/call",
-            speak_args("Nobody will hear this."),
-        )
-        .to_string()
-        .as_bytes(),
-    );
+    let c = send_speak(&srv, 3, "Nobody will hear this.");
     std::thread::sleep(Duration::from_millis(300));
     drop(c);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -483,34 +483,10 @@ fn sessions_expire_and_a_hung_up_call_is_cancelled() {
 
 #[test]
 fn sigterm_lets_calls_in_flight_finish() {
-    let home = Home::new("term");
-    home.write_config("output:\n  delivery: file\n");
-    let fake = FakeElevenLabs::start(KEY);
-    fake.set_stream(StreamConfig {
-        first_byte_delay: Duration::from_millis(800),
-        ..StreamConfig::default()
-    });
-    let url = fake.url();
-    let mut srv = HttpServer::start(
-        &home,
-        &[("ELEVENLABS_API_KEY", KEY), ("ELEVENLABS_BASE_URL", &url)],
-        &[],
-    );
+    let config = "output:\n  delivery: file\n";
+    let (_home, fake, mut srv) = slow_upstream("term", config, Duration::from_millis(800));
     let addr = srv.addr;
-    let mut c = srv.connect();
-    c.send(
-        "POST",
-        "/mcp",
-        &[
-            ("Accept", "application/json"),
-            ("MCP-Protocol-Version", "2026-07-28"),
-            ("Mcp-Method", "tools/call"),
-            ("Mcp-Name", "speak"),
-        ],
-        req("2026-07-28", 1, "tools/call", speak_args("Finish me."))
-            .to_string()
-            .as_bytes(),
-    );
+    let mut c = send_speak(&srv, 1, "Finish me.");
     // Signalled once the call is under way (the fake has its request).
     let deadline = Instant::now() + Duration::from_secs(10);
     while !fake
@@ -521,9 +497,7 @@ fn sigterm_lets_calls_in_flight_finish() {
         assert!(Instant::now() < deadline, "the call never reached the fake");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &srv.pid().to_string()])
-        .status();
+    srv.sigterm();
     let r = c.response();
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["result"]["isError"], false, "{}", r.json());

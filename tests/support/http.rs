@@ -4,7 +4,7 @@
 use super::Home;
 use super::http_client::Conn;
 use std::net::SocketAddr;
-use std::process::{Child, ExitStatus, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -62,12 +62,11 @@ impl HttpServer {
         self.child.id()
     }
 
-    /// Sends SIGTERM and waits (bounded) for the exit.
-    pub fn terminate(&mut self, limit: Duration) -> Option<ExitStatus> {
+    /// Sends SIGTERM (the caller waits for the exit).
+    pub fn sigterm(&self) {
         let _ = std::process::Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
-        super::wait_bounded(&mut self.child, limit)
     }
 }
 

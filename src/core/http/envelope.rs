@@ -6,8 +6,6 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 
-use super::super::session::META_VERSION;
-
 /// One message's envelope.
 #[derive(Debug, Default)]
 pub(super) struct Envelope {
@@ -46,10 +44,10 @@ impl Envelope {
         }
         #[derive(Deserialize)]
         struct Meta<'a> {
+            // `session::META_VERSION` (an attribute takes only a literal).
             #[serde(borrow, rename = "io.modelcontextprotocol/protocolVersion")]
             version: Option<&'a RawValue>,
         }
-        let _ = META_VERSION; // the key `Meta` reads
         let raw: Raw<'_> = serde_json::from_slice(body).ok()?;
         let params = raw
             .params

@@ -33,7 +33,7 @@ impl Policy {
             return Err(Response::text(403, &msg));
         }
         // A browser's CORS preflight never carries credentials; it starts nothing.
-        let preflight = head.method() == super::Method::Options;
+        let preflight = head.method == super::Method::Options;
         if let Some(token) = self.token.as_ref().filter(|_| !preflight) {
             let given = head
                 .authorization

@@ -5,7 +5,7 @@
 use super::Response;
 
 /// The HTTP methods the transports tell apart.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Method {
     /// `GET`.
     Get,
@@ -18,6 +18,7 @@ pub enum Method {
     /// `HEAD` (answered 405 by the shell, without a body).
     Head,
     /// Anything else (answered 405).
+    #[default]
     Other,
 }
 
@@ -39,7 +40,7 @@ impl Method {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Head {
     /// The method.
-    pub method: Option<Method>,
+    pub method: Method,
     /// The path, without the query.
     pub path: String,
     /// The query, without `?`.
@@ -89,7 +90,7 @@ impl Head {
     ) -> Result<Self, Response> {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
         let mut head = Self {
-            method: Some(Method::parse(method)),
+            method: Method::parse(method),
             path: path.to_string(),
             query: query.to_string(),
             ..Self::default()
@@ -126,11 +127,6 @@ impl Head {
             *slot = Some(text);
         }
         Ok(head)
-    }
-
-    /// The method (`Other` if the head was built without one).
-    pub fn method(&self) -> Method {
-        self.method.unwrap_or(Method::Other)
     }
 
     /// One `key=value` of the query, percent-decoding not needed for the keys we use.

@@ -142,7 +142,7 @@ impl HttpServer {
             && self.service.is_drained()
     }
 
-    /// Sessions held (2025 and legacy) and exchanges waiting: for the shell's log.
+    /// Sessions held (2025 and legacy) and exchanges waiting.
     pub fn counts(&self) -> (usize, usize) {
         (self.clients.held(), self.exchanges.len())
     }
@@ -157,23 +157,23 @@ impl HttpServer {
             return self.whole(conn, r);
         }
         let cors = response::cors(head);
-        let response = match (head.method(), head.path.as_str()) {
-            (Method::Options, "/mcp" | "/sse" | "/messages") => Ok(preflight(head)),
+        let response = match (head.method, head.path.as_str()) {
+            (Method::Options, "/mcp" | "/sse" | "/messages") => Some(preflight(head)),
             (Method::Post, "/mcp") => self.post(conn, head, &body, &cors),
             (Method::Get, "/mcp") => self.open_stream(conn, head, &cors),
             (Method::Delete, "/mcp") => self.delete(head),
             (Method::Get, "/sse") => self.open_legacy(conn, head, &cors),
             (Method::Post, "/messages") => self.post_legacy(head, &body),
-            (_, "/mcp") => Ok(not_allowed("GET, POST, DELETE")),
-            (_, "/sse") => Ok(not_allowed("GET")),
-            (_, "/messages") => Ok(not_allowed("POST")),
-            _ => Ok(Response::text(
+            (_, "/mcp") => Some(not_allowed("GET, POST, DELETE")),
+            (_, "/sse") => Some(not_allowed("GET")),
+            (_, "/messages") => Some(not_allowed("POST")),
+            _ => Some(Response::text(
                 404,
                 "not found: the MCP endpoint is /mcp (and /sse for the 2024-11-05 transport)",
             )),
         };
-        // `Err(())`: the reply comes later, or is queued already.
-        if let Ok(mut r) = response {
+        // `None`: the reply comes later, or is queued already.
+        if let Some(mut r) = response {
             r.headers.extend(cors);
             self.whole(conn, r);
         }
@@ -186,15 +186,15 @@ impl HttpServer {
         head: &Head,
         body: &[u8],
         cors: &[(&'static str, String)],
-    ) -> Result<Response, ()> {
+    ) -> Option<Response> {
         let post = match post::classify(head, body) {
             Ok(p) => p,
-            Err(r) => return Ok(r),
+            Err(r) => return Some(r),
         };
         if post.calls
             && let Some(r) = self.busy()
         {
-            return Ok(r);
+            return Some(r);
         }
         let id = if post.modern {
             self.open(Kind::Stateless)
@@ -205,18 +205,16 @@ impl HttpServer {
         };
         let id = match id {
             Ok(id) => id,
-            Err(r) => return Ok(r),
+            Err(r) => return Some(r),
         };
         let mut headers = cors.to_vec();
         let now = self.now;
-        let Some(client) = self.clients.get_mut(id) else {
-            return Err(());
-        };
+        let client = self.clients.get_mut(id)?;
         if client.kind == Kind::Session {
             if !post.initialize
                 && let Err(r) = post::same_version(head, client.session.version())
             {
-                return Ok(r);
+                return Some(r);
             }
             client.seen = now;
             headers.push(("Mcp-Session-Id", client.token.clone()));
@@ -247,7 +245,7 @@ impl HttpServer {
             self.after(&e);
         }
         self.orphans(id);
-        Err(())
+        None
     }
 
     /// Ends the exchanges of session `id` whose request was cancelled (`notifications/cancelled`
@@ -278,22 +276,22 @@ impl HttpServer {
         conn: ConnId,
         head: &Head,
         cors: &[(&'static str, String)],
-    ) -> Result<Response, ()> {
-        if head.protocol_version.as_deref() == Some("2026-07-28") {
-            return Ok(not_allowed("POST"));
+    ) -> Option<Response> {
+        if post::is_modern(head) {
+            return Some(not_allowed("POST"));
         }
         if !head.accepts().1 {
             let msg = "the stream needs Accept: text/event-stream";
-            return Ok(Response::text(406, msg));
+            return Some(Response::text(406, msg));
         }
         let id = match self.clients.named(head) {
             Ok(id) => id,
-            Err(r) => return Ok(r),
+            Err(r) => return Some(r),
         };
         let now = self.now;
-        let client = self.clients.get_mut(id).ok_or(())?;
+        let client = self.clients.get_mut(id)?;
         if client.stream.is_some() {
-            return Ok(Response::text(
+            return Some(Response::text(
                 409,
                 "this session already has a stream open",
             ));
@@ -304,15 +302,15 @@ impl HttpServer {
         let headers = cors.to_vec();
         self.out
             .push_back(Output::Http(Reply::Open { conn, headers }));
-        Err(())
+        None
     }
 
     /// `DELETE /mcp`: ends a 2025 session, cancelling what it has in flight.
-    fn delete(&mut self, head: &Head) -> Result<Response, ()> {
-        if head.protocol_version.as_deref() == Some("2026-07-28") {
-            return Ok(not_allowed("POST"));
+    fn delete(&mut self, head: &Head) -> Option<Response> {
+        if post::is_modern(head) {
+            return Some(not_allowed("POST"));
         }
-        Ok(match self.clients.named(head) {
+        Some(match self.clients.named(head) {
             Ok(id) => {
                 self.end(id, "ended by the client");
                 Response::empty(200)
@@ -328,16 +326,16 @@ impl HttpServer {
         conn: ConnId,
         head: &Head,
         cors: &[(&'static str, String)],
-    ) -> Result<Response, ()> {
+    ) -> Option<Response> {
         if !head.accepts().1 {
             let msg = "the stream needs Accept: text/event-stream";
-            return Ok(Response::text(406, msg));
+            return Some(Response::text(406, msg));
         }
         let id = match self.open(Kind::Legacy) {
             Ok(id) => id,
-            Err(r) => return Ok(r),
+            Err(r) => return Some(r),
         };
-        let client = self.clients.get_mut(id).ok_or(())?;
+        let client = self.clients.get_mut(id)?;
         client.stream = Some(conn);
         let data = format!(
             "event: endpoint\ndata: /messages?session_id={}\n\n",
@@ -350,37 +348,37 @@ impl HttpServer {
         let data = data.into_bytes();
         self.out
             .push_back(Output::Http(Reply::Event { conn, data }));
-        Err(())
+        None
     }
 
     /// `POST /messages?session_id=…`: a legacy client's message; its replies go on its stream.
-    fn post_legacy(&mut self, head: &Head, body: &[u8]) -> Result<Response, ()> {
+    fn post_legacy(&mut self, head: &Head, body: &[u8]) -> Option<Response> {
         let Some(token) = head.query_value("session_id") else {
-            return Ok(Response::text(400, "missing session_id in the query"));
+            return Some(Response::text(400, "missing session_id in the query"));
         };
         let Some(id) = self.clients.find(token, Kind::Legacy) else {
             let msg = "no such session: open a new one with GET /sse";
-            return Ok(Response::text(404, msg));
+            return Some(Response::text(404, msg));
         };
         let Some(env) = Envelope::read(body).or_else(|| {
             let batch = serde_json::from_slice::<Vec<&serde_json::value::RawValue>>(body);
             batch.ok().map(|_| Envelope::default())
         }) else {
-            return Ok(Response::text(400, "the body is not a JSON-RPC message"));
+            return Some(Response::text(400, "the body is not a JSON-RPC message"));
         };
         if post::starts_call(&env)
             && let Some(r) = self.busy()
         {
-            return Ok(r);
+            return Some(r);
         }
         let now = self.now;
-        let client = self.clients.get_mut(id).ok_or(())?;
+        let client = self.clients.get_mut(id)?;
         client.seen = now;
         client
             .session
             .handle_message(now, body, 0, &mut self.service);
         self.dirty.push(id);
-        Ok(Response::text(202, "Accepted"))
+        Some(Response::text(202, "Accepted"))
     }
 
     /// 503 while the calls in flight are at `http.max_in_flight`.

@@ -8,6 +8,11 @@ use super::{Head, Response};
 
 const MODERN: &str = "2026-07-28";
 
+/// The request says it is 2026-07-28 (stateless: no session, no stream, no DELETE).
+pub(super) fn is_modern(head: &Head) -> bool {
+    head.protocol_version.as_deref() == Some(MODERN)
+}
+
 /// A POST that passed its era's checks.
 #[derive(Debug)]
 pub(super) struct Post {

@@ -18,13 +18,6 @@ pub struct Parsed {
     pub expect_continue: bool,
 }
 
-impl std::ops::Deref for Parsed {
-    type Target = Head;
-    fn deref(&self) -> &Head {
-        &self.head
-    }
-}
-
 /// How a request's body is framed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Framing {
